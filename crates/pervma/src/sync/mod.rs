@@ -1,0 +1,9 @@
+//! Synchronisation primitives: the raw core under the safe API.
+//!
+//! Everything here is small, `unsafe` where it must be, and documented with
+//! the exact contract the layers above rely on. All atomics come from
+//! [`prim`], which switches to loom under `--cfg loom`.
+
+pub(crate) mod prim;
+pub(crate) mod rcu;
+pub(crate) mod wait;

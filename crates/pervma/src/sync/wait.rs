@@ -1,0 +1,128 @@
+//! Waiting for a 32-bit word to change: how `mmap_lock` and
+//! `vma_start_write` wait.
+//!
+//! Linux: kernel/futex/, include/linux/rcuwait.h.
+//!
+//! Every waiter follows the futex protocol: read the word, check the
+//! condition, and call [`wait`] with the value read; a waker changes the word
+//! and then calls [`wake_all`]. [`wait`] may return spuriously, so callers
+//! loop. Before blocking, callers spin for a short while with [`Backoff`]:
+//! on the 2-vCPU virtual machines pervma is developed on, a cross-CPU futex
+//! wake-up costs 20-50 us while a cache-line round trip costs 65-330 ns, so
+//! most waits are over long before a sleep would pay for itself.
+//!
+//! | build        | [`wait`]                              | [`wake_all`]       |
+//! |--------------|---------------------------------------|--------------------|
+//! | `std`        | futex (`atomic-wait`)                 | futex wake         |
+//! | `no_std`     | bounded exponential spin, then return | nothing to do      |
+//! | `--cfg loom` | `loom::thread::yield_now`             | nothing to do      |
+
+use super::prim::{spin_hint, AtomicU32};
+
+/// Blocks while `*word == expected`, or returns early (spuriously).
+#[inline]
+pub(crate) fn wait(word: &AtomicU32, expected: u32) {
+    #[cfg(all(feature = "std", not(loom)))]
+    atomic_wait::wait(word, expected);
+    #[cfg(all(not(feature = "std"), not(loom)))]
+    {
+        // No scheduler to sleep on: spin for a while and let the caller
+        // re-check. The bound keeps a lost update from costing more than
+        // a few microseconds of extra spinning.
+        let _ = expected;
+        for _ in 0..(1 << 10) {
+            if word.load(super::prim::Ordering::Relaxed) != expected {
+                return;
+            }
+            spin_hint();
+        }
+    }
+    #[cfg(loom)]
+    {
+        let _ = (word, expected);
+        loom::thread::yield_now();
+    }
+}
+
+/// Wakes every thread blocked in [`wait`] on `word`.
+///
+/// The caller must have changed `*word` first, so that a waiter about to
+/// block sees the change and does not sleep.
+#[inline]
+pub(crate) fn wake_all(word: &AtomicU32) {
+    #[cfg(all(feature = "std", not(loom)))]
+    atomic_wait::wake_all(word);
+    #[cfg(any(not(feature = "std"), loom))]
+    let _ = word;
+}
+
+/// Wakes one thread blocked in [`wait`] on `word`.
+#[inline]
+pub(crate) fn wake_one(word: &AtomicU32) {
+    #[cfg(all(feature = "std", not(loom)))]
+    atomic_wait::wake_one(word);
+    #[cfg(any(not(feature = "std"), loom))]
+    let _ = word;
+}
+
+/// Exponential spinning before a thread blocks.
+pub(crate) struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    /// How many doublings to spin before [`Backoff::is_completed`]: 2^7 =
+    /// 128 pause instructions at the last step, about 1-4 us in all, in
+    /// the range of a cache-line round trip times the usual critical
+    /// section and well under a futex round trip.
+    const SPIN_LIMIT: u32 = 7;
+
+    pub(crate) const fn new() -> Self {
+        Backoff { step: 0 }
+    }
+
+    /// Spins a little longer each call.
+    #[inline]
+    pub(crate) fn spin(&mut self) {
+        #[cfg(loom)]
+        spin_hint();
+        #[cfg(not(loom))]
+        for _ in 0..(1u32 << self.step.min(Self::SPIN_LIMIT)) {
+            spin_hint();
+        }
+        if self.step <= Self::SPIN_LIMIT {
+            self.step += 1;
+        }
+    }
+
+    /// Whether spinning has gone on long enough that the caller should
+    /// block instead. Always true under loom, where spinning only adds
+    /// states to explore.
+    #[inline]
+    pub(crate) fn is_completed(&self) -> bool {
+        cfg!(loom) || self.step > Self::SPIN_LIMIT
+    }
+}
+
+/// Waits until `done()` holds, spinning briefly and then blocking on `word`.
+///
+/// `done` is re-evaluated after every wake-up. The waker must change `word`
+/// (after making `done()` true) and call [`wake_all`].
+#[inline]
+pub(crate) fn wait_until(word: &AtomicU32, mut done: impl FnMut() -> bool) {
+    let mut backoff = Backoff::new();
+    loop {
+        // Read the word before checking the condition: a wake-up that
+        // comes between the check and the sleep changes the word, so
+        // `wait` returns at once instead of missing it.
+        let seen = word.load(super::prim::Ordering::Acquire);
+        if done() {
+            return;
+        }
+        if backoff.is_completed() {
+            wait(word, seen);
+        } else {
+            backoff.spin();
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The maple tree (placeholder until the tree lands).
