@@ -1,0 +1,104 @@
+//! mmscript v1: scripts of address-space operations, and their output.
+//!
+//! `pervma` reimplements Linux's address-space management, and the only
+//! honest judge of "Linux-exact" is Linux. An mmscript is a line-oriented
+//! list of memory-map operations (`mmap`, `munmap`, `mprotect`, `mremap`,
+//! `madvise`, `mlock`, `munlock`, a one-byte `touch`, and `maps`) whose
+//! addresses are offsets in a 64 GiB window. The same script is replayed
+//! twice:
+//!
+//! - on the model, by `pervma replay`;
+//! - on the live kernel, by `pervma-kernel-runner`, which issues the real
+//!   system calls in a window of its own process and reads the VMAs back
+//!   from `/proc/self/smaps`.
+//!
+//! Both print one result line per operation and a block of VMAs per `maps`,
+//! and a byte-for-byte diff of the two outputs is the differential test. The
+//! format is specified in `MMSCRIPT.md`; this crate is the one place that
+//! implements it, so the two sides cannot drift apart:
+//!
+//! - [`parse`], [`parse_prefix`] and [`lines`] turn text into typed
+//!   [`Op`]s, with a [`ParseError`] that names the line;
+//! - [`Outcome`] and [`MapsLine`] print exactly the result lines and the
+//!   lines of a `maps` block (and parse them back);
+//! - [`Runner`] is what a side implements, and [`replay`] /
+//!   [`run_script`] are the shared driver;
+//! - [`generate`] writes seeded random scripts for soak tests.
+//!
+//! # Malformed scripts
+//!
+//! The spec says a malformed line prints nothing, names itself on standard
+//! error and stops the run, *after* every line above it has run. [`replay`]
+//! does exactly that: it parses one line, runs it, prints its result, and
+//! only then looks at the next line, returning the [`ParseError`] of the
+//! first bad line. Callers that want the operations first can use
+//! [`parse_prefix`], which returns the well-formed prefix together with the
+//! error.
+//!
+//! # Example
+//!
+//! ```
+//! use mmscript::{replay, MapsLine, Op, Outcome, Runner};
+//!
+//! /// A runner that accepts every operation and has no mappings.
+//! struct Nothing;
+//!
+//! impl Runner for Nothing {
+//!     fn run_op(&mut self, op: &Op) -> Outcome {
+//!         match op {
+//!             Op::Mmap { addr, .. } => Outcome::OkAddr(*addr),
+//!             _ => Outcome::Ok,
+//!         }
+//!     }
+//!     fn maps(&mut self) -> Vec<MapsLine> {
+//!         Vec::new()
+//!     }
+//! }
+//!
+//! let mut out = Vec::new();
+//! let text = "mmap 0x1000 0x2000 rw- private-anon fixed\nmaps\nmunmap 0x1000\nmaps\n";
+//! let err = replay(text, &mut Nothing, &mut out).unwrap_err();
+//! // The first two lines ran; the malformed third line stopped the run.
+//! assert_eq!(String::from_utf8(out).unwrap(), "ok 0x1000\nend\n");
+//! assert_eq!(
+//!     err.to_string(),
+//!     "line 3: munmap: expected 2 arguments (ADDR LEN), got 1"
+//! );
+//! ```
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod errno;
+mod generate;
+mod maps;
+mod op;
+mod outcome;
+mod parse;
+mod run;
+
+pub use errno::Errno;
+pub use generate::generate;
+pub use maps::{Backing, MapsLine, SmapsFlags};
+pub use op::{range_allowed, Advice, Kind, MmapFlags, MremapFlags, Op, Prot};
+pub use outcome::Outcome;
+pub use parse::{lines, parse, parse_line, parse_prefix, Lines, ParseError, Script};
+pub use run::{replay, run_op, run_script, write_maps, ReplayError, Runner};
+
+/// The page size that scripts assume (x86_64 and most arm64 kernels).
+pub const PAGE_SIZE: u64 = 4096;
+
+/// The size of the window that addresses are relative to: 64 GiB.
+///
+/// A `maps` block lists the mappings that intersect `[0, WINDOW_SIZE)`.
+pub const WINDOW_SIZE: u64 = 0x10_0000_0000;
+
+/// The window and a spill zone of the same size above it: 128 GiB.
+///
+/// Every range a script names lies in `[0, ZONE_SIZE)`, except ranges that
+/// Linux rejects wherever the window is (see [`range_allowed`]). A kernel
+/// runner checks that this much address space is free at its window base.
+pub const ZONE_SIZE: u64 = 0x20_0000_0000;
+
+/// Ranges starting at or above this address (2^47, the end of a 4-level
+/// x86_64 user address space) are rejected by Linux wherever the window is.
+pub const REJECTED_START: u64 = 1 << 47;

@@ -1,0 +1,510 @@
+//! The operations of a script, as typed values.
+//!
+//! One [`Op`] per line of the script. Every address is relative to the
+//! window (see [`WINDOW_SIZE`](crate::WINDOW_SIZE)); lengths and offsets are
+//! bytes, exactly as written, unaligned or zero if the script says so,
+//! because "bad input gets the errno Linux gives" is part of what is tested.
+//!
+//! Each type prints back as the words it was parsed from ([`Display`]), so a
+//! generated or edited [`Op`] can be written out as a script line.
+//!
+//! [`Display`]: fmt::Display
+
+use core::fmt;
+
+use crate::{PAGE_SIZE, REJECTED_START, ZONE_SIZE};
+
+/// Memory protection: the `PROT` word, `r`/`-`, `w`/`-`, `x`/`-`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Prot {
+    /// `PROT_READ`.
+    pub read: bool,
+    /// `PROT_WRITE`.
+    pub write: bool,
+    /// `PROT_EXEC`.
+    pub exec: bool,
+}
+
+impl Prot {
+    /// `---`: `PROT_NONE`.
+    pub const NONE: Prot = Prot::new(false, false, false);
+    /// `r--`.
+    pub const R: Prot = Prot::new(true, false, false);
+    /// `rw-`.
+    pub const RW: Prot = Prot::new(true, true, false);
+    /// `r-x`.
+    pub const RX: Prot = Prot::new(true, false, true);
+    /// `rwx`.
+    pub const RWX: Prot = Prot::new(true, true, true);
+
+    /// A protection from its three bits.
+    pub const fn new(read: bool, write: bool, exec: bool) -> Prot {
+        Prot { read, write, exec }
+    }
+
+    /// Parses the three-character form (`rw-`).
+    pub fn from_word(word: &str) -> Option<Prot> {
+        let flag = |byte: u8, yes: u8| match byte {
+            b'-' => Some(false),
+            b if b == yes => Some(true),
+            _ => None,
+        };
+        match word.as_bytes() {
+            [r, w, x] => Some(Prot::new(flag(*r, b'r')?, flag(*w, b'w')?, flag(*x, b'x')?)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Prot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pick = |on: bool, c: char| if on { c } else { '-' };
+        write!(
+            f,
+            "{}{}{}",
+            pick(self.read, 'r'),
+            pick(self.write, 'w'),
+            pick(self.exec, 'x')
+        )
+    }
+}
+
+/// What an `mmap` maps: the `KIND` word.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `private-anon`: `MAP_PRIVATE | MAP_ANONYMOUS`.
+    PrivateAnon,
+    /// `shared-anon`: `MAP_SHARED | MAP_ANONYMOUS` (a new shmem object).
+    SharedAnon,
+    /// `private-file:NAME:OFF`: `MAP_PRIVATE` of the named 1 GiB file.
+    PrivateFile {
+        /// The file's name, `[a-z0-9_]+`, not `anon` or `shmem`.
+        name: String,
+        /// The byte offset in the file (the `offset` argument of `mmap`).
+        offset: u64,
+    },
+    /// `shared-file:NAME:OFF`: `MAP_SHARED` of the named 1 GiB file.
+    SharedFile {
+        /// The file's name, `[a-z0-9_]+`, not `anon` or `shmem`.
+        name: String,
+        /// The byte offset in the file (the `offset` argument of `mmap`).
+        offset: u64,
+    },
+}
+
+impl Kind {
+    /// Whether the mapping is `MAP_SHARED`.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Kind::SharedAnon | Kind::SharedFile { .. })
+    }
+
+    /// Whether the mapping is `MAP_ANONYMOUS`.
+    pub fn is_anon(&self) -> bool {
+        matches!(self, Kind::PrivateAnon | Kind::SharedAnon)
+    }
+
+    /// The file name and offset of a file mapping.
+    pub fn file(&self) -> Option<(&str, u64)> {
+        match self {
+            Kind::PrivateFile { name, offset } | Kind::SharedFile { name, offset } => {
+                Some((name, *offset))
+            }
+            Kind::PrivateAnon | Kind::SharedAnon => None,
+        }
+    }
+
+    /// Whether `name` may name a file: `[a-z0-9_]+`, and neither `anon` nor
+    /// `shmem` (the backings of anonymous mappings in a `maps` block).
+    pub fn valid_file_name(name: &str) -> bool {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && name != "anon"
+            && name != "shmem"
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kind::PrivateAnon => f.write_str("private-anon"),
+            Kind::SharedAnon => f.write_str("shared-anon"),
+            Kind::PrivateFile { name, offset } => write!(f, "private-file:{name}:{offset:#x}"),
+            Kind::SharedFile { name, offset } => write!(f, "shared-file:{name}:{offset:#x}"),
+        }
+    }
+}
+
+/// The `OPT` words of `mmap`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MmapFlags {
+    /// `fixed`: `MAP_FIXED`.
+    pub fixed: bool,
+    /// `noreplace`: `MAP_FIXED_NOREPLACE`.
+    pub noreplace: bool,
+    /// `noreserve`: `MAP_NORESERVE`.
+    pub noreserve: bool,
+    /// `populate`: `MAP_POPULATE`.
+    pub populate: bool,
+    /// `locked`: `MAP_LOCKED`.
+    pub locked: bool,
+}
+
+impl MmapFlags {
+    /// `fixed` alone.
+    pub const FIXED: MmapFlags = MmapFlags {
+        fixed: true,
+        noreplace: false,
+        noreserve: false,
+        populate: false,
+        locked: false,
+    };
+
+    /// Whether ADDR is only a hint: neither `fixed` nor `noreplace`.
+    pub fn is_hint(&self) -> bool {
+        !self.fixed && !self.noreplace
+    }
+
+    /// The words, in the canonical order.
+    fn words(&self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.fixed, "fixed"),
+            (self.noreplace, "noreplace"),
+            (self.noreserve, "noreserve"),
+            (self.populate, "populate"),
+            (self.locked, "locked"),
+        ]
+        .into_iter()
+        .filter_map(|(on, word)| on.then_some(word))
+    }
+}
+
+/// The options of `mremap`: `[maymove] [fixed NEW] [dontunmap]`.
+///
+/// The fields record the words as written. What Linux receives is
+/// [`MremapFlags::new_addr`] and the flags `MREMAP_MAYMOVE` if
+/// [`MremapFlags::maymove_flag`], `MREMAP_FIXED` if `fixed` is some and
+/// `MREMAP_DONTUNMAP` if `dontunmap`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MremapFlags {
+    /// `maymove` was written.
+    pub maymove: bool,
+    /// `fixed NEW`: the new address, relative to the window.
+    pub fixed: Option<u64>,
+    /// `dontunmap`: `MREMAP_DONTUNMAP` (and nothing else).
+    pub dontunmap: bool,
+}
+
+impl MremapFlags {
+    /// Whether `MREMAP_MAYMOVE` is set: `maymove`, or `fixed` (which implies it).
+    pub fn maymove_flag(&self) -> bool {
+        self.maymove || self.fixed.is_some()
+    }
+
+    /// The new-address argument (relative): `NEW` with `fixed`, else 0.
+    pub fn new_addr(&self) -> u64 {
+        self.fixed.unwrap_or(0)
+    }
+}
+
+/// The `ADVICE` word of `madvise`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Advice {
+    /// `dontneed`: `MADV_DONTNEED`.
+    DontNeed,
+    /// `free`: `MADV_FREE`.
+    Free,
+    /// `dontfork`: `MADV_DONTFORK`.
+    DontFork,
+    /// `dofork`: `MADV_DOFORK`.
+    DoFork,
+    /// `wipeonfork`: `MADV_WIPEONFORK`.
+    WipeOnFork,
+    /// `keeponfork`: `MADV_KEEPONFORK`.
+    KeepOnFork,
+    /// `hugepage`: `MADV_HUGEPAGE`.
+    HugePage,
+    /// `nohugepage`: `MADV_NOHUGEPAGE`.
+    NoHugePage,
+    /// `random`: `MADV_RANDOM`.
+    Random,
+    /// `sequential`: `MADV_SEQUENTIAL`.
+    Sequential,
+    /// `normal`: `MADV_NORMAL`.
+    Normal,
+}
+
+impl Advice {
+    /// Every advice, in the order of the spec.
+    pub const ALL: [Advice; 11] = [
+        Advice::DontNeed,
+        Advice::Free,
+        Advice::DontFork,
+        Advice::DoFork,
+        Advice::WipeOnFork,
+        Advice::KeepOnFork,
+        Advice::HugePage,
+        Advice::NoHugePage,
+        Advice::Random,
+        Advice::Sequential,
+        Advice::Normal,
+    ];
+
+    /// The word in a script (`dontneed`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Advice::DontNeed => "dontneed",
+            Advice::Free => "free",
+            Advice::DontFork => "dontfork",
+            Advice::DoFork => "dofork",
+            Advice::WipeOnFork => "wipeonfork",
+            Advice::KeepOnFork => "keeponfork",
+            Advice::HugePage => "hugepage",
+            Advice::NoHugePage => "nohugepage",
+            Advice::Random => "random",
+            Advice::Sequential => "sequential",
+            Advice::Normal => "normal",
+        }
+    }
+
+    /// The advice a script word names.
+    pub fn from_name(word: &str) -> Option<Advice> {
+        Advice::ALL.into_iter().find(|a| a.name() == word)
+    }
+}
+
+impl fmt::Display for Advice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One operation: one line of a script.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `mmap ADDR LEN PROT KIND [OPT...]`.
+    Mmap {
+        /// The address (a hint unless `fixed` or `noreplace`).
+        addr: u64,
+        /// The length in bytes.
+        len: u64,
+        /// The protection.
+        prot: Prot,
+        /// What to map.
+        kind: Kind,
+        /// The options.
+        flags: MmapFlags,
+    },
+    /// `munmap ADDR LEN`.
+    Munmap {
+        /// The start.
+        addr: u64,
+        /// The length in bytes.
+        len: u64,
+    },
+    /// `mprotect ADDR LEN PROT`.
+    Mprotect {
+        /// The start.
+        addr: u64,
+        /// The length in bytes.
+        len: u64,
+        /// The new protection.
+        prot: Prot,
+    },
+    /// `mremap OLD OLDLEN NEWLEN [maymove] [fixed NEW] [dontunmap]`.
+    Mremap {
+        /// The start of the old range.
+        old_addr: u64,
+        /// The old length in bytes.
+        old_len: u64,
+        /// The new length in bytes.
+        new_len: u64,
+        /// The options.
+        flags: MremapFlags,
+    },
+    /// `madvise ADDR LEN ADVICE`.
+    Madvise {
+        /// The start.
+        addr: u64,
+        /// The length in bytes.
+        len: u64,
+        /// The advice.
+        advice: Advice,
+    },
+    /// `mlock ADDR LEN`.
+    Mlock {
+        /// The start.
+        addr: u64,
+        /// The length in bytes.
+        len: u64,
+    },
+    /// `munlock ADDR LEN`.
+    Munlock {
+        /// The start.
+        addr: u64,
+        /// The length in bytes.
+        len: u64,
+    },
+    /// `touch ADDR r` or `touch ADDR w`: a one-byte load or store.
+    Touch {
+        /// The byte's address.
+        addr: u64,
+        /// `w`: a store (a write fault); `r`: a load.
+        write: bool,
+    },
+    /// `maps`: print the VMAs of the window.
+    Maps,
+}
+
+impl Op {
+    /// The operation's word (`mmap`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Mmap { .. } => "mmap",
+            Op::Munmap { .. } => "munmap",
+            Op::Mprotect { .. } => "mprotect",
+            Op::Mremap { .. } => "mremap",
+            Op::Madvise { .. } => "madvise",
+            Op::Mlock { .. } => "mlock",
+            Op::Munlock { .. } => "munlock",
+            Op::Touch { .. } => "touch",
+            Op::Maps => "maps",
+        }
+    }
+
+    /// The ranges `(start, len)` the operation may change or access, for
+    /// [`range_allowed`]. A hinted `mmap` (neither `fixed` nor `noreplace`)
+    /// has none: the kernel never maps over anything for a hint.
+    ///
+    /// For `mremap` these are the old range and, with `fixed`, the new range,
+    /// else the old start with the new length (growing in place).
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        match *self {
+            Op::Mmap {
+                addr, len, flags, ..
+            } => {
+                if flags.is_hint() {
+                    Vec::new()
+                } else {
+                    vec![(addr, len)]
+                }
+            }
+            Op::Munmap { addr, len }
+            | Op::Mprotect { addr, len, .. }
+            | Op::Madvise { addr, len, .. }
+            | Op::Mlock { addr, len }
+            | Op::Munlock { addr, len } => vec![(addr, len)],
+            Op::Mremap {
+                old_addr,
+                old_len,
+                new_len,
+                flags,
+            } => {
+                let grown = match flags.fixed {
+                    Some(new_addr) => (new_addr, new_len),
+                    None => (old_addr, new_len),
+                };
+                vec![(old_addr, old_len), grown]
+            }
+            Op::Touch { addr, .. } => vec![(addr, 1)],
+            Op::Maps => Vec::new(),
+        }
+    }
+
+    /// Checks [`Op::ranges`] with [`range_allowed`]; the error says which
+    /// range is out of bounds.
+    pub fn check_ranges(&self) -> Result<(), String> {
+        for (start, len) in self.ranges() {
+            if !range_allowed(start, len) {
+                return Err(format!(
+                    "range {start:#x}+{len:#x} leaves [0, {ZONE_SIZE:#x}) \
+                     (the window and its spill zone) and is not one that Linux \
+                     always rejects (start at or above 2^47, end past 2^64)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a script may name the range `[start, start + len)`.
+///
+/// Scripts keep every range inside `[0, ZONE_SIZE)`, except ranges that
+/// Linux rejects wherever the window is: a start at or above 2^47
+/// ([`REJECTED_START`]), or an end past 2^64 (the end after rounding `len`
+/// up to a page, so `mprotect 0x1000 0xffffffffffffe001` counts: Linux's
+/// `PAGE_ALIGN` overflows). This is what makes a kernel runner safe: no
+/// allowed range can reach the runner's own memory outside the zone.
+///
+/// ```
+/// use mmscript::range_allowed;
+///
+/// assert!(range_allowed(0x1000, 0x2000));
+/// assert!(range_allowed(0x1f_ffff_f000, 0x1000));
+/// assert!(!range_allowed(0x1f_ffff_f000, 0x2000));
+/// assert!(range_allowed(1 << 47, 0x1000));
+/// assert!(range_allowed(0x1000, u64::MAX));
+/// assert!(!range_allowed(0x1000, 1 << 47));
+/// ```
+pub fn range_allowed(start: u64, len: u64) -> bool {
+    if start >= REJECTED_START {
+        return true;
+    }
+    let page = u128::from(PAGE_SIZE);
+    let aligned_end = u128::from(start) + u128::from(len).div_ceil(page) * page;
+    if aligned_end > u128::from(u64::MAX) {
+        return true;
+    }
+    start.checked_add(len).is_some_and(|end| end <= ZONE_SIZE)
+}
+
+impl fmt::Display for Op {
+    /// The canonical script line (hexadecimal numbers, options in the
+    /// spec's order); it parses back to the same [`Op`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        match self {
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                kind,
+                flags,
+            } => {
+                write!(f, " {addr:#x} {len:#x} {prot} {kind}")?;
+                for word in flags.words() {
+                    write!(f, " {word}")?;
+                }
+                Ok(())
+            }
+            Op::Munmap { addr, len } | Op::Mlock { addr, len } | Op::Munlock { addr, len } => {
+                write!(f, " {addr:#x} {len:#x}")
+            }
+            Op::Mprotect { addr, len, prot } => write!(f, " {addr:#x} {len:#x} {prot}"),
+            Op::Mremap {
+                old_addr,
+                old_len,
+                new_len,
+                flags,
+            } => {
+                write!(f, " {old_addr:#x} {old_len:#x} {new_len:#x}")?;
+                if flags.maymove {
+                    f.write_str(" maymove")?;
+                }
+                if let Some(new_addr) = flags.fixed {
+                    write!(f, " fixed {new_addr:#x}")?;
+                }
+                if flags.dontunmap {
+                    f.write_str(" dontunmap")?;
+                }
+                Ok(())
+            }
+            Op::Madvise { addr, len, advice } => write!(f, " {addr:#x} {len:#x} {advice}"),
+            Op::Touch { addr, write } => {
+                write!(f, " {addr:#x} {}", if *write { 'w' } else { 'r' })
+            }
+            Op::Maps => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Malformed lines: each kind of error names the right line, says what is
+//! wrong, and stops a replay after the lines above it ran.
+
+use mmscript::{lines, parse, parse_prefix, replay, MapsLine, Op, Outcome, ReplayError, Runner};
+
+/// `(line text, expected message)`; each is put at line 3 of a script.
+const CASES: &[(&str, &str)] = &[
+    ("mmapp 0x1000 0x1000", "unknown operation \"mmapp\""),
+    ("MMAP 0x1000 0x1000 rw- private-anon", "unknown operation \"MMAP\""),
+    ("mmap 0x1000 0x1000 rw-", "mmap: expected at least 4 arguments (ADDR LEN PROT KIND [OPT...]), got 3"),
+    ("mmap 0x1000 0x1000 rwz private-anon", "mmap: bad PROT \"rwz\": expected three characters r/-, w/-, x/-"),
+    ("mmap 0x1000 0x1000 rw private-anon", "mmap: bad PROT \"rw\""),
+    ("mmap 0x1000 0x1000 wr- private-anon", "mmap: bad PROT \"wr-\""),
+    ("mmap 0x1000 0x1000 rw- private", "mmap: bad KIND \"private\""),
+    ("mmap 0x1000 0x1000 rw- private-file:data", "mmap: bad KIND \"private-file:data\": expected NAME:OFF"),
+    ("mmap 0x1000 0x1000 rw- private-file:Data:0", "mmap: bad NAME \"Data\": expected [a-z0-9_]+ other than anon and shmem"),
+    ("mmap 0x1000 0x1000 rw- shared-file:anon:0", "mmap: bad NAME \"anon\""),
+    ("mmap 0x1000 0x1000 rw- shared-file:shmem:0", "mmap: bad NAME \"shmem\""),
+    ("mmap 0x1000 0x1000 rw- shared-file::0", "mmap: bad NAME \"\""),
+    ("mmap 0x1000 0x1000 rw- shared-file:my-file:0", "mmap: bad NAME \"my-file\""),
+    ("mmap 0x1000 0x1000 rw- shared-file:data:", "mmap: bad OFF \"\": expected a decimal number or 0x and hexadecimal digits"),
+    ("mmap 0x1000 0x1000 rw- shared-file:data:1:2", "mmap: bad OFF \"1:2\""),
+    ("mmap 0x1000 0x1000 rw- private-anon fixd", "mmap: bad OPT \"fixd\": expected fixed, noreplace, noreserve, populate or locked"),
+    ("mmap 0x1000 0x1000 rw- private-anon fixed fixed", "mmap: duplicate option \"fixed\""),
+    ("mmap 0xg000 0x1000 rw- private-anon fixed", "mmap: bad ADDR \"0xg000\": expected a decimal number or 0x and hexadecimal digits"),
+    ("mmap 0x1000 -4096 rw- private-anon fixed", "mmap: bad LEN \"-4096\""),
+    ("mmap 0x1000 0x10000000000000000 rw- private-anon fixed", "mmap: bad LEN \"0x10000000000000000\": does not fit in 64 bits"),
+    ("mmap 18446744073709551616 0x1000 rw- private-anon fixed", "mmap: bad ADDR \"18446744073709551616\": does not fit in 64 bits"),
+    ("mmap 0x2000000000 0x1000 rw- private-anon fixed", "mmap: range 0x2000000000+0x1000 leaves [0, 0x2000000000)"),
+    ("mmap 0x1fffff0000 0x20000 rw- private-anon noreplace", "mmap: range 0x1fffff0000+0x20000 leaves"),
+    ("munmap 0x1000", "munmap: expected 2 arguments (ADDR LEN), got 1"),
+    ("munmap 0x1000 0x1000 0x1000", "munmap: expected 2 arguments (ADDR LEN), got 3"),
+    ("munmap 0x0 0x800000000000", "munmap: range 0x0+0x800000000000 leaves"),
+    ("mprotect 0x1000 0x1000", "mprotect: expected 3 arguments (ADDR LEN PROT), got 2"),
+    ("mprotect 0x1000 0x1000 RW-", "mprotect: bad PROT \"RW-\""),
+    ("mremap 0x1000 0x1000", "mremap: expected at least 3 arguments (OLD OLDLEN NEWLEN [maymove] [fixed NEW] [dontunmap]), got 2"),
+    ("mremap 0x1000 0x1000 0x2000 fixed", "mremap: \"fixed\" needs an address: fixed NEW"),
+    ("mremap 0x1000 0x1000 0x2000 fixed maymove", "mremap: bad NEW \"maymove\""),
+    ("mremap 0x1000 0x1000 0x2000 maymove maymove", "mremap: duplicate option \"maymove\""),
+    ("mremap 0x1000 0x1000 0x2000 fixed 0x5000 fixed 0x6000", "mremap: duplicate option \"fixed\""),
+    ("mremap 0x1000 0x1000 0x2000 dontunmap dontunmap", "mremap: duplicate option \"dontunmap\""),
+    ("mremap 0x1000 0x1000 0x2000 move", "mremap: bad option \"move\": expected maymove, fixed NEW or dontunmap"),
+    ("mremap 0x1000 0x1000 0x2000 fixed 0x3000000000", "mremap: range 0x3000000000+0x2000 leaves"),
+    ("mremap 0x1000 0x1000 0x2000000000", "mremap: range 0x1000+0x2000000000 leaves"),
+    ("madvise 0x1000 0x1000", "madvise: expected 3 arguments (ADDR LEN ADVICE), got 2"),
+    ("madvise 0x1000 0x1000 willneed", "madvise: bad ADVICE \"willneed\": expected one of dontneed free dontfork dofork wipeonfork keeponfork hugepage nohugepage random sequential normal"),
+    ("mlock 0x1000", "mlock: expected 2 arguments (ADDR LEN), got 1"),
+    ("munlock 0x1000 0x1000 rw-", "munlock: expected 2 arguments (ADDR LEN), got 3"),
+    ("touch 0x1000", "touch: expected 2 arguments (ADDR r|w), got 1"),
+    ("touch 0x1000 x", "touch: bad access \"x\": expected r or w"),
+    ("touch 0x1000 rw", "touch: bad access \"rw\""),
+    ("touch 0x2000000000 r", "touch: range 0x2000000000+0x1 leaves"),
+    ("maps all", "maps: expected no arguments, got 1"),
+    ("0x1000", "unknown operation \"0x1000\""),
+    ("mmap\u{a0}0x1000 0x1000 rw- private-anon fixed", "unknown operation \"mmap\\u{a0}0x1000\""),
+];
+
+const BEFORE: &str = "# a comment on line 1\nmmap 0x1000 0x1000 rw- private-anon fixed\n";
+const AFTER: &str = "\nmunmap 0x1000 0x1000\nmaps\n";
+
+#[test]
+fn every_error_names_its_line_and_says_what_is_wrong() {
+    for (line, expected) in CASES {
+        let text = format!("{BEFORE}{line}{AFTER}");
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.line(), 3, "{line:?}");
+        assert!(
+            error.message().starts_with(expected),
+            "{line:?}: got {:?}, expected it to start with {expected:?}",
+            error.message()
+        );
+        assert_eq!(error.to_string(), format!("line 3: {}", error.message()));
+
+        // The prefix before the error is intact.
+        let (prefix, error2) = parse_prefix(&text);
+        assert_eq!(error2, Some(error.clone()));
+        assert_eq!(prefix.ops.len(), 1);
+        assert_eq!(prefix.ops[0].0, 2);
+
+        // The iterator yields the prefix, the error, and then nothing.
+        let items: Vec<_> = lines(&text).collect();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1], Err(error));
+    }
+}
+
+#[test]
+fn accepted_edge_cases() {
+    let text = "\
+        \t mmap 0x1000 4096 rw- private-anon fixed   # tabs, spaces, comment\n\
+        #\n\
+        \n\
+        mmap 0x0 0xffffffffffffffff rw- private-anon fixed\n\
+        mmap 0x800000000000 0x1000 rw- private-anon fixed\n\
+        munmap 0xffffffffffff0000 0x10000\n\
+        mprotect 0x1000 0xffffffffffffe001 r--\n\
+        mmap 0x1fffff0000 0x10000 rw- private-anon noreplace\n\
+        mmap 0x7fffffff0000 0x10000 rw- private-anon\n\
+        mremap 0x1000 0 0x1000 maymove\n\
+        mremap 0x1000 0x1000 0x1000 dontunmap fixed 0x5000 maymove\n\
+        mmap 0x1000 0x1000 --- shared-file:a_1:0x3ffff000 populate locked noreserve noreplace fixed\n\
+        touch 0x1fffffffff w\n\
+        touch 0xffffffffffffffff r\n\
+        maps # comment\n\
+        maps#comment\n\
+        mlock 0x1000 0x1000\r\n";
+    let script = parse(text).unwrap();
+    let numbers: Vec<_> = script.ops.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        numbers,
+        [1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+    );
+}
+
+#[test]
+fn an_empty_script_has_no_ops() {
+    assert!(parse("").unwrap().is_empty());
+    assert!(parse("\n\n# nothing\n   \n").unwrap().is_empty());
+}
+
+/// Counts calls and prints nothing interesting.
+#[derive(Default)]
+struct Counting {
+    ops: Vec<Op>,
+}
+
+impl Runner for Counting {
+    fn run_op(&mut self, op: &Op) -> Outcome {
+        self.ops.push(op.clone());
+        Outcome::Ok
+    }
+
+    fn maps(&mut self) -> Vec<MapsLine> {
+        self.ops.push(Op::Maps);
+        Vec::new()
+    }
+}
+
+#[test]
+fn replay_runs_the_lines_above_a_malformed_line_and_nothing_after() {
+    let text = "mmap 0x1000 0x1000 rw- private-anon fixed\nmaps\n\n# x\nmprotect 0x1000 0x1000 rwz\nmunmap 0x1000 0x1000\n";
+    let mut runner = Counting::default();
+    let mut out = Vec::new();
+    let error = replay(text, &mut runner, &mut out).unwrap_err();
+    assert_eq!(runner.ops.len(), 2);
+    assert_eq!(String::from_utf8(out).unwrap(), "ok\nend\n");
+    match error {
+        ReplayError::Parse(error) => {
+            assert_eq!(error.line(), 5);
+            assert_eq!(
+                error.to_string(),
+                "line 5: mprotect: bad PROT \"rwz\": expected three characters r/-, w/-, x/-"
+            );
+        }
+        ReplayError::Io(error) => panic!("{error}"),
+    }
+}

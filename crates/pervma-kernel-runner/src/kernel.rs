@@ -1,0 +1,185 @@
+//! The live kernel as an mmscript [`Runner`].
+//!
+//! Each operation becomes the system call the spec names, through
+//! [`Zone`], which makes the window's addresses absolute and results
+//! relative again; `maps` reads `/proc/self/smaps`. This module only
+//! translates words to flags: it has no `unsafe`.
+//!
+//! Files are memfds, one per `NAME`, created on first use, 1 GiB long, and
+//! kept open for the whole run (so a name keeps naming the same object).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process;
+
+use libc::c_int;
+use mmscript::{Advice, Errno, MapsLine, Op, Outcome, Prot, Runner, WINDOW_SIZE};
+
+use crate::sys::{Touched, Zone};
+use crate::{smaps, sys, window};
+
+/// How long every file is: 1 GiB of zeroes.
+const FILE_SIZE: u64 = 1 << 30;
+
+/// The exit status for a failure of the environment (not of the script).
+const EXIT_FAILURE: i32 = 1;
+
+/// Runs operations as real system calls on this process.
+pub(crate) struct KernelRunner {
+    zone: Zone,
+    files: HashMap<String, File>,
+}
+
+impl KernelRunner {
+    /// A runner in the zone.
+    pub(crate) fn new(zone: Zone) -> KernelRunner {
+        KernelRunner {
+            zone,
+            files: HashMap::new(),
+        }
+    }
+
+    /// The descriptor of the file `name`, created on first use.
+    fn file(&mut self, name: &str) -> c_int {
+        if !self.files.contains_key(name) {
+            match sys::memfd(name, FILE_SIZE) {
+                Ok(file) => {
+                    self.files.insert(name.to_owned(), file);
+                }
+                Err(error) => fail(&format!("cannot create the memfd {name:?}: {error}")),
+            }
+        }
+        self.files[name].as_raw_fd()
+    }
+}
+
+impl Runner for KernelRunner {
+    fn run_op(&mut self, op: &Op) -> Outcome {
+        // The parser already refused ranges outside the zone (and Zone would
+        // panic on one); say so plainly if it ever happens.
+        if let Err(message) = op.check_ranges() {
+            fail(&format!("refusing to run `{op}`: {message}"));
+        }
+        let result = match op {
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                kind,
+                flags,
+            } => {
+                let mut bits = if kind.is_shared() {
+                    libc::MAP_SHARED
+                } else {
+                    libc::MAP_PRIVATE
+                };
+                let (fd, offset) = match kind.file() {
+                    Some((name, offset)) => (self.file(name), offset),
+                    None => {
+                        bits |= libc::MAP_ANONYMOUS;
+                        (-1, 0)
+                    }
+                };
+                for (on, bit) in [
+                    (flags.fixed, libc::MAP_FIXED),
+                    (flags.noreplace, libc::MAP_FIXED_NOREPLACE),
+                    (flags.noreserve, libc::MAP_NORESERVE),
+                    (flags.populate, libc::MAP_POPULATE),
+                    (flags.locked, libc::MAP_LOCKED),
+                ] {
+                    if on {
+                        bits |= bit;
+                    }
+                }
+                let prot = prot_bits(*prot);
+                self.zone
+                    .mmap(*addr, *len, prot, bits, fd, offset)
+                    .map(Outcome::OkAddr)
+            }
+            Op::Munmap { addr, len } => self.zone.munmap(*addr, *len).map(|()| Outcome::Ok),
+            Op::Mprotect { addr, len, prot } => self
+                .zone
+                .mprotect(*addr, *len, prot_bits(*prot))
+                .map(|()| Outcome::Ok),
+            Op::Mremap {
+                old_addr,
+                old_len,
+                new_len,
+                flags,
+            } => {
+                let mut bits = 0;
+                if flags.maymove_flag() {
+                    bits |= libc::MREMAP_MAYMOVE;
+                }
+                if flags.fixed.is_some() {
+                    bits |= libc::MREMAP_FIXED;
+                }
+                if flags.dontunmap {
+                    bits |= libc::MREMAP_DONTUNMAP;
+                }
+                self.zone
+                    .mremap(*old_addr, *old_len, *new_len, bits, flags.fixed)
+                    .map(Outcome::OkAddr)
+            }
+            Op::Madvise { addr, len, advice } => self
+                .zone
+                .madvise(*addr, *len, advice_bits(*advice))
+                .map(|()| Outcome::Ok),
+            Op::Mlock { addr, len } => self.zone.mlock(*addr, *len).map(|()| Outcome::Ok),
+            Op::Munlock { addr, len } => self.zone.munlock(*addr, *len).map(|()| Outcome::Ok),
+            Op::Touch { addr, write } => Ok(match self.zone.touch(*addr, *write) {
+                Touched::Ok => Outcome::Ok,
+                Touched::Segv => Outcome::Segv,
+                Touched::Bus => Outcome::Bus,
+            }),
+            Op::Maps => unreachable!("the driver asks maps() for Op::Maps"),
+        };
+        result.unwrap_or_else(|errno: Errno| Outcome::Err(errno))
+    }
+
+    fn maps(&mut self) -> Vec<MapsLine> {
+        let text = std::fs::read_to_string("/proc/self/smaps")
+            .unwrap_or_else(|error| fail(&format!("cannot read /proc/self/smaps: {error}")));
+        smaps::window_maps(&text, window::BASE, WINDOW_SIZE).unwrap_or_else(|error| fail(&error))
+    }
+}
+
+/// `PROT_*` bits.
+fn prot_bits(prot: Prot) -> c_int {
+    let mut bits = libc::PROT_NONE;
+    if prot.read {
+        bits |= libc::PROT_READ;
+    }
+    if prot.write {
+        bits |= libc::PROT_WRITE;
+    }
+    if prot.exec {
+        bits |= libc::PROT_EXEC;
+    }
+    bits
+}
+
+/// `MADV_*` values.
+fn advice_bits(advice: Advice) -> c_int {
+    match advice {
+        Advice::DontNeed => libc::MADV_DONTNEED,
+        Advice::Free => libc::MADV_FREE,
+        Advice::DontFork => libc::MADV_DONTFORK,
+        Advice::DoFork => libc::MADV_DOFORK,
+        Advice::WipeOnFork => libc::MADV_WIPEONFORK,
+        Advice::KeepOnFork => libc::MADV_KEEPONFORK,
+        Advice::HugePage => libc::MADV_HUGEPAGE,
+        Advice::NoHugePage => libc::MADV_NOHUGEPAGE,
+        Advice::Random => libc::MADV_RANDOM,
+        Advice::Sequential => libc::MADV_SEQUENTIAL,
+        Advice::Normal => libc::MADV_NORMAL,
+    }
+}
+
+/// Stops the run because the environment failed (not the script). Lines
+/// already printed stay printed: stdout is line-buffered.
+fn fail(message: &str) -> ! {
+    eprintln!("pervma-kernel-runner: {message}");
+    process::exit(EXIT_FAILURE)
+}

@@ -1,0 +1,180 @@
+//! `pervma-kernel-runner`: run an mmscript on the live Linux kernel.
+//!
+//! ```text
+//! pervma-kernel-runner SCRIPT          run a script file
+//! pervma-kernel-runner -               run the script on standard input
+//! pervma-kernel-runner --gen SEED OPS  run mmscript::generate(SEED, OPS)
+//! pervma-kernel-runner --print-gen SEED OPS   print that script, run nothing
+//! ```
+//!
+//! The operations run as real system calls in a window of this process at
+//! [`window::BASE`], and the output is the mmscript output of `MMSCRIPT.md`,
+//! to be diffed against `pervma replay`. The window and its spill zone are
+//! checked free at start, never reserved.
+//!
+//! Exit status: 0 when the script ran; 2 for a malformed script line (the
+//! lines above it ran and printed; `line N: message` goes to standard
+//! error) or bad arguments; 1 when the environment fails (a file cannot be
+//! read, `/proc/self/smaps` cannot be parsed); 77, the conventional "skip",
+//! when the runner cannot run here (not Linux on x86_64, or the window is
+//! not free).
+//!
+//! Only [`sys`] (system calls and the touch probe) contains `unsafe`.
+#![deny(unsafe_code)]
+
+// The pure parts build everywhere (and are unit-tested everywhere); only
+// Linux on x86_64 uses them.
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+mod smaps;
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+mod window;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod kernel;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[allow(unsafe_code)]
+mod sys;
+
+use std::io::{self, Read};
+use std::process::ExitCode;
+
+/// The exit status for "cannot run here" (as automake and many test
+/// harnesses use it).
+const EXIT_SKIP: u8 = 77;
+/// The exit status for a malformed script or bad arguments.
+const EXIT_USAGE: u8 = 2;
+/// The exit status when the environment fails.
+const EXIT_FAILURE: u8 = 1;
+
+const USAGE: &str = "\
+usage: pervma-kernel-runner SCRIPT | - | --gen SEED OPS | --print-gen SEED OPS
+Runs an mmscript (MMSCRIPT.md) as real system calls in a window of this
+process and prints its output.";
+
+/// Where the script comes from.
+enum Source {
+    File(String),
+    Stdin,
+    Generated {
+        seed: u64,
+        ops: usize,
+        print_only: bool,
+    },
+}
+
+fn parse_args(args: &[String]) -> Result<Source, String> {
+    let number = |word: &str, what: &str| -> Result<u64, String> {
+        let parsed = match word.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => word.parse(),
+        };
+        parsed.map_err(|_| format!("bad {what} {word:?}"))
+    };
+    match args {
+        [flag, seed, ops] if flag == "--gen" || flag == "--print-gen" => {
+            let ops = usize::try_from(number(ops, "OPS")?).map_err(|_| "OPS too large")?;
+            Ok(Source::Generated {
+                seed: number(seed, "SEED")?,
+                ops,
+                print_only: flag == "--print-gen",
+            })
+        }
+        [dash] if dash == "-" => Ok(Source::Stdin),
+        [path] if !path.starts_with("--") => Ok(Source::File(path.clone())),
+        _ => Err("expected one script argument".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.as_slice(), [flag] if flag == "--help" || flag == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let source = match parse_args(&args) {
+        Ok(source) => source,
+        Err(message) => {
+            eprintln!("pervma-kernel-runner: {message}\n{USAGE}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    // Bytes that are not UTF-8 become U+FFFD, which makes their line
+    // malformed (with its number) unless it is a comment: the lines above
+    // still run, as for any malformed line.
+    let text = match source {
+        Source::File(path) => match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(error) => {
+                eprintln!("pervma-kernel-runner: cannot read {path}: {error}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        },
+        Source::Stdin => {
+            let mut bytes = Vec::new();
+            if let Err(error) = io::stdin().read_to_end(&mut bytes) {
+                eprintln!("pervma-kernel-runner: cannot read standard input: {error}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        Source::Generated {
+            seed,
+            ops,
+            print_only,
+        } => {
+            let text = mmscript::generate(seed, ops);
+            if print_only {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            text
+        }
+    };
+    run(&text)
+}
+
+/// Checks the window and runs the script.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn run(text: &str) -> ExitCode {
+    use mmscript::ReplayError;
+
+    let zone = match sys::Zone::claim() {
+        Ok(zone) => zone,
+        Err(message) => {
+            eprintln!("pervma-kernel-runner: SKIP: {message}");
+            return ExitCode::from(EXIT_SKIP);
+        }
+    };
+    let mut runner = kernel::KernelRunner::new(zone);
+    // Line-buffered: every finished line is out even if the run stops.
+    let mut out = io::stdout().lock();
+    match mmscript::replay(text, &mut runner, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ReplayError::Parse(error)) => {
+            eprintln!("{error}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(ReplayError::Io(error)) => {
+            eprintln!("pervma-kernel-runner: writing the output: {error}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Elsewhere there is nothing to run on.
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn run(_: &str) -> ExitCode {
+    eprintln!(
+        "pervma-kernel-runner: SKIP: the kernel runner needs Linux on x86_64 \
+         (this is {} on {})",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    ExitCode::from(EXIT_SKIP)
+}

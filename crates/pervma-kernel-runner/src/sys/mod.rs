@@ -1,0 +1,309 @@
+//! The system calls: the only place besides [`probe`] with `unsafe`.
+//!
+//! Raw core, safe shell. The raw layer is one `unsafe fn` per system call,
+//! made through `syscall(2)` rather than the libc wrappers so the kernel
+//! sees the script's arguments exactly (glibc's wrappers check and adjust
+//! some of them on some targets). Their common contract: the range is not
+//! memory the program uses.
+//!
+//! The safe layer is [`Zone`]: proof that the window and its spill zone
+//! were free at start, with one method per operation that takes *relative*
+//! addresses, refuses (panics on) any range [`mmscript::range_allowed`]
+//! does not allow, makes the rest absolute with [`window::absolute`], and
+//! calls the raw layer. An allowed range lies in the zone, which holds only
+//! the script's mappings, or is one Linux refuses to act on (a start above
+//! the user address space, an end past 2^64); either way it is not the
+//! program's memory, which is the raw contract.
+
+pub(crate) mod probe;
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+
+use libc::{c_int, c_long};
+use mmscript::{range_allowed, Errno};
+
+use self::probe::Probe;
+pub(crate) use self::probe::Touched;
+use crate::window;
+
+/// The errno of the call that just failed.
+fn last_errno() -> Errno {
+    Errno::new(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+}
+
+/// `-1` means failure, as `syscall(2)` reports it; anything else is the
+/// result.
+fn check(ret: c_long) -> Result<u64, Errno> {
+    if ret == -1 {
+        Err(last_errno())
+    } else {
+        // A result that is not -1 is non-negative or an address; addresses
+        // of user space fit in 63 bits, so this is the value itself.
+        Ok(ret as u64)
+    }
+}
+
+/// Passes a 64-bit argument in a syscall register.
+fn arg(value: u64) -> c_long {
+    value as c_long
+}
+
+/// `mmap(addr, len, prot, flags, fd, offset)`.
+///
+/// # Safety
+///
+/// If `flags` has `MAP_FIXED`, the range `[addr, addr + len)` (rounded up
+/// to pages) must hold no memory that the program uses other than through
+/// [`Zone`]: a fixed mapping replaces whatever was there. (Without it, the
+/// kernel only maps into free address space.)
+unsafe fn mmap(
+    addr: u64,
+    len: u64,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    offset: u64,
+) -> Result<u64, Errno> {
+    // SAFETY: the caller promises the range is not the program's memory, so
+    // replacing or adding a mapping there affects no Rust object.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mmap,
+            arg(addr),
+            arg(len),
+            c_long::from(prot),
+            c_long::from(flags),
+            c_long::from(fd),
+            arg(offset),
+        )
+    };
+    check(ret)
+}
+
+/// `munmap(addr, len)`.
+///
+/// # Safety
+///
+/// The range must hold no memory that the program uses other than through
+/// this module and [`probe`].
+unsafe fn munmap(addr: u64, len: u64) -> Result<(), Errno> {
+    // SAFETY: the caller promises the range is not the program's memory.
+    let ret = unsafe { libc::syscall(libc::SYS_munmap, arg(addr), arg(len)) };
+    check(ret).map(drop)
+}
+
+/// `mprotect(addr, len, prot)`.
+///
+/// # Safety
+///
+/// The range must hold no memory that the program uses other than through
+/// this module and [`probe`] (taking write access away from the program's
+/// own memory would break it).
+unsafe fn mprotect(addr: u64, len: u64, prot: c_int) -> Result<(), Errno> {
+    // SAFETY: the caller promises the range is not the program's memory.
+    let ret = unsafe { libc::syscall(libc::SYS_mprotect, arg(addr), arg(len), c_long::from(prot)) };
+    check(ret).map(drop)
+}
+
+/// `mremap(old, old_len, new_len, flags, new)`.
+///
+/// # Safety
+///
+/// The old range, the old start with the new length, and with
+/// `MREMAP_FIXED` the new range must hold no memory that the program uses
+/// other than through [`Zone`].
+unsafe fn mremap(
+    old: u64,
+    old_len: u64,
+    new_len: u64,
+    flags: c_int,
+    new: u64,
+) -> Result<u64, Errno> {
+    // SAFETY: the caller promises the ranges are not the program's memory;
+    // a move without MREMAP_FIXED only lands in free address space.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mremap,
+            arg(old),
+            arg(old_len),
+            arg(new_len),
+            c_long::from(flags),
+            arg(new),
+        )
+    };
+    check(ret)
+}
+
+/// `madvise(addr, len, advice)`.
+///
+/// # Safety
+///
+/// The range must hold no memory that the program uses other than through
+/// this module and [`probe`] (`MADV_DONTNEED` and `MADV_FREE` discard
+/// contents).
+unsafe fn madvise(addr: u64, len: u64, advice: c_int) -> Result<(), Errno> {
+    // SAFETY: the caller promises the range is not the program's memory.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_madvise, arg(addr), arg(len), c_long::from(advice)) };
+    check(ret).map(drop)
+}
+
+/// `mlock(addr, len)`: pins and faults in pages, changes no contents.
+fn mlock(addr: u64, len: u64) -> Result<(), Errno> {
+    // SAFETY: mlock only faults pages in and marks VMAs locked; it reads or
+    // writes no memory on the program's behalf, whatever the range.
+    let ret = unsafe { libc::syscall(libc::SYS_mlock, arg(addr), arg(len)) };
+    check(ret).map(drop)
+}
+
+/// `munlock(addr, len)`: changes no contents.
+fn munlock(addr: u64, len: u64) -> Result<(), Errno> {
+    // SAFETY: munlock only clears VM_LOCKED; it touches no memory contents.
+    let ret = unsafe { libc::syscall(libc::SYS_munlock, arg(addr), arg(len)) };
+    check(ret).map(drop)
+}
+
+/// A new memfd called `name` (so `/proc` shows `/memfd:NAME (deleted)`),
+/// read-write, close-on-exec, sized `size` bytes (sparse: it costs nothing
+/// until written).
+pub(crate) fn memfd(name: &str, size: u64) -> io::Result<File> {
+    let c_name = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: c_name is a valid NUL-terminated string for the whole call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_memfd_create,
+            c_name.as_ptr(),
+            c_long::from(libc::MFD_CLOEXEC),
+        )
+    };
+    let fd = c_int::try_from(check(ret).map_err(|e| io::Error::from_raw_os_error(e.raw()))?)
+        .map_err(|_| io::Error::other("memfd_create returned a huge fd"))?;
+    // SAFETY: memfd_create just returned this descriptor; nothing else owns
+    // it, so the File becomes its only owner.
+    let file = unsafe { File::from_raw_fd(fd) };
+    file.set_len(size)?;
+    debug_assert_eq!(file.as_raw_fd(), fd);
+    Ok(file)
+}
+
+/// The window and spill zone, checked free: the safe way to run the
+/// script's system calls. Addresses in and out are relative to the window.
+///
+/// # Invariants
+///
+/// `[BASE, BASE + ZONE_SIZE)` held no mapping when the `Zone` was made, and
+/// since then only `Zone` methods have mapped anything there, so every
+/// mapping in it is the script's.
+pub(crate) struct Zone {
+    probe: Probe,
+}
+
+impl Zone {
+    /// Checks in `/proc/self/maps` that the zone is free and installs the
+    /// touch probe's fault handlers; the error says what is in the way.
+    pub(crate) fn claim() -> Result<Zone, String> {
+        let maps = std::fs::read_to_string("/proc/self/maps")
+            .map_err(|e| format!("cannot read /proc/self/maps: {e}"))?;
+        window::check_free(&maps)?;
+        let probe = Probe::install().map_err(|e| format!("cannot install fault handlers: {e}"))?;
+        // INVARIANT: the zone is free now, and nothing else maps into it.
+        Ok(Zone { probe })
+    }
+
+    /// Panics unless a script may name the range: the parser has already
+    /// refused such scripts, so this is a bug, and running it could hit the
+    /// runner's own memory.
+    fn allow(start: u64, len: u64) {
+        assert!(
+            range_allowed(start, len),
+            "range {start:#x}+{len:#x} is outside the zone (the parser should have refused it)"
+        );
+    }
+
+    /// `mmap`; returns the relative address. The range is checked if `flags`
+    /// has `MAP_FIXED` or `MAP_FIXED_NOREPLACE`; a hint is not (the kernel
+    /// only puts a hinted mapping in free space).
+    pub(crate) fn mmap(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        offset: u64,
+    ) -> Result<u64, Errno> {
+        if flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0 {
+            Zone::allow(addr, len);
+        }
+        // SAFETY: a fixed range is allowed, so by the invariant it holds
+        // only the script's mappings or Linux rejects it; a hint replaces
+        // nothing.
+        let addr = unsafe { mmap(window::absolute(addr), len, prot, flags, fd, offset)? };
+        Ok(window::relative(addr))
+    }
+
+    /// `munmap`.
+    pub(crate) fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        Zone::allow(addr, len);
+        // SAFETY: allowed, so the script's memory or rejected (invariant).
+        unsafe { munmap(window::absolute(addr), len) }
+    }
+
+    /// `mprotect`.
+    pub(crate) fn mprotect(&self, addr: u64, len: u64, prot: c_int) -> Result<(), Errno> {
+        Zone::allow(addr, len);
+        // SAFETY: allowed, so the script's memory or rejected (invariant).
+        unsafe { mprotect(window::absolute(addr), len, prot) }
+    }
+
+    /// `mremap` with `MREMAP_FIXED` to `new` if it is some (the caller
+    /// puts `MREMAP_FIXED` in `flags` too), else a new address of 0.
+    /// Returns the relative address.
+    pub(crate) fn mremap(
+        &self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: c_int,
+        new: Option<u64>,
+    ) -> Result<u64, Errno> {
+        Zone::allow(old, old_len);
+        Zone::allow(new.unwrap_or(old), new_len);
+        let new = new.map_or(0, window::absolute);
+        // SAFETY: the old range, and the new one (or the old start grown
+        // in place) are allowed, so the script's memory or rejected
+        // (invariant); a move without MREMAP_FIXED lands in free space.
+        let addr = unsafe { mremap(window::absolute(old), old_len, new_len, flags, new)? };
+        Ok(window::relative(addr))
+    }
+
+    /// `madvise`.
+    pub(crate) fn madvise(&self, addr: u64, len: u64, advice: c_int) -> Result<(), Errno> {
+        Zone::allow(addr, len);
+        // SAFETY: allowed, so the script's memory or rejected (invariant).
+        unsafe { madvise(window::absolute(addr), len, advice) }
+    }
+
+    /// `mlock`.
+    pub(crate) fn mlock(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        Zone::allow(addr, len);
+        mlock(window::absolute(addr), len)
+    }
+
+    /// `munlock`.
+    pub(crate) fn munlock(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        Zone::allow(addr, len);
+        munlock(window::absolute(addr), len)
+    }
+
+    /// A one-byte load or store (of 0) at `addr`, surviving a fault.
+    pub(crate) fn touch(&self, addr: u64, write: bool) -> Touched {
+        Zone::allow(addr, 1);
+        // SAFETY: allowed, so the byte is the script's memory or outside
+        // user space (where it faults) by the invariant.
+        unsafe { self.probe.touch(window::absolute(addr), write) }
+    }
+}

@@ -1,0 +1,116 @@
+//! Where the window is, and how script addresses become real ones.
+//!
+//! The window starts at [`BASE`], 32 TiB: 1 GiB-aligned (so 2 MiB THP
+//! alignment is the same relative and absolute), far above the heap and far
+//! below the libraries, the stack and everything `mmap(NULL)` hands out
+//! top-down from just under 128 TiB. At start the runner checks that the
+//! window and its spill zone, `[BASE, BASE + ZONE_SIZE)`, hold no mapping. It
+//! never reserves them: a `PROT_NONE` placeholder would be a VMA that
+//! merges with, or splits around, the script's mappings.
+//!
+//! # Relative to absolute
+//!
+//! The parser only lets a script name ranges inside the zone, or ranges
+//! Linux rejects wherever the window is ([`mmscript::range_allowed`]): a
+//! start at or above 2^47, or an end past 2^64. [`absolute`] maps them so
+//! Linux sees what it would see with the window at 0, and rejects them the
+//! same way:
+//!
+//! - a relative address below 2^47 becomes `BASE + addr` (no overflow: both
+//!   are below 2^47). A range whose relative end is past 2^64 still has an
+//!   absolute end past 2^64, so the kernel's overflow checks fire as they
+//!   would for the relative range;
+//! - a relative address at or above 2^47 is passed unchanged: it is already
+//!   outside the user address space, and `BASE + addr` could wrap around to
+//!   a low, valid address, which Linux would accept (and which might be the
+//!   runner's own memory).
+//!
+//! Results (`ok 0xADDR`) and `maps` lines are `absolute - BASE` with
+//! wrapping arithmetic: a mapping that a plain hint let the kernel put
+//! below the window prints as a huge relative address rather than failing.
+
+use mmscript::{REJECTED_START, ZONE_SIZE};
+
+/// The window's absolute base address: 32 TiB.
+pub(crate) const BASE: u64 = 0x2000_0000_0000;
+
+const _: () = assert!(BASE % (1 << 30) == 0, "the base is 1 GiB-aligned");
+const _: () = assert!(
+    BASE + ZONE_SIZE <= REJECTED_START,
+    "the zone is user memory"
+);
+
+/// The absolute address of the relative `addr` (see the module docs).
+pub(crate) fn absolute(addr: u64) -> u64 {
+    if addr >= REJECTED_START {
+        addr
+    } else {
+        BASE + addr
+    }
+}
+
+/// The relative address of the absolute `addr`, wrapping.
+pub(crate) fn relative(addr: u64) -> u64 {
+    addr.wrapping_sub(BASE)
+}
+
+/// Checks, in the text of `/proc/self/maps`, that no mapping intersects
+/// `[BASE, BASE + ZONE_SIZE)`; the error lists the mappings that do.
+pub(crate) fn check_free(proc_maps: &str) -> Result<(), String> {
+    let mut taken = Vec::new();
+    for line in proc_maps.lines() {
+        let range = line.split_ascii_whitespace().next().unwrap_or("");
+        let Some((start, end)) = range.split_once('-') else {
+            return Err(format!("cannot read /proc/self/maps line {line:?}"));
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        else {
+            return Err(format!("cannot read /proc/self/maps line {line:?}"));
+        };
+        if start < BASE + ZONE_SIZE && end > BASE {
+            taken.push(line.to_owned());
+        }
+    }
+    if taken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the window and spill zone [{:#x}, {:#x}) are not free; in the way:\n{}",
+            BASE,
+            BASE + ZONE_SIZE,
+            taken.join("\n")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_below_2_47_are_offset_and_the_rest_kept() {
+        assert_eq!(absolute(0), BASE);
+        assert_eq!(absolute(0x1000), BASE + 0x1000);
+        assert_eq!(absolute(REJECTED_START - 1), BASE + REJECTED_START - 1);
+        assert_eq!(absolute(REJECTED_START), REJECTED_START);
+        assert_eq!(absolute(u64::MAX), u64::MAX);
+        assert_eq!(relative(absolute(0x1234)), 0x1234);
+        assert_eq!(relative(0x1000), 0x1000u64.wrapping_sub(BASE));
+    }
+
+    #[test]
+    fn free_window_is_accepted_and_taken_window_named() {
+        let free = "\
+55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0                          [heap]
+1fffffff0000-200000000000 rw-p 00000000 00:00 0
+202000000000-202000001000 rw-p 00000000 00:00 0
+7ffd94f69000-7ffd94f8a000 rw-p 00000000 00:00 0                          [stack]
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+";
+        assert_eq!(check_free(free), Ok(()));
+        let taken = format!("{free}201fffff0000-202000000001 r--p 00000000 00:00 0\n");
+        let error = check_free(&taken).unwrap_err();
+        assert!(error.contains("201fffff0000-202000000001"), "{error}");
+        assert!(check_free("garbage\n").is_err());
+    }
+}

@@ -1,0 +1,37 @@
+# merge.c mremap_unfaulted_between_correctly_placed_faulted and
+# mremap_correct_placed_faulted: faulted pieces of one VMA keep their
+# anon_vma and pgoff when moved, so they merge again when moved back into
+# place, in any order. "Out of place" is +4, +8 or +12 MiB.
+
+# mremap_unfaulted_between_correctly_placed_faulted
+mmap 0x1001000 0xf000 rw- private-anon fixed
+touch 0x1001000 w
+munmap 0x1006000 0x5000
+mmap 0x1014000 0x5000 rw- private-anon fixed
+maps
+mremap 0x1014000 0x5000 0x5000 fixed 0x1006000
+maps
+munmap 0x1000000 0x1000000
+
+# mremap_correct_placed_faulted
+mmap 0x2001000 0xf000 rw- private-anon fixed
+touch 0x2001000 w
+mremap 0x200b000 0x5000 0x5000 fixed 0x2c0b000
+mremap 0x2006000 0x5000 0x5000 fixed 0x2806000
+maps
+mremap 0x2806000 0x5000 0x5000 fixed 0x2006000
+maps
+mremap 0x2001000 0x5000 0x5000 fixed 0x2401000
+mremap 0x2401000 0x5000 0x5000 fixed 0x2001000
+maps
+mremap 0x2001000 0x5000 0x5000 fixed 0x2401000
+mremap 0x2c0b000 0x5000 0x5000 fixed 0x200b000
+maps
+mremap 0x2401000 0x5000 0x5000 fixed 0x2001000
+maps
+mremap 0x2006000 0x5000 0x5000 fixed 0x2806000
+mremap 0x2806000 0x5000 0x5000 fixed 0x2006000
+maps
+mremap 0x200b000 0x5000 0x5000 fixed 0x280b000
+mremap 0x280b000 0x5000 0x5000 fixed 0x200b000
+maps
