@@ -4,6 +4,10 @@
 //! the exact contract the layers above rely on. All atomics come from
 //! [`prim`], which switches to loom under `--cfg loom`.
 
+pub(crate) mod lockdep;
+pub(crate) mod percpu;
 pub(crate) mod prim;
 pub(crate) mod rcu;
+pub(crate) mod rwsem;
+pub(crate) mod seq;
 pub(crate) mod wait;

@@ -15,11 +15,11 @@
 //! - **`std`**: crossbeam-epoch's default collector, whose handle lives in a
 //!   thread-local. Entering a read section is one `pin()`, 3-5 ns.
 //! - **`no_std`**: there are no thread-locals, so one global collector keeps
-//!   a table of [`READER_SLOTS`] registered handles, each on its own cache
+//!   a table of `READER_SLOTS` registered handles, each on its own cache
 //!   line. A reader claims a free slot with a compare-and-swap, starting at
 //!   the index returned by the hook installed with
-//!   [`set_rcu_reader_hint`](crate::set_rcu_reader_hint) (a CPU or thread
-//!   number: readers that pass distinct numbers never share a line) and
+//!   [`set_cpu_hint`](crate::set_cpu_hint) (a CPU or thread number:
+//!   readers that pass distinct numbers never share a line) and
 //!   probing onwards; it gives the slot back when the section ends. If
 //!   every slot is taken, the reader spins until one is free: read sections
 //!   are short and never block.
@@ -28,8 +28,8 @@
 //!   protocols built on top without exploring crossbeam's own internals,
 //!   which crossbeam's loom suite covers.
 //!
-//! The public API is the same in every build: the hint hook exists in
-//! `std` builds too, and is simply not needed there.
+//! The public API is the same in every build: the hook exists in `std`
+//! builds too, where it is optional (threads number themselves).
 
 use core::marker::PhantomData;
 #[cfg(not(loom))]
@@ -111,7 +111,16 @@ impl RcuGuard {
             self.inner.defer_unchecked(free)
         };
         #[cfg(loom)]
-        loom_model::defer(alloc::boxed::Box::new(free));
+        {
+            let free: alloc::boxed::Box<dyn FnOnce() + Send + '_> = alloc::boxed::Box::new(free);
+            // SAFETY: the closure only frees `ptr`, which the caller
+            // guarantees stays valid (and unfreed) until the closure runs;
+            // it captures no other borrow, so extending its lifetime to
+            // the end of the loom execution is sound.
+            let free: alloc::boxed::Box<dyn FnOnce() + Send + 'static> =
+                unsafe { core::mem::transmute(free) };
+            loom_model::defer(free);
+        }
     }
 
     /// Pushes this thread's deferred frees to where other threads can run
@@ -141,6 +150,10 @@ impl Drop for RcuGuard {
 pub(crate) fn rcu_barrier() {
     #[cfg(not(loom))]
     for _ in 0..64 {
+        // A participant's deferred frees sit in its own bag until it
+        // flushes; without thread-locals, visit every idle reader slot.
+        #[cfg(not(feature = "std"))]
+        nostd::flush_idle_slots();
         rcu_read_lock().flush();
     }
 }
@@ -156,7 +169,10 @@ mod nostd {
     //! (with `Release`). So the `!Send`/`!Sync` handle is used by one thread
     //! at a time, and the claim/release pair orders its uses.
 
-    use super::super::prim::{spin_hint, AtomicBool, AtomicPtr, Ordering};
+    use super::super::percpu::this_cpu;
+    use super::super::prim::spin_hint;
+    // The table is a static, and only exists outside loom: core atomics.
+    use core::sync::atomic::{AtomicBool, Ordering};
     use crossbeam_epoch::{Collector, Guard, LocalHandle};
     use crossbeam_utils::CachePadded;
     use once_cell::race::OnceBox;
@@ -179,33 +195,15 @@ mod nostd {
     unsafe impl Sync for Handle {}
 
     static COLLECTOR: OnceBox<Collector> = OnceBox::new();
-    static SLOTS: [CachePadded<Slot>; READER_SLOTS] = {
-        const EMPTY: CachePadded<Slot> = CachePadded::new(Slot {
+    static SLOTS: [CachePadded<Slot>; READER_SLOTS] = [const {
+        CachePadded::new(Slot {
             claimed: AtomicBool::new(false),
             handle: OnceBox::new(),
-        });
-        [EMPTY; READER_SLOTS]
-    };
-    static HINT: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
-
-    pub(in super::super) fn set_hint(hint: fn() -> usize) {
-        HINT.store(hint as *mut (), Ordering::Release);
-    }
-
-    fn hint() -> usize {
-        let f = HINT.load(Ordering::Acquire);
-        if f.is_null() {
-            0
-        } else {
-            // SAFETY: the only non-null value ever stored is a `fn() ->
-            // usize` cast to a pointer, in `set_hint`.
-            let f: fn() -> usize = unsafe { core::mem::transmute(f) };
-            f()
-        }
-    }
+        })
+    }; READER_SLOTS];
 
     pub(super) fn claim() -> &'static Slot {
-        let start = hint();
+        let start = this_cpu();
         loop {
             for i in 0..READER_SLOTS {
                 let slot = &SLOTS[(start + i) % READER_SLOTS];
@@ -219,6 +217,22 @@ mod nostd {
                 }
             }
             spin_hint();
+        }
+    }
+
+    /// Flushes the deferred frees of every slot no reader holds now.
+    pub(super) fn flush_idle_slots() {
+        for slot in SLOTS.iter() {
+            if slot
+                .claimed
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                if slot.handle.get().is_some() {
+                    slot.pin().flush();
+                }
+                slot.release();
+            }
         }
     }
 
@@ -236,13 +250,6 @@ mod nostd {
             self.claimed.store(false, Ordering::Release);
         }
     }
-}
-
-/// Installs the hook that `no_std` readers use to pick their reader slot.
-#[allow(unused_variables)]
-pub(crate) fn set_reader_hint(hint: fn() -> usize) {
-    #[cfg(all(not(loom), not(feature = "std")))]
-    nostd::set_hint(hint);
 }
 
 #[cfg(loom)]

@@ -56,15 +56,6 @@ pub(crate) fn wake_all(word: &AtomicU32) {
     let _ = word;
 }
 
-/// Wakes one thread blocked in [`wait`] on `word`.
-#[inline]
-pub(crate) fn wake_one(word: &AtomicU32) {
-    #[cfg(all(feature = "std", not(loom)))]
-    atomic_wait::wake_one(word);
-    #[cfg(any(not(feature = "std"), loom))]
-    let _ = word;
-}
-
 /// Exponential spinning before a thread blocks.
 pub(crate) struct Backoff {
     step: u32,

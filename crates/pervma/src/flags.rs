@@ -1,0 +1,151 @@
+//! The flag sets of the memory-map API, with Linux's values.
+//!
+//! Linux: include/linux/mm.h (`VM_*`), include/uapi/asm-generic/mman*.h
+//! (`PROT_*`, `MAP_*`).
+
+use bitflags::bitflags;
+
+/// `PAGE_SIZE`: pervma models 4 KiB pages.
+pub const PAGE_SIZE: u64 = 4096;
+/// `PAGE_SHIFT`.
+pub const PAGE_SHIFT: u32 = 12;
+
+bitflags! {
+    /// `vm_flags`: what a VMA allows and how it behaves.
+    ///
+    /// The `MAY*` bits say what `mprotect` may later grant; `ACCOUNT` marks
+    /// memory charged against the commit limit; the rest are the advice and
+    /// locking state that `madvise` and `mlock` set.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct VmFlags: u64 {
+        /// `VM_READ`.
+        const READ = 0x1;
+        /// `VM_WRITE`.
+        const WRITE = 0x2;
+        /// `VM_EXEC`.
+        const EXEC = 0x4;
+        /// `VM_SHARED`.
+        const SHARED = 0x8;
+        /// `VM_MAYREAD`.
+        const MAYREAD = 0x10;
+        /// `VM_MAYWRITE`.
+        const MAYWRITE = 0x20;
+        /// `VM_MAYEXEC`.
+        const MAYEXEC = 0x40;
+        /// `VM_MAYSHARE`.
+        const MAYSHARE = 0x80;
+        /// `VM_GROWSDOWN`.
+        const GROWSDOWN = 0x100;
+        /// `VM_UFFD_MISSING`.
+        const UFFD_MISSING = 0x200;
+        /// `VM_PFNMAP`.
+        const PFNMAP = 0x400;
+        /// `VM_UFFD_WP`.
+        const UFFD_WP = 0x1000;
+        /// `VM_LOCKED`.
+        const LOCKED = 0x2000;
+        /// `VM_IO`.
+        const IO = 0x4000;
+        /// `VM_SEQ_READ`.
+        const SEQ_READ = 0x8000;
+        /// `VM_RAND_READ`.
+        const RAND_READ = 0x10000;
+        /// `VM_DONTCOPY`.
+        const DONTCOPY = 0x20000;
+        /// `VM_DONTEXPAND`.
+        const DONTEXPAND = 0x40000;
+        /// `VM_LOCKONFAULT`.
+        const LOCKONFAULT = 0x80000;
+        /// `VM_ACCOUNT`.
+        const ACCOUNT = 0x100000;
+        /// `VM_NORESERVE`.
+        const NORESERVE = 0x200000;
+        /// `VM_HUGETLB`.
+        const HUGETLB = 0x400000;
+        /// `VM_WIPEONFORK`.
+        const WIPEONFORK = 0x2000000;
+        /// `VM_DONTDUMP`.
+        const DONTDUMP = 0x4000000;
+        /// `VM_SOFTDIRTY`.
+        const SOFTDIRTY = 0x8000000;
+        /// `VM_HUGEPAGE`.
+        const HUGEPAGE = 0x20000000;
+        /// `VM_NOHUGEPAGE`.
+        const NOHUGEPAGE = 0x40000000;
+    }
+}
+
+impl VmFlags {
+    /// The `VM_READ | VM_WRITE | VM_EXEC` bits for `prot` (`calc_vm_prot_bits`).
+    pub const fn from_prot(prot: Prot) -> VmFlags {
+        VmFlags::from_bits_truncate(prot.bits() as u64)
+    }
+}
+
+bitflags! {
+    /// `PROT_*`: the access a mapping grants.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct Prot: u32 {
+        /// `PROT_READ`.
+        const READ = 0x1;
+        /// `PROT_WRITE`.
+        const WRITE = 0x2;
+        /// `PROT_EXEC`.
+        const EXEC = 0x4;
+    }
+}
+
+impl Prot {
+    /// `PROT_NONE`.
+    pub const NONE: Prot = Prot::empty();
+}
+
+bitflags! {
+    /// `MAP_*`: how `mmap` places and backs a mapping.
+    ///
+    /// Exactly one of `SHARED`, `PRIVATE` (or `SHARED_VALIDATE`) must be
+    /// given, as for Linux. Whether the mapping is anonymous is said by the
+    /// `file` argument of [`mmap`](crate::MmapWriteGuard::mmap), so
+    /// `ANONYMOUS` is accepted but not needed.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct MapFlags: u32 {
+        /// `MAP_SHARED`.
+        const SHARED = 0x01;
+        /// `MAP_PRIVATE`.
+        const PRIVATE = 0x02;
+        /// `MAP_SHARED_VALIDATE`.
+        const SHARED_VALIDATE = 0x03;
+        /// `MAP_FIXED`: place at `addr`, replacing what is there.
+        const FIXED = 0x10;
+        /// `MAP_ANONYMOUS`.
+        const ANONYMOUS = 0x20;
+        /// `MAP_GROWSDOWN` (not supported: `EINVAL`).
+        const GROWSDOWN = 0x100;
+        /// `MAP_LOCKED`: `VM_LOCKED`.
+        const LOCKED = 0x2000;
+        /// `MAP_NORESERVE`: no `VM_ACCOUNT`, `VM_NORESERVE`.
+        const NORESERVE = 0x4000;
+        /// `MAP_POPULATE`: fault the range in.
+        const POPULATE = 0x8000;
+        /// `MAP_FIXED_NOREPLACE`: place at `addr`, or fail with `EEXIST`.
+        const FIXED_NOREPLACE = 0x100000;
+    }
+}
+
+impl MapFlags {
+    /// `MAP_TYPE`: the mask of the sharing type.
+    pub const TYPE: MapFlags = MapFlags::SHARED_VALIDATE;
+}
+
+/// `PAGE_ALIGN`: `len` rounded up to a page, or `None` on overflow.
+pub(crate) const fn page_align(len: u64) -> Option<u64> {
+    match len.checked_add(PAGE_SIZE - 1) {
+        Some(v) => Some(v & !(PAGE_SIZE - 1)),
+        None => None,
+    }
+}
+
+/// `offset_in_page`.
+pub(crate) const fn offset_in_page(addr: u64) -> u64 {
+    addr & (PAGE_SIZE - 1)
+}

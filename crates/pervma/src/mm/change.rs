@@ -1,0 +1,249 @@
+//! `VmaChange`: one address-space operation's edits, published at once.
+//!
+//! Linux: mm/vma.c (`vma_iterator`, `vms_gather_munmap_vmas`,
+//! `vms_complete_munmap_vmas`, `__split_vma`).
+//!
+//! An operation (mmap, munmap, ...) opens a `VmaChange` on its
+//! `MmapWriteGuard`, then:
+//!
+//! - reads the pending state ([`VmaChange::find`], [`VmaChange::vma`], ...);
+//! - changes VMAs, each of which it write-locks first
+//!   ([`VmaChange::update`]), creates new ones ([`VmaChange::insert`]) and
+//!   removes old ones ([`VmaChange::remove`]);
+//! - calls [`VmaChange::commit`], which publishes the new tree with one
+//!   store, then detaches the removed VMAs and defers their freeing.
+//!
+//! Readers see the old tree or the new one, never a hole in between; the
+//! VMAs whose contents changed are write-locked, so a reader that found
+//! them in the old tree backs out and waits for the write cycle to end.
+//!
+//! Edits to existing VMAs are not undone if the change is dropped without
+//! a commit, so operations check everything that can fail before their
+//! first edit (Linux's "gather, then complete").
+//!
+//! # Invariants
+//!
+//! - `created` holds the VMAs inserted by this change: allocated here,
+//!   attached, write-locked in this cycle, and reachable only from the
+//!   unpublished tree until commit.
+//! - `removed` holds VMAs of the published tree that this change has
+//!   write-locked and unlinked from the pending tree; each appears once.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use super::{MmapWriteGuard, VmaPtr};
+use crate::sync::rcu::rcu_read_lock;
+use crate::tree::TreeWriter;
+use crate::vma::{Vma, VmaFields};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// The edits of one operation; see the module docs.
+pub(crate) struct VmaChange<'g, 'mm, T> {
+    guard: &'g mut MmapWriteGuard<'mm, T>,
+    /// `Some` until `commit` takes it.
+    tree: Option<TreeWriter<'mm, VmaPtr<T>>>,
+    created: Vec<VmaPtr<T>>,
+    removed: Vec<VmaPtr<T>>,
+}
+
+// `T: Send + Sync + 'static`: removed VMAs are dropped by whichever thread
+// collects the RCU garbage, possibly after this `Mm` is gone.
+impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
+    /// Opens a change. The `&mut` borrow of the guard makes it the only one.
+    pub(crate) fn new(guard: &'g mut MmapWriteGuard<'mm, T>) -> Self {
+        let mm = guard.mm();
+        // SAFETY: the guard proves we hold `mmap_lock` for write, the only
+        // lock under which trees are written, and we borrow it mutably for
+        // as long as the writer lives, so no other writer can be opened.
+        let tree = unsafe { mm.mm_mt.write() };
+        VmaChange {
+            guard,
+            tree: Some(tree),
+            created: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+
+    fn tree(&self) -> &TreeWriter<'mm, VmaPtr<T>> {
+        self.tree.as_ref().expect("tree writer taken before commit")
+    }
+
+    fn tree_mut(&mut self) -> &mut TreeWriter<'mm, VmaPtr<T>> {
+        self.tree.as_mut().expect("tree writer taken before commit")
+    }
+
+    /// The write guard the change runs under.
+    pub(crate) fn guard(&self) -> &MmapWriteGuard<'mm, T> {
+        self.guard
+    }
+
+    /// The VMA behind `vma`.
+    pub(crate) fn vma(&self, vma: VmaPtr<T>) -> &Vma<T> {
+        // SAFETY: every `VmaPtr` a change hands out comes from its pending
+        // tree, which holds only VMAs that are alive until this change
+        // commits (removed ones are freed only after commit, and `commit`
+        // consumes `self`). `mmap_lock` for write excludes other writers.
+        let vma = unsafe { vma.as_ref() };
+        debug_assert!(vma.is_attached());
+        vma
+    }
+
+    /// The first VMA ending above `addr` in the pending state.
+    pub(crate) fn find(&self, addr: u64) -> Option<VmaPtr<T>> {
+        self.tree().find(addr).map(|(_, _, v)| v)
+    }
+
+    /// The VMAs overlapping `[start, end)`, lowest first.
+    pub(crate) fn overlapping(&self, start: u64, end: u64) -> Vec<VmaPtr<T>> {
+        let mut out = Vec::new();
+        let mut addr = start;
+        while addr < end {
+            let Some((first, last, v)) = self.tree().find(addr) else {
+                break;
+            };
+            if first >= end {
+                break;
+            }
+            out.push(v);
+            match last.checked_add(1) {
+                Some(next) => addr = next,
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// The number of VMAs in the pending state.
+    pub(crate) fn map_count(&self) -> usize {
+        self.tree().len()
+    }
+
+    /// The highest free `[s, s + len)` with `s` aligned to `align`
+    /// inside `[low, high)`.
+    pub(crate) fn unmapped_area_topdown(
+        &self,
+        low: u64,
+        high: u64,
+        len: u64,
+        align: u64,
+    ) -> Option<u64> {
+        if high <= low || len == 0 {
+            return None;
+        }
+        self.tree().gap_top_down(low, high - 1, len, align)
+    }
+
+    /// The lowest free `[s, s + len)` with `s` aligned to `align` inside
+    /// `[low, high)`.
+    pub(crate) fn unmapped_area(&self, low: u64, high: u64, len: u64, align: u64) -> Option<u64> {
+        if high <= low || len == 0 {
+            return None;
+        }
+        self.tree().gap_bottom_up(low, high - 1, len, align)
+    }
+
+    /// `vma_start_write` on `vma`, then lets `edit` change its fields and
+    /// payload. If the range changes, the tree follows: the new range maps
+    /// to `vma` and what it no longer covers becomes empty (the caller may
+    /// insert something there afterwards).
+    pub(crate) fn update(&mut self, vma: VmaPtr<T>, edit: impl FnOnce(&mut VmaFields, &mut T)) {
+        let mm = self.guard.mm();
+        let seq = self.guard.seq();
+        let v = self.vma(vma);
+        let (old_start, old_end) = (v.start(), v.end());
+        // SAFETY: we hold `mmap_lock` for write (the guard) and `seq` is its
+        // cycle; `writer_wait` is this `Mm`'s.
+        unsafe { v.start_write(seq, mm.writer_wait()) };
+        // SAFETY: mmap_lock for write is held and `vma` is write-locked, so
+        // no reader holds it; the two references end within this block.
+        let (start, end) = unsafe {
+            let fields = v.fields_mut();
+            edit(fields, v.payload_mut());
+            (fields.vm_start, fields.vm_end)
+        };
+        debug_assert!(start < end, "an update left an empty VMA");
+        if (start, end) != (old_start, old_end) {
+            if old_start < start {
+                self.tree_mut()
+                    .store(old_start, start.min(old_end) - 1, None);
+            }
+            if end < old_end {
+                self.tree_mut().store(end.max(old_start), old_end - 1, None);
+            }
+            self.tree_mut().store(start, end - 1, Some(vma));
+        }
+    }
+
+    /// Creates a VMA with `fields` and `payload` and maps its range to it,
+    /// replacing whatever the pending tree had there. The new VMA is
+    /// write-locked until the write cycle ends.
+    pub(crate) fn insert(&mut self, fields: VmaFields, payload: T) -> VmaPtr<T> {
+        let (start, end) = (fields.vm_start, fields.vm_end);
+        debug_assert!(start < end && end <= self.guard.mm().config.task_size.max(end));
+        let vma = Box::new(Vma::new(fields, payload, self.guard.seq()));
+        // SAFETY: we hold `mmap_lock` for write and the VMA is new: no
+        // reader can reach it before `commit` publishes the tree.
+        unsafe { vma.mark_attached() };
+        let vma = VmaPtr::from_box(vma);
+        self.created.push(vma);
+        self.tree_mut().store(start, end - 1, Some(vma));
+        vma
+    }
+
+    /// Write-locks `vma` and unlinks it; it is detached and freed after
+    /// the commit.
+    pub(crate) fn remove(&mut self, vma: VmaPtr<T>) {
+        let mm = self.guard.mm();
+        let seq = self.guard.seq();
+        let v = self.vma(vma);
+        let (start, end) = (v.start(), v.end());
+        // SAFETY: as in `update`.
+        unsafe { v.start_write(seq, mm.writer_wait()) };
+        self.tree_mut().store(start, end - 1, None);
+        if let Some(i) = self.created.iter().position(|&c| c == vma) {
+            self.created.swap_remove(i);
+            // SAFETY: created by this change, never published, and now
+            // unlinked from the pending tree: nobody else can reach it.
+            drop(unsafe { Box::from_raw(vma.as_ptr()) });
+        } else {
+            debug_assert!(!self.removed.contains(&vma));
+            self.removed.push(vma);
+        }
+    }
+
+    /// Publishes the change: one store of the tree root, then each removed
+    /// VMA is detached (waiting for transient readers) and freed after a
+    /// grace period.
+    pub(crate) fn commit(mut self) {
+        let mm = self.guard.mm();
+        self.created.clear();
+        let removed = core::mem::take(&mut self.removed);
+        if let Some(tree) = self.tree.take() {
+            tree.commit();
+        }
+        let rcu = rcu_read_lock();
+        for vma in removed {
+            // SAFETY: the VMA is write-locked in this cycle (by `remove`)
+            // and no longer in the published tree; we hold mmap_lock for
+            // write.
+            unsafe { vma.as_ref().mark_detached(mm.writer_wait()) };
+            // SAFETY: allocated with `Box` by the change that inserted it,
+            // unlinked and detached now, so only RCU readers that walked
+            // the old tree can still see it, and they will find a zero
+            // refcount. Dropping `Vma<T>` elsewhere is sound for `T: Send`.
+            unsafe { rcu.defer_drop(vma.as_ptr()) };
+        }
+    }
+}
+
+impl<T> Drop for VmaChange<'_, '_, T> {
+    fn drop(&mut self) {
+        // Not committed: the pending tree is thrown away by the writer's
+        // own drop; free the VMAs only it referenced.
+        for vma in self.created.drain(..) {
+            // SAFETY: created by this change and never published.
+            drop(unsafe { Box::from_raw(vma.as_ptr()) });
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! `Mm`: one address space, its `mmap_lock`, and the VMA lookups.
+//!
+//! Linux: include/linux/mm_types.h (`struct mm_struct`), mm/mmap_lock.c
+//! (`lock_vma_under_rcu`), include/linux/mmap_lock.h.
+//!
+//! # Lock order
+//!
+//! One order for the whole crate, outermost first:
+//!
+//! 1. `mmap_lock` (read or write), [`Mm::mmap_read_lock`] /
+//!    [`Mm::mmap_write_lock`];
+//! 2. VMA locks: write locks are taken only under `mmap_lock` for write
+//!    (`vma_start_write`); read locks either without any lock (RCU fast
+//!    path) or under `mmap_lock` for read (`vma_start_read_locked`);
+//! 3. page-table locks (the fault path).
+//!
+//! A thread never waits for `mmap_lock` while it holds a VMA read lock or
+//! `mmap_lock` of the same `Mm` (see "The deadlock rule" in the crate docs).
+//!
+//! # Invariants
+//!
+//! - Every VMA reachable from the published tree is attached
+//!   (`vm_refcnt >= 1`) and belongs to this `Mm`. The tree maps exactly
+//!   each VMA's `[vm_start, vm_end)` to it.
+//! - The tree and the VMAs' fields change only under `mmap_lock` for write,
+//!   and a VMA's fields only after `vma_start_write` on it.
+//! - A VMA removed from the tree is detached after the tree that no longer
+//!   contains it is published, and freed after an RCU grace period.
+
+mod change;
+mod guard;
+
+pub(crate) use change::VmaChange;
+pub(crate) use guard::VmaPtr;
+pub use guard::{MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
+
+use crate::flags::PAGE_SIZE;
+use crate::stats::{LockEvents, VmaLockStats};
+use crate::sync::lockdep::{self, Held};
+use crate::sync::percpu::this_cpu;
+use crate::sync::prim::{spin_hint, AtomicU32};
+use crate::sync::rcu::rcu_read_lock;
+use crate::sync::rwsem::RawRwSem;
+use crate::sync::seq::MmLockSeq;
+use crate::tree::MapleTree;
+use crate::vma::ReadFail;
+use alloc::boxed::Box;
+use core::fmt;
+
+/// The shape of an address space: where mappings may go.
+///
+/// The defaults are those of an x86-64 Linux process with 4-level page
+/// tables and no address-space randomisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MmConfig {
+    /// `TASK_SIZE`: one past the highest user address.
+    pub task_size: u64,
+    /// `mmap_min_addr`: `MAP_FIXED` below it fails with `EPERM`, and
+    /// placement never goes below it.
+    pub mmap_min_addr: u64,
+    /// `mm->mmap_base`: where top-down placement starts.
+    pub mmap_base: u64,
+    /// `sysctl_max_map_count`: the most VMAs the space may hold.
+    pub max_map_count: usize,
+}
+
+impl Default for MmConfig {
+    fn default() -> Self {
+        let task_size = (1u64 << 47) - PAGE_SIZE;
+        MmConfig {
+            task_size,
+            mmap_min_addr: 0x10000,
+            // mmap_base(): TASK_SIZE minus the minimum stack gap (128 MiB).
+            mmap_base: task_size - (128 << 20),
+            max_map_count: 65530,
+        }
+    }
+}
+
+impl MmConfig {
+    /// The default layout with these fields changed.
+    pub fn new(task_size: u64, mmap_min_addr: u64, mmap_base: u64, max_map_count: usize) -> Self {
+        MmConfig {
+            task_size,
+            mmap_min_addr,
+            mmap_base,
+            max_map_count,
+        }
+    }
+}
+
+/// An address space (`struct mm_struct`): VMAs carrying a payload `T`, in
+/// a maple tree, behind `mmap_lock` and per-VMA locks.
+///
+/// `Mm` is `Send + Sync` when `T` is: share it by reference (or `Arc`)
+/// between the threads that fault, map and unmap.
+pub struct Mm<T> {
+    /// `mmap_lock`.
+    mmap_lock: RawRwSem,
+    /// `mm_lock_seq`: odd during a write cycle.
+    pub(crate) mm_lock_seq: MmLockSeq,
+    /// `vma_writer_wait`: the word a writer in `vma_start_write` sleeps on,
+    /// bumped by the reader that leaves last. It lives in the `Mm`, not the
+    /// VMA, because the VMA may be freed as soon as that reader lets go.
+    pub(crate) vma_writer_wait: AtomicU32,
+    /// `mm_mt`.
+    pub(crate) mm_mt: MapleTree<VmaPtr<T>>,
+    /// Behind a box: eight cache lines per counter would otherwise make
+    /// every `Mm` several KiB.
+    events: Box<LockEvents>,
+    pub(crate) config: MmConfig,
+}
+
+// SAFETY: an `Mm` owns its VMAs (reached through raw pointers in the tree)
+// and frees them on drop, so moving it moves `T`s: `T: Send`. Shared use
+// hands `&T` to several threads and lets any thread drop VMAs it unmaps:
+// `T: Send + Sync`.
+unsafe impl<T: Send + Sync> Send for Mm<T> {}
+// SAFETY: all shared-state access goes through `mmap_lock`, the VMA lock
+// protocol and the RCU tree (module invariants).
+unsafe impl<T: Send + Sync> Sync for Mm<T> {}
+
+/// Why the RCU fast path did not return a VMA.
+enum FastFail {
+    /// No VMA covered the address in a snapshot taken outside any write
+    /// cycle: a true answer.
+    NoVma,
+    /// Contention: a write lock, a write cycle, or a VMA that changed.
+    Contended,
+}
+
+impl<T> Mm<T> {
+    /// An empty address space with the default layout.
+    pub fn new() -> Self {
+        Self::with_config(MmConfig::default())
+    }
+
+    /// An empty address space with the given layout.
+    pub fn with_config(config: MmConfig) -> Self {
+        Mm {
+            mmap_lock: RawRwSem::new(),
+            mm_lock_seq: MmLockSeq::new(),
+            vma_writer_wait: AtomicU32::new(0),
+            mm_mt: MapleTree::new(),
+            events: Box::new(LockEvents::new()),
+            config,
+        }
+    }
+
+    /// The layout this space was created with.
+    pub fn config(&self) -> &MmConfig {
+        &self.config
+    }
+
+    /// An identity for lockdep: stable while any guard borrows `self`.
+    #[inline]
+    pub(crate) fn lockdep_id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// The lock event counters.
+    pub fn stats(&self) -> VmaLockStats {
+        self.events.snapshot()
+    }
+
+    /// The number of VMAs (`mm->map_count`), read without a lock.
+    pub fn map_count(&self) -> usize {
+        let rcu = rcu_read_lock();
+        self.mm_mt.len(&rcu)
+    }
+
+    // ---- mmap_lock ------------------------------------------------------
+
+    /// `mmap_read_lock`: blocks while a writer holds or waits for the lock.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds with `std`, if this thread already holds
+    /// `mmap_lock` or a VMA read lock of this `Mm` (that would deadlock).
+    pub fn mmap_read_lock(&self) -> MmapReadGuard<'_, T> {
+        lockdep::check_may_wait(self.lockdep_id(), "mmap_read_lock");
+        self.mmap_lock.read();
+        MmapReadGuard::new(self)
+    }
+
+    /// `mmap_read_trylock`: the read lock if it is free of writers now.
+    pub fn mmap_read_trylock(&self) -> Option<MmapReadGuard<'_, T>> {
+        self.mmap_lock.try_read().then(|| MmapReadGuard::new(self))
+    }
+
+    /// `mmap_write_lock`: blocks until no one else holds the lock, then
+    /// starts a write cycle.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds with `std`, if this thread already holds
+    /// `mmap_lock` or a VMA read lock of this `Mm`.
+    pub fn mmap_write_lock(&self) -> MmapWriteGuard<'_, T> {
+        lockdep::check_may_wait(self.lockdep_id(), "mmap_write_lock");
+        self.mmap_lock.write();
+        // SAFETY: we hold mmap_lock for write and no cycle is running (the
+        // previous holder ended its cycle before releasing the lock).
+        unsafe { self.mm_lock_seq.write_begin() };
+        MmapWriteGuard::new(self)
+    }
+
+    /// `mmap_write_trylock`.
+    pub fn mmap_write_trylock(&self) -> Option<MmapWriteGuard<'_, T>> {
+        if !self.mmap_lock.try_write() {
+            return None;
+        }
+        // SAFETY: as in `mmap_write_lock`.
+        unsafe { self.mm_lock_seq.write_begin() };
+        Some(MmapWriteGuard::new(self))
+    }
+
+    /// `mmap_lock_speculate_try_begin`: a sequence number to validate
+    /// lock-free reads with, or `None` while a write cycle runs.
+    pub fn mmap_lock_speculate_try_begin(&self) -> Option<u32> {
+        self.mm_lock_seq.speculate_try_begin()
+    }
+
+    /// `mmap_lock_speculate_retry`: whether a write cycle began since
+    /// `seq` (from [`Mm::mmap_lock_speculate_try_begin`]), so that what
+    /// was read in between must be thrown away.
+    pub fn mmap_lock_speculate_retry(&self, seq: u32) -> bool {
+        self.mm_lock_seq.speculate_retry(seq)
+    }
+
+    /// Whether some thread holds `mmap_lock` for write (`mmap_assert_write_locked`).
+    pub fn mmap_is_write_locked(&self) -> bool {
+        self.mmap_lock.is_write_locked()
+    }
+
+    /// Whether some thread holds `mmap_lock` in any mode.
+    pub fn mmap_is_locked(&self) -> bool {
+        self.mmap_lock.is_locked()
+    }
+
+    // ---- per-VMA locks ---------------------------------------------------
+
+    /// `lock_vma_under_rcu`: read-locks the VMA covering `addr` without
+    /// `mmap_lock`.
+    ///
+    /// Never waits. Returns `None` when no VMA covers `addr` *or* when it
+    /// could not get the lock without waiting (the VMA is write-locked,
+    /// or it changed under us); callers then fall back to
+    /// [`Mm::mmap_read_lock`], or use [`Mm::lock_vma`], which does that for
+    /// them.
+    #[inline]
+    pub fn lock_vma_under_rcu(&self, addr: u64) -> Option<VmaReadGuard<'_, T>> {
+        self.lock_vma_fast(addr).ok()
+    }
+
+    /// Read-locks the VMA covering `addr`; never fails spuriously.
+    ///
+    /// This is the series' `lock_vma_under_rcu_wait()`: it tries the RCU
+    /// fast path and, on contention, takes `mmap_lock` for read, looks the
+    /// VMA up, read-locks it with `vma_start_read_locked` and drops
+    /// `mmap_lock` before returning: no retry loop, no fallback code in the
+    /// caller. `None` means that no VMA covered `addr` at some instant
+    /// during the call when no write cycle was running.
+    ///
+    /// # The deadlock rule
+    ///
+    /// Do not call it while this thread holds `mmap_lock` or a VMA read
+    /// lock of the same `Mm`: its slow path waits for `mmap_lock`, and a
+    /// writer queued there (or holding it and waiting in `vma_start_write`
+    /// for our VMA) waits for us. Debug builds with `std` panic with an
+    /// explanation instead of hanging.
+    ///
+    /// ```
+    /// use pervma::{MapFlags, Mm, Prot};
+    /// let mm: Mm<()> = Mm::new();
+    /// let addr = mm
+    ///     .mmap(0x10_0000, 0x4000, Prot::READ | Prot::WRITE,
+    ///           MapFlags::PRIVATE | MapFlags::FIXED, None, ())
+    ///     .unwrap();
+    /// let vma = mm.lock_vma(addr + 0x1000).expect("mapped");
+    /// assert_eq!((vma.start(), vma.end()), (0x10_0000, 0x10_4000));
+    /// drop(vma); // vma_end_read
+    /// assert!(mm.lock_vma(0x20_0000).is_none());
+    /// ```
+    #[doc(alias = "lock_vma_under_rcu_wait")]
+    #[inline]
+    pub fn lock_vma(&self, addr: u64) -> Option<VmaReadGuard<'_, T>> {
+        lockdep::check_may_wait(self.lockdep_id(), "lock_vma");
+        match self.lock_vma_fast(addr) {
+            Ok(vma) => Some(vma),
+            Err(FastFail::NoVma) => None,
+            Err(FastFail::Contended) => self.lock_vma_slow(addr),
+        }
+    }
+
+    /// The fast path shared by [`Mm::lock_vma_under_rcu`] and
+    /// [`Mm::lock_vma`].
+    #[inline]
+    fn lock_vma_fast(&self, addr: u64) -> Result<VmaReadGuard<'_, T>, FastFail> {
+        let cpu = this_cpu();
+        loop {
+            // Read before the walk: if no write cycle runs from here until
+            // after the walk, a walk that finds nothing is the truth.
+            let seq = self.mm_lock_seq.speculate_try_begin();
+            let rcu = rcu_read_lock();
+            let Some((_, _, vma)) = self.mm_mt.walk(addr, &rcu) else {
+                drop(rcu);
+                self.events.abort.inc(cpu);
+                return match seq {
+                    Some(seq) if !self.mm_lock_seq.speculate_retry(seq) => Err(FastFail::NoVma),
+                    _ => Err(FastFail::Contended),
+                };
+            };
+            // SAFETY: the VMA was reachable from the tree inside this RCU
+            // read section, so its memory stays valid until `rcu` ends
+            // (module invariant: removed VMAs are freed after a grace
+            // period). `start_read` touches only the lock words.
+            let vma_ref = unsafe { vma.as_ref() };
+            match vma_ref.start_read(&self.mm_lock_seq, &self.vma_writer_wait) {
+                Ok(()) => {}
+                Err(ReadFail::Detached) => {
+                    // Replaced under us: the new tree is about to be (or has
+                    // been) published. Look again.
+                    drop(rcu);
+                    self.events.miss.inc(cpu);
+                    spin_hint();
+                    continue;
+                }
+                Err(ReadFail::Locked) => {
+                    drop(rcu);
+                    self.events.abort.inc(cpu);
+                    return Err(FastFail::Contended);
+                }
+            }
+            // The read reference keeps the VMA alive and attached (a
+            // detaching writer waits for us), so the RCU section can end.
+            drop(rcu);
+            // SAFETY: we hold a read reference on `vma`.
+            let guard = unsafe { VmaReadGuard::new(self, vma) };
+            // Between the walk and the lock the VMA may have been resized.
+            if !guard.contains(addr) {
+                drop(guard);
+                self.events.abort.inc(cpu);
+                return Err(FastFail::Contended);
+            }
+            self.events.success.inc(cpu);
+            return Ok(guard);
+        }
+    }
+
+    /// The slow path of [`Mm::lock_vma`]: under `mmap_lock` for read no VMA
+    /// writer can run, so the lookup and the read lock cannot fail
+    /// spuriously.
+    #[cold]
+    fn lock_vma_slow(&self, addr: u64) -> Option<VmaReadGuard<'_, T>> {
+        self.events.wait.inc(this_cpu());
+        loop {
+            let mmap = self.mmap_read_lock();
+            let vma = mmap.vma_lookup(addr)?;
+            if let Some(guard) = mmap.vma_start_read_locked(vma) {
+                return Some(guard);
+            }
+            // VMA_REF_LIMIT readers: let some leave.
+            drop(mmap);
+            spin_hint();
+        }
+    }
+
+    /// Wakes a writer waiting in `vma_start_write`; see `vma_writer_wait`.
+    pub(crate) fn writer_wait(&self) -> &AtomicU32 {
+        &self.vma_writer_wait
+    }
+
+    pub(crate) fn lockdep_acquire(&self, what: Held) {
+        lockdep::acquire(self.lockdep_id(), what);
+    }
+
+    pub(crate) fn lockdep_release(&self, what: Held) {
+        lockdep::release(self.lockdep_id(), what);
+    }
+
+    /// Unlocks after a [`MmapReadGuard`].
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `mmap_lock` for read.
+    pub(crate) unsafe fn mmap_read_unlock(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.mmap_lock.read_unlock() };
+    }
+
+    /// `mmap_write_unlock`: ends the write cycle, which releases every VMA
+    /// write lock taken in it (`vma_end_write_all`), then the lock.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `mmap_lock` for write.
+    pub(crate) unsafe fn mmap_write_unlock(&self) {
+        // SAFETY: we hold the lock for write and the cycle is running.
+        unsafe { self.mm_lock_seq.write_end() };
+        // SAFETY: forwarded contract.
+        unsafe { self.mmap_lock.write_unlock() };
+    }
+
+    /// `mmap_write_downgrade`: ends the write cycle and keeps the lock for
+    /// read.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `mmap_lock` for write.
+    pub(crate) unsafe fn mmap_write_downgrade(&self) {
+        // SAFETY: as in `mmap_write_unlock`.
+        unsafe { self.mm_lock_seq.write_end() };
+        // SAFETY: forwarded contract.
+        unsafe { self.mmap_lock.downgrade() };
+    }
+}
+
+impl<T> Default for Mm<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Drop for Mm<T> {
+    fn drop(&mut self) {
+        // `&mut self`: no guard, no reader, no RCU walker of this tree.
+        // Free every VMA still mapped; the tree frees its nodes itself.
+        let rcu = rcu_read_lock();
+        let mut addr = 0;
+        let mut vmas = alloc::vec::Vec::new();
+        while let Some((_, last, vma)) = self.mm_mt.find(addr, &rcu) {
+            vmas.push(vma);
+            match last.checked_add(1) {
+                Some(next) => addr = next,
+                None => break,
+            }
+        }
+        drop(rcu);
+        for vma in vmas {
+            // SAFETY: each VMA in the tree was allocated by `VmaChange` with
+            // `Box::into_raw` and is owned by the tree; nobody else can
+            // reach it now (`&mut self`), and each appears once.
+            drop(unsafe { Box::from_raw(vma.as_ptr()) });
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Mm<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.mmap_read_trylock() {
+            Some(mmap) => f.debug_list().entries(mmap.vmas()).finish(),
+            None => f.write_str("Mm { <locked> }"),
+        }
+    }
+}

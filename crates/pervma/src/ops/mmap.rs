@@ -1,0 +1,308 @@
+//! `mmap`: placing and creating a mapping.
+//!
+//! Linux: mm/mmap.c (`do_mmap`, `__get_unmapped_area`), mm/vma.c
+//! (`__mmap_region`), arch/x86/kernel/sys_x86_64.c
+//! (`arch_get_unmapped_area_topdown`).
+
+use super::munmap::unmap_range;
+use crate::errno::Errno;
+use crate::file::File;
+use crate::flags::{offset_in_page, page_align, MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::vma::VmaFields;
+use crate::Mm;
+use alloc::sync::Arc;
+use core::fmt;
+
+/// `PMD_SIZE`: the size of a transparent huge page.
+const PMD_SIZE: u64 = 2 << 20;
+
+/// A failed [`mmap`](MmapWriteGuard::mmap): the errno, and the payload it
+/// was given, handed back.
+pub struct MmapError<T> {
+    /// Why it failed.
+    pub errno: Errno,
+    /// The payload the call took.
+    pub payload: T,
+}
+
+impl<T> From<MmapError<T>> for Errno {
+    fn from(e: MmapError<T>) -> Errno {
+        e.errno
+    }
+}
+
+impl<T> fmt::Debug for MmapError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MmapError({})", self.errno.name())
+    }
+}
+
+impl<T> fmt::Display for MmapError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mmap: {}", self.errno)
+    }
+}
+
+/// What `do_mmap` decided, before anything is changed.
+struct MmapPlan {
+    addr: u64,
+    len: u64,
+    pgoff: u64,
+    vm_flags: VmFlags,
+    file: Option<Arc<File>>,
+}
+
+impl<T: Clone + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+    /// `mmap(addr, len, prot, flags, file, offset)`: creates a mapping and
+    /// returns its address.
+    ///
+    /// `file` is `None` for anonymous memory, or the file and the byte
+    /// offset to map from. `flags` must hold exactly one of
+    /// [`MapFlags::PRIVATE`] and [`MapFlags::SHARED`]; with
+    /// [`MapFlags::FIXED`] the mapping goes at `addr`, replacing what is
+    /// there (readers see the old mapping or the new one, never a hole);
+    /// with [`MapFlags::FIXED_NOREPLACE`] it goes at `addr` or fails with
+    /// `EEXIST`; otherwise `addr` is a hint, and the mapping goes there if
+    /// it is free or else in the highest gap below `mmap_base` (2 MiB
+    /// aligned for anonymous private mappings whose length is a multiple
+    /// of 2 MiB, as Linux does for transparent huge pages).
+    ///
+    /// Flags: `VM_MAY{READ,WRITE,EXEC}` always; `VM_SHARED | VM_MAYSHARE`
+    /// for shared mappings (without `VM_SHARED | VM_MAYWRITE` for a file
+    /// opened read-only); `VM_ACCOUNT` for private writable mappings
+    /// without `MAP_NORESERVE`; `VM_NORESERVE` with it; `VM_LOCKED` with
+    /// `MAP_LOCKED`. Neighbouring VMAs are not merged yet.
+    ///
+    /// # Errors
+    ///
+    /// As Linux: `EINVAL` for a zero length, an unaligned file offset or
+    /// fixed address, a bad mapping type or `MAP_GROWSDOWN` (not
+    /// modelled); `ENOMEM` for a length or address outside the address
+    /// space, no free gap, or too many VMAs; `EOVERFLOW` when the file
+    /// offset plus the length overflows; `EEXIST` for `FIXED_NOREPLACE`
+    /// over a mapping; `EPERM` for a fixed address below
+    /// `mmap_min_addr`; `EACCES` for a shared writable mapping of a
+    /// read-only file. The payload comes back in the error.
+    pub fn mmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        flags: MapFlags,
+        file: Option<(Arc<File>, u64)>,
+        payload: T,
+    ) -> Result<u64, MmapError<T>> {
+        let mut change = VmaChange::new(self);
+        let plan = match do_mmap(&change, addr, len, prot, flags, file) {
+            Ok(plan) => plan,
+            Err(errno) => return Err(MmapError { errno, payload }),
+        };
+        if let Err(errno) = unmap_range(&mut change, plan.addr, plan.addr + plan.len) {
+            return Err(MmapError { errno, payload });
+        }
+        change.insert(
+            VmaFields {
+                vm_start: plan.addr,
+                vm_end: plan.addr + plan.len,
+                vm_pgoff: plan.pgoff,
+                vm_flags: plan.vm_flags,
+                vm_file: plan.file,
+                anon_vma: None,
+            },
+            payload,
+        );
+        change.commit();
+        Ok(plan.addr)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Mm<T> {
+    /// [`MmapWriteGuard::mmap`] under its own write lock.
+    pub fn mmap(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        flags: MapFlags,
+        file: Option<(Arc<File>, u64)>,
+        payload: T,
+    ) -> Result<u64, MmapError<T>> {
+        self.mmap_write_lock()
+            .mmap(addr, len, prot, flags, file, payload)
+    }
+}
+
+/// `round_hint_to_min`.
+fn round_hint_to_min(hint: u64, mmap_min_addr: u64) -> u64 {
+    let hint = hint & !(PAGE_SIZE - 1);
+    if hint != 0 && hint < mmap_min_addr {
+        return page_align(mmap_min_addr).unwrap_or(hint);
+    }
+    hint
+}
+
+/// `do_mmap` up to `mmap_region`: every check, in Linux's order.
+fn do_mmap<T: Clone + Send + Sync + 'static>(
+    change: &VmaChange<'_, '_, T>,
+    addr: u64,
+    len: u64,
+    prot: Prot,
+    mut flags: MapFlags,
+    file: Option<(Arc<File>, u64)>,
+) -> Result<MmapPlan, Errno> {
+    let config = change.guard().mm().config;
+    let offset = file.as_ref().map_or(0, |f| f.1);
+    // sys_mmap: the offset must be page-aligned.
+    if offset_in_page(offset) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Force the fixed-address handling of get_unmapped_area.
+    if flags.contains(MapFlags::FIXED_NOREPLACE) {
+        flags |= MapFlags::FIXED;
+    }
+    if len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut addr = addr;
+    if !flags.contains(MapFlags::FIXED) {
+        addr = round_hint_to_min(addr, config.mmap_min_addr);
+    }
+    let len = match page_align(len) {
+        Some(len) if len != 0 => len,
+        _ => return Err(Errno::ENOMEM),
+    };
+    let mut pgoff = offset >> PAGE_SHIFT;
+    if pgoff.checked_add(len >> PAGE_SHIFT).is_none() {
+        return Err(Errno::EOVERFLOW);
+    }
+    if change.map_count() > config.max_map_count {
+        return Err(Errno::ENOMEM);
+    }
+    let mut vm_flags =
+        VmFlags::from_prot(prot) | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
+    if flags.contains(MapFlags::LOCKED) {
+        vm_flags |= VmFlags::LOCKED;
+    }
+    let anon_thp = file.is_none() && len % PMD_SIZE == 0 && addr == 0;
+    let addr = get_unmapped_area(
+        change,
+        addr,
+        len,
+        flags,
+        anon_thp && !flags.contains(MapFlags::SHARED),
+    )?;
+    if flags.contains(MapFlags::FIXED_NOREPLACE) && !change.overlapping(addr, addr + len).is_empty()
+    {
+        return Err(Errno::EEXIST);
+    }
+    if flags.contains(MapFlags::GROWSDOWN) {
+        return Err(Errno::EINVAL);
+    }
+    let shared = match flags & MapFlags::TYPE {
+        t if t == MapFlags::SHARED || t == MapFlags::SHARED_VALIDATE => true,
+        t if t == MapFlags::PRIVATE => false,
+        _ => return Err(Errno::EINVAL),
+    };
+    let file = match file {
+        Some((file, _)) => {
+            if !file_mmap_ok(pgoff, len) {
+                return Err(Errno::EOVERFLOW);
+            }
+            if shared {
+                if prot.contains(Prot::WRITE) && !file.is_writable() {
+                    return Err(Errno::EACCES);
+                }
+                vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                if !file.is_writable() {
+                    vm_flags -= VmFlags::MAYWRITE | VmFlags::SHARED;
+                }
+            }
+            Some(file)
+        }
+        None if shared => {
+            // shmem_zero_setup: each shared anonymous mapping is an object
+            // of its own, mapped from its start.
+            pgoff = 0;
+            vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+            Some(File::shmem(len))
+        }
+        None => {
+            pgoff = addr >> PAGE_SHIFT;
+            None
+        }
+    };
+    if flags.contains(MapFlags::NORESERVE) {
+        // With vm.overcommit_memory != 2 (never), which pervma models.
+        vm_flags |= VmFlags::NORESERVE;
+    }
+    // accountable_mapping: private writable memory is charged.
+    if vm_flags & (VmFlags::NORESERVE | VmFlags::SHARED | VmFlags::WRITE) == VmFlags::WRITE {
+        vm_flags |= VmFlags::ACCOUNT;
+    }
+    Ok(MmapPlan {
+        addr,
+        len,
+        pgoff,
+        vm_flags,
+        file,
+    })
+}
+
+/// `file_mmap_ok`: the mapping must end below `MAX_LFS_FILESIZE`.
+fn file_mmap_ok(pgoff: u64, len: u64) -> bool {
+    const MAX_LFS_FILESIZE: u64 = i64::MAX as u64;
+    len <= MAX_LFS_FILESIZE && pgoff <= (MAX_LFS_FILESIZE - len) >> PAGE_SHIFT
+}
+
+/// `__get_unmapped_area` with x86-64's `arch_get_unmapped_area_topdown`.
+fn get_unmapped_area<T: Clone + Send + Sync + 'static>(
+    change: &VmaChange<'_, '_, T>,
+    hint: u64,
+    len: u64,
+    flags: MapFlags,
+    thp_align: bool,
+) -> Result<u64, Errno> {
+    let config = change.guard().mm().config;
+    let task_size = config.task_size;
+    if len > task_size {
+        return Err(Errno::ENOMEM);
+    }
+    let addr = if flags.contains(MapFlags::FIXED) {
+        hint
+    } else {
+        let free = |a: u64| {
+            task_size - len >= a
+                && change
+                    .find(a)
+                    .is_none_or(|v| a + len <= change.vma(v).start())
+        };
+        if hint != 0 && free(hint) {
+            hint
+        } else {
+            let low = PAGE_SIZE.max(config.mmap_min_addr);
+            let align = if thp_align { PMD_SIZE } else { PAGE_SIZE };
+            change
+                .unmapped_area_topdown(low, config.mmap_base, len, align)
+                // Fall back to bottom-up from the legacy base
+                // (TASK_UNMAPPED_BASE, a third of the space), as Linux does
+                // when the space below mmap_base is full.
+                .or_else(|| {
+                    let legacy_base = (task_size / 3) & !(PAGE_SIZE - 1);
+                    change.unmapped_area(legacy_base.max(low), task_size, len, align)
+                })
+                .ok_or(Errno::ENOMEM)?
+        }
+    };
+    if addr > task_size - len {
+        return Err(Errno::ENOMEM);
+    }
+    if offset_in_page(addr) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // security_mmap_addr, for a process without CAP_SYS_RAWIO.
+    if addr < config.mmap_min_addr {
+        return Err(Errno::EPERM);
+    }
+    Ok(addr)
+}

@@ -1,0 +1,109 @@
+//! `munmap`, and the unmapping step that `mmap(MAP_FIXED)` shares.
+//!
+//! Linux: mm/vma.c (`do_vmi_munmap`, `vms_gather_munmap_vmas`,
+//! `__split_vma`).
+
+use crate::errno::Errno;
+use crate::flags::{offset_in_page, page_align, PAGE_SHIFT};
+use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
+use crate::vma::VmaFields;
+use crate::Mm;
+
+impl<T: Clone + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+    /// `munmap(start, len)`: removes every mapping in
+    /// `[start, start + PAGE_ALIGN(len))`, splitting the VMAs that straddle
+    /// its ends. Unmapping a range with nothing in it succeeds.
+    ///
+    /// # Errors
+    ///
+    /// - `EINVAL`: `start` not page-aligned, `len` zero, or the range not
+    ///   inside the user address space.
+    /// - `ENOMEM`: the range lies strictly inside one VMA and the space
+    ///   already has `max_map_count` VMAs (the split would exceed it).
+    pub fn munmap(&mut self, start: u64, len: u64) -> Result<(), Errno> {
+        let end = munmap_range(self.mm().config.task_size, start, len)?;
+        let mut change = VmaChange::new(self);
+        unmap_range(&mut change, start, end)?;
+        change.commit();
+        Ok(())
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Mm<T> {
+    /// [`MmapWriteGuard::munmap`] under its own write lock.
+    pub fn munmap(&self, start: u64, len: u64) -> Result<(), Errno> {
+        self.mmap_write_lock().munmap(start, len)
+    }
+}
+
+/// `do_vmi_munmap`'s argument checks: the end of the range.
+fn munmap_range(task_size: u64, start: u64, len: u64) -> Result<u64, Errno> {
+    if offset_in_page(start) != 0 || start > task_size || len > task_size - start {
+        return Err(Errno::EINVAL);
+    }
+    let end = start + page_align(len).ok_or(Errno::EINVAL)?;
+    if end == start {
+        return Err(Errno::EINVAL);
+    }
+    Ok(end)
+}
+
+/// Unmaps `[start, end)` (page-aligned, non-empty) within `change`.
+///
+/// Fails before editing anything, or not at all.
+pub(super) fn unmap_range<T: Clone + Send + Sync + 'static>(
+    change: &mut VmaChange<'_, '_, T>,
+    start: u64,
+    end: u64,
+) -> Result<(), Errno> {
+    let vmas = change.overlapping(start, end);
+    let Some(&first) = vmas.first() else {
+        return Ok(());
+    };
+    let max = change.guard().mm().config.max_map_count;
+    let first_vma = change.vma(first);
+    // vms_gather_munmap_vmas: a split in the middle of one VMA adds one.
+    if first_vma.start() < start && end < first_vma.end() && change.map_count() >= max {
+        return Err(Errno::ENOMEM);
+    }
+    // From here on nothing fails.
+    for vma in vmas {
+        let (vs, ve) = {
+            let v = change.vma(vma);
+            (v.start(), v.end())
+        };
+        match (vs < start, end < ve) {
+            // Strictly inside: keep the head in place, split off the tail.
+            (true, true) => {
+                let (tail, payload) = split_off_tail(change, vma, end);
+                change.update(vma, |f, _| f.vm_end = start);
+                change.insert(tail, payload);
+            }
+            // Straddles the start: keep the head.
+            (true, false) => change.update(vma, |f, _| f.vm_end = start),
+            // Straddles the end: keep the tail.
+            (false, true) => change.update(vma, |f, _| {
+                f.vm_pgoff += (end - f.vm_start) >> PAGE_SHIFT;
+                f.vm_start = end;
+            }),
+            (false, false) => change.remove(vma),
+        }
+    }
+    Ok(())
+}
+
+/// The fields and payload of the part of `vma` from `at` on: a copy of
+/// `vma` with its pgoff moved along (`__split_vma` with `new_below == 0`).
+/// The caller shrinks `vma` first and then inserts the copy, so that the
+/// shrink does not clear the copy's range.
+pub(super) fn split_off_tail<T: Clone + Send + Sync + 'static>(
+    change: &VmaChange<'_, '_, T>,
+    vma: VmaPtr<T>,
+    at: u64,
+) -> (VmaFields, T) {
+    let v = change.vma(vma);
+    let mut fields = v.clone_fields();
+    fields.vm_pgoff += (at - fields.vm_start) >> PAGE_SHIFT;
+    fields.vm_start = at;
+    (fields, v.payload().clone())
+}
