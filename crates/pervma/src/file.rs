@@ -19,7 +19,7 @@ fn next_id() -> u64 {
 ///
 /// Two VMAs map "the same file" when they hold the same `Arc<File>`
 /// (`vma->vm_file`), which is what merging compares. Shared anonymous
-/// mappings get a file of their own ([`File::shmem`]), as Linux gives
+/// mappings get a file of their own (a shmem object), as Linux gives
 /// each one a shmem object.
 #[derive(Debug)]
 pub struct File {

@@ -32,7 +32,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use super::{MmapWriteGuard, VmaPtr};
-use crate::sync::rcu::rcu_read_lock;
+use crate::sync::rcu::{rcu_read_lock, RetireBatch};
 use crate::tree::TreeWriter;
 use crate::vma::{Vma, VmaFields};
 use alloc::boxed::Box;
@@ -222,7 +222,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         if let Some(tree) = self.tree.take() {
             tree.commit();
         }
-        let rcu = rcu_read_lock();
+        let mut batch = RetireBatch::new();
         for vma in removed {
             // SAFETY: the VMA is write-locked in this cycle (by `remove`)
             // and no longer in the published tree; we hold mmap_lock for
@@ -232,8 +232,15 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             // unlinked and detached now, so only RCU readers that walked
             // the old tree can still see it, and they will find a zero
             // refcount. Dropping `Vma<T>` elsewhere is sound for `T: Send`.
-            unsafe { rcu.defer_drop(vma.as_ptr()) };
+            unsafe { batch.push(vma.as_ptr()) };
         }
+        let rcu = rcu_read_lock();
+        rcu.retire(batch);
+        // Run the callbacks whose grace period has passed here, on the
+        // writer, which allocated the memory: otherwise readers' pins run
+        // them, and a fault path ends up freeing (and contending for the
+        // allocator's locks) on behalf of mmap/munmap.
+        rcu.flush();
     }
 }
 

@@ -46,6 +46,7 @@ use crate::tree::MapleTree;
 use crate::vma::ReadFail;
 use alloc::boxed::Box;
 use core::fmt;
+use crossbeam_utils::CachePadded;
 
 /// The shape of an address space: where mappings may go.
 ///
@@ -96,8 +97,10 @@ impl MmConfig {
 /// `Mm` is `Send + Sync` when `T` is: share it by reference (or `Arc`)
 /// between the threads that fault, map and unmap.
 pub struct Mm<T> {
-    /// `mmap_lock`.
-    mmap_lock: RawRwSem,
+    /// `mmap_lock`, on a cache line of its own: the lock-free fast path
+    /// never reads it, so writers taking and releasing it must not
+    /// invalidate the line that holds `mm_lock_seq` and the tree root.
+    mmap_lock: CachePadded<RawRwSem>,
     /// `mm_lock_seq`: odd during a write cycle.
     pub(crate) mm_lock_seq: MmLockSeq,
     /// `vma_writer_wait`: the word a writer in `vma_start_write` sleeps on,
@@ -139,7 +142,7 @@ impl<T> Mm<T> {
     /// An empty address space with the given layout.
     pub fn with_config(config: MmConfig) -> Self {
         Mm {
-            mmap_lock: RawRwSem::new(),
+            mmap_lock: CachePadded::new(RawRwSem::new()),
             mm_lock_seq: MmLockSeq::new(),
             vma_writer_wait: AtomicU32::new(0),
             mm_mt: MapleTree::new(),

@@ -143,6 +143,69 @@ impl Drop for RcuGuard {
     }
 }
 
+/// Memory to free after one grace period, handed to RCU as a single
+/// callback (a batched `kfree_rcu`): one operation retires a few tree nodes
+/// and maybe some VMAs, and one callback per operation instead of one per
+/// object keeps the collector's queues short.
+pub(crate) struct RetireBatch {
+    items: alloc::vec::Vec<Retiree>,
+}
+
+/// An object to free, and the function that frees it.
+type Retiree = (*mut (), unsafe fn(*mut ()));
+
+/// Drops the `Box<T>` behind `ptr`.
+///
+/// # Safety
+///
+/// `ptr` came from `Box::<T>::into_raw` and is freed nowhere else.
+unsafe fn drop_box<T>(ptr: *mut ()) {
+    // SAFETY: forwarded contract.
+    drop(unsafe { alloc::boxed::Box::from_raw(ptr.cast::<T>()) });
+}
+
+impl RetireBatch {
+    pub(crate) const fn new() -> Self {
+        RetireBatch {
+            items: alloc::vec::Vec::new(),
+        }
+    }
+
+    /// Adds the `Box<T>` behind `ptr` to the batch.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RcuGuard::defer_drop`], by the time the batch is retired.
+    pub(crate) unsafe fn push<T>(&mut self, ptr: *mut T) {
+        self.items.push((ptr.cast(), drop_box::<T>));
+    }
+}
+
+impl RcuGuard {
+    /// Frees everything in `batch` after a grace period, with one callback.
+    pub(crate) fn retire(&self, batch: RetireBatch) {
+        if batch.items.is_empty() {
+            return;
+        }
+        let items = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(batch));
+        // SAFETY: `items` is a fresh box; its drop runs each item's free
+        // function (below), whose contracts `push` recorded. Dropping the
+        // batch on another thread is what `push`'s contract allows.
+        unsafe { self.defer_drop(items) };
+    }
+}
+
+impl Drop for RetireBatch {
+    fn drop(&mut self) {
+        for (ptr, free) in self.items.drain(..) {
+            // SAFETY: each item was pushed under `push`'s contract, and a
+            // batch is dropped only once its grace period has passed (it is
+            // freed through `RcuGuard::retire`).
+            unsafe { free(ptr) };
+        }
+    }
+}
+
 /// Runs every deferred free that no reader can still need, as far as a few
 /// epoch advances allow (`rcu_barrier`, roughly). For tests and teardown:
 /// when it returns, memory deferred before the call by threads that have

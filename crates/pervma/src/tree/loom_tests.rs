@@ -5,11 +5,12 @@
 //!
 //! The tree is crate-private, so its model lives here rather than in
 //! `tests/loom_*.rs`. Node fields are plain memory, invisible to loom; each
-//! node's loom-only canary (`Header::canary`, written `Relaxed` when the
-//! node is built, asserted by every reader visit) makes a missing
-//! happens-before edge between building a node and reading it show up as
-//! a failed assertion. Weakening the `Release` store in `commit` or the
-//! `Acquire` load in `snapshot` to `Relaxed` makes these models fail.
+//! node's loom-only canary (`Header::canary`, a loom atomic created and
+//! set when the node is built, loaded by every reader visit) makes a
+//! missing happens-before edge between building a node and reading it
+//! fail the model (loom reports a "Causality violation"). Weakening the
+//! `Release` store in `commit` or the `Acquire` load in `snapshot` to
+//! `Relaxed` makes all three models fail.
 
 use loom::sync::Arc;
 use loom::thread;

@@ -91,7 +91,7 @@ use core::marker::PhantomData;
 use core::ptr;
 
 use crate::sync::prim::{AtomicPtr, AtomicU64, Ordering};
-use crate::sync::rcu::{rcu_read_lock, RcuGuard};
+use crate::sync::rcu::{rcu_read_lock, RcuGuard, RetireBatch};
 
 use node::{alloc_leaf, free_subtree, retire_node, Header};
 pub(crate) use node::{leaf_size, INTERNAL_SIZE};
@@ -388,14 +388,15 @@ impl<V: Copy> TreeWriter<'_, V> {
         if retired.is_empty() {
             return;
         }
-        let guard = rcu_read_lock();
+        let mut batch = RetireBatch::new();
         for node in retired {
             // SAFETY: `node` was reachable from the old root only, which the
             // store above replaced, so readers that start from now on cannot
             // reach it; `retired` holds it once and nothing else frees it
             // (type invariant); it was allocated with this tree's `V`.
-            unsafe { retire_node::<V>(&guard, node) };
+            unsafe { retire_node::<V>(&mut batch, node) };
         }
+        rcu_read_lock().retire(batch);
     }
 }
 

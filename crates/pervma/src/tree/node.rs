@@ -24,7 +24,7 @@
 use alloc::boxed::Box;
 use core::ptr;
 
-use crate::sync::rcu::RcuGuard;
+use crate::sync::rcu::RetireBatch;
 
 /// Slots per node, leaves and internal nodes alike.
 pub(super) const FANOUT: usize = 16;
@@ -312,7 +312,7 @@ pub(super) unsafe fn free_node<V>(node: *mut Header) {
     }
 }
 
-/// Frees one node after an RCU grace period.
+/// Adds one node to the batch freed after an RCU grace period.
 ///
 /// # Safety
 ///
@@ -320,7 +320,7 @@ pub(super) unsafe fn free_node<V>(node: *mut Header) {
 ///   and is neither freed nor retired elsewhere.
 /// - `node` is unreachable for readers that start after this call (the
 ///   root that reached it has been replaced).
-pub(super) unsafe fn retire_node<V>(guard: &RcuGuard, node: *mut Header) {
+pub(super) unsafe fn retire_node<V>(batch: &mut RetireBatch, node: *mut Header) {
     // SAFETY: `node` is still allocated (contract).
     let height = unsafe { (*node).height };
     if height == 0 {
@@ -328,11 +328,11 @@ pub(super) unsafe fn retire_node<V>(guard: &RcuGuard, node: *mut Header) {
         // nowhere else (contract). Dropping a leaf on another thread is
         // sound: trees only hold `V: Copy` (`MapleTree::new` requires it),
         // which has no destructor, so the drop only frees memory.
-        unsafe { guard.defer_drop(node.cast::<Leaf<V>>()) };
+        unsafe { batch.push(node.cast::<Leaf<V>>()) };
     } else {
         // SAFETY: as above, for a `Box<Internal>`, whose drop only frees
         // memory (children are freed separately).
-        unsafe { guard.defer_drop(node.cast::<Internal>()) };
+        unsafe { batch.push(node.cast::<Internal>()) };
     }
 }
 
