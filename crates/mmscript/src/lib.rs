@@ -75,6 +75,7 @@ mod op;
 mod outcome;
 mod parse;
 mod run;
+pub mod window;
 
 pub use errno::Errno;
 pub use generate::generate;

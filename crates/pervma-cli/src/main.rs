@@ -4,8 +4,12 @@
 //!   lookups under per-VMA locks) on N threads while another thread maps
 //!   and unmaps elsewhere in the same address space, then the same without
 //!   the churn, and the lock counters.
+//! - `pervma replay SCRIPT|-`: runs an mmscript (../shared/MMSCRIPT.md) on
+//!   a pervma address space and prints what Linux would print.
 
 #![forbid(unsafe_code)]
+
+mod replay;
 
 use pervma::{MapFlags, Mm, Prot};
 use std::process::ExitCode;
@@ -13,7 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 const P: u64 = 4096;
-const USAGE: &str = "usage: pervma demo [--threads N] [--vmas N] [--millis MS]";
+const USAGE: &str =
+    "usage: pervma demo [--threads N] [--vmas N] [--millis MS]\n       pervma replay SCRIPT|-";
 
 struct DemoArgs {
     threads: usize,
@@ -120,6 +125,38 @@ fn demo(args: DemoArgs) {
     println!("counters: {:?}", mm.stats());
 }
 
+/// `pervma replay`: exit 0 when the script ran, 2 for a malformed script
+/// (after printing the results of the lines before it), 1 when the script
+/// cannot be read or the output cannot be written.
+fn replay(path: &str) -> ExitCode {
+    use std::io::Read;
+    let mut text = Vec::new();
+    let read = if path == "-" {
+        std::io::stdin().read_to_end(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut text))
+    };
+    if let Err(e) = read {
+        eprintln!("pervma replay: {path}: {e}");
+        return ExitCode::from(1);
+    }
+    let text = String::from_utf8_lossy(&text);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match mmscript::replay(&text, &mut replay::Model::new(), &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(mmscript::ReplayError::Parse(e)) => {
+            drop(out);
+            eprintln!("{path}: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("pervma replay: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -133,6 +170,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("replay") => {
+            match &args[1..] {
+                [path] => replay(path),
+                _ => {
+                    eprintln!("pervma replay: expected one script path (or - for standard input)\n{USAGE}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Some("-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -29,33 +29,11 @@
 //! wrapping arithmetic: a mapping that a plain hint let the kernel put
 //! below the window prints as a huge relative address rather than failing.
 
-use mmscript::{REJECTED_START, ZONE_SIZE};
+use mmscript::ZONE_SIZE;
 
 /// The window's absolute base address: 32 TiB.
-pub(crate) const BASE: u64 = 0x2000_0000_0000;
+pub(crate) use mmscript::window::{absolute, relative, BASE};
 
-const _: () = assert!(BASE % (1 << 30) == 0, "the base is 1 GiB-aligned");
-const _: () = assert!(
-    BASE + ZONE_SIZE <= REJECTED_START,
-    "the zone is user memory"
-);
-
-/// The absolute address of the relative `addr` (see the module docs).
-pub(crate) fn absolute(addr: u64) -> u64 {
-    if addr >= REJECTED_START {
-        addr
-    } else {
-        BASE + addr
-    }
-}
-
-/// The relative address of the absolute `addr`, wrapping.
-pub(crate) fn relative(addr: u64) -> u64 {
-    addr.wrapping_sub(BASE)
-}
-
-/// Checks, in the text of `/proc/self/maps`, that no mapping intersects
-/// `[BASE, BASE + ZONE_SIZE)`; the error lists the mappings that do.
 pub(crate) fn check_free(proc_maps: &str) -> Result<(), String> {
     let mut taken = Vec::new();
     for line in proc_maps.lines() {
@@ -86,17 +64,6 @@ pub(crate) fn check_free(proc_maps: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_below_2_47_are_offset_and_the_rest_kept() {
-        assert_eq!(absolute(0), BASE);
-        assert_eq!(absolute(0x1000), BASE + 0x1000);
-        assert_eq!(absolute(REJECTED_START - 1), BASE + REJECTED_START - 1);
-        assert_eq!(absolute(REJECTED_START), REJECTED_START);
-        assert_eq!(absolute(u64::MAX), u64::MAX);
-        assert_eq!(relative(absolute(0x1234)), 0x1234);
-        assert_eq!(relative(0x1000), 0x1000u64.wrapping_sub(BASE));
-    }
 
     #[test]
     fn free_window_is_accepted_and_taken_window_named() {

@@ -34,6 +34,9 @@
 //!   operations run ([`MmapWriteGuard::mmap`], [`MmapWriteGuard::munmap`]).
 //!   Dropping a write guard ends the write cycle and with it every VMA
 //!   write lock taken in it (`vma_end_write_all`).
+//! - **Faults**: [`Mm::handle_fault`] decides what an access does (Linux's
+//!   permission checks, `SIGBUS` past the end of a file, `anon_vma`
+//!   creation), under the per-VMA lock.
 //! - **Errors** are [`Errno`] values, the errno Linux gives for the same
 //!   input.
 //! - **Counters**: [`Mm::stats`] gives `VMA_LOCK_SUCCESS/ABORT/RETRY/MISS`
@@ -161,6 +164,7 @@ extern crate alloc;
 extern crate std;
 
 mod errno;
+mod fault;
 mod file;
 mod flags;
 mod mm;
@@ -171,6 +175,7 @@ pub(crate) mod tree;
 mod vma;
 
 pub use errno::Errno;
+pub use fault::{Access, FaultError};
 pub use file::{AnonVma, File};
 pub use flags::{MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mm::{Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};

@@ -173,6 +173,10 @@ impl<T> Mm<T> {
         self.mm_mt.len(&rcu)
     }
 
+    pub(crate) fn events(&self) -> &LockEvents {
+        &self.events
+    }
+
     // ---- mmap_lock ------------------------------------------------------
 
     /// `mmap_read_lock`: blocks while a writer holds or waits for the lock.

@@ -1,0 +1,179 @@
+//! `pervma replay SCRIPT`: an mmscript on a pervma address space.
+//!
+//! The model side of the differential test: the same script, run by
+//! `pervma-kernel-runner` against the live kernel, must print the same
+//! bytes. The window sits at the same absolute address as the kernel
+//! runner's ([`mmscript::window::BASE`]), so THP alignment and anonymous
+//! pgoffs agree, and script addresses map to absolute ones the same way.
+
+use mmscript::window::{absolute, relative};
+use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
+use pervma::{Access, Errno, FaultError, File, MapFlags, Mm, Prot, VmFlags, Vma};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The size of every script file (MMSCRIPT.md: 1 GiB of zeroes).
+const FILE_SIZE: u64 = 1 << 30;
+
+/// A pervma address space that runs mmscript operations.
+pub(crate) struct Model {
+    mm: Mm<()>,
+    files: HashMap<String, Arc<File>>,
+}
+
+impl Model {
+    pub(crate) fn new() -> Self {
+        Model {
+            mm: Mm::new(),
+            files: HashMap::new(),
+        }
+    }
+
+    fn file(&mut self, name: &str) -> Arc<File> {
+        self.files
+            .entry(name.to_owned())
+            .or_insert_with(|| File::new(name, FILE_SIZE))
+            .clone()
+    }
+}
+
+fn prot(p: &mmscript::Prot) -> Prot {
+    let mut prot = Prot::NONE;
+    prot.set(Prot::READ, p.read);
+    prot.set(Prot::WRITE, p.write);
+    prot.set(Prot::EXEC, p.exec);
+    prot
+}
+
+fn outcome<T>(result: Result<T, Errno>, ok: impl FnOnce(T) -> Outcome) -> Outcome {
+    match result {
+        Ok(v) => ok(v),
+        Err(e) => Outcome::Err(mmscript::Errno::new(e.raw())),
+    }
+}
+
+impl Runner for Model {
+    fn run_op(&mut self, op: &Op) -> Outcome {
+        match op {
+            Op::Mmap {
+                addr,
+                len,
+                prot: p,
+                kind,
+                flags,
+            } => {
+                let mut f = if kind.is_shared() {
+                    MapFlags::SHARED
+                } else {
+                    MapFlags::PRIVATE
+                };
+                for (on, flag) in [
+                    (flags.fixed, MapFlags::FIXED),
+                    (flags.noreplace, MapFlags::FIXED_NOREPLACE),
+                    (flags.noreserve, MapFlags::NORESERVE),
+                    (flags.populate, MapFlags::POPULATE),
+                    (flags.locked, MapFlags::LOCKED),
+                ] {
+                    f.set(flag, on);
+                }
+                let file = match kind {
+                    Kind::PrivateFile { name, offset } | Kind::SharedFile { name, offset } => {
+                        Some((self.file(name), *offset))
+                    }
+                    Kind::PrivateAnon | Kind::SharedAnon => None,
+                };
+                let result = self.mm.mmap(absolute(*addr), *len, prot(p), f, file, ());
+                outcome(result.map_err(|e| e.errno), |a| {
+                    Outcome::OkAddr(relative(a))
+                })
+            }
+            Op::Munmap { addr, len } => {
+                outcome(self.mm.munmap(absolute(*addr), *len), |()| Outcome::Ok)
+            }
+            Op::Touch { addr, write } => {
+                let access = if *write { Access::Write } else { Access::Read };
+                match self.mm.handle_fault(absolute(*addr), access) {
+                    Ok(()) => Outcome::Ok,
+                    Err(FaultError::MapErr | FaultError::AccErr) => Outcome::Segv,
+                    Err(FaultError::Bus) => Outcome::Bus,
+                }
+            }
+            Op::Mprotect { .. }
+            | Op::Mremap { .. }
+            | Op::Madvise { .. }
+            | Op::Mlock { .. }
+            | Op::Munlock { .. } => {
+                eprintln!(
+                    "pervma replay: {} is not modelled yet; printing ENOSYS",
+                    op.name()
+                );
+                Outcome::Err(mmscript::Errno::new(Errno::ENOSYS.raw()))
+            }
+            Op::Maps => unreachable!("the driver calls Runner::maps for `maps`"),
+        }
+    }
+
+    fn maps(&mut self) -> Vec<MapsLine> {
+        let mmap = self.mm.mmap_read_lock();
+        mmap.vmas_from(absolute(0))
+            .take_while(|v| v.start() < absolute(WINDOW_SIZE))
+            .map(maps_line)
+            .collect()
+    }
+}
+
+/// The `/proc/self/smaps` view of one VMA, in mmscript's terms.
+fn maps_line(vma: &Vma<()>) -> MapsLine {
+    let flags = vma.flags();
+    let backing = match vma.file() {
+        None => Backing::Anon,
+        Some(f) if f.is_shmem() => Backing::Shmem,
+        Some(f) => Backing::File(f.name().to_owned()),
+    };
+    MapsLine {
+        start: relative(vma.start()),
+        end: relative(vma.end()),
+        prot: mmscript::Prot {
+            read: flags.contains(VmFlags::READ),
+            write: flags.contains(VmFlags::WRITE),
+            exec: flags.contains(VmFlags::EXEC),
+        },
+        shared: flags.contains(VmFlags::MAYSHARE),
+        offset_bytes: if vma.file().is_some() {
+            vma.pgoff() << 12
+        } else {
+            0
+        },
+        backing,
+        flags: smaps_flags(flags),
+    }
+}
+
+/// `show_smap_vma_flags`, restricted to the flags mmscript prints.
+fn smaps_flags(flags: VmFlags) -> SmapsFlags {
+    const TABLE: [(VmFlags, SmapsFlags); 18] = [
+        (VmFlags::READ, SmapsFlags::RD),
+        (VmFlags::WRITE, SmapsFlags::WR),
+        (VmFlags::EXEC, SmapsFlags::EX),
+        (VmFlags::SHARED, SmapsFlags::SH),
+        (VmFlags::MAYREAD, SmapsFlags::MR),
+        (VmFlags::MAYWRITE, SmapsFlags::MW),
+        (VmFlags::MAYEXEC, SmapsFlags::ME),
+        (VmFlags::MAYSHARE, SmapsFlags::MS),
+        (VmFlags::GROWSDOWN, SmapsFlags::GD),
+        (VmFlags::LOCKED, SmapsFlags::LO),
+        (VmFlags::DONTCOPY, SmapsFlags::DC),
+        (VmFlags::WIPEONFORK, SmapsFlags::WF),
+        (VmFlags::ACCOUNT, SmapsFlags::AC),
+        (VmFlags::NORESERVE, SmapsFlags::NR),
+        (VmFlags::HUGEPAGE, SmapsFlags::HG),
+        (VmFlags::NOHUGEPAGE, SmapsFlags::NH),
+        (VmFlags::SEQ_READ, SmapsFlags::SR),
+        (VmFlags::RAND_READ, SmapsFlags::RR),
+    ];
+    let mut out = SmapsFlags::empty();
+    for (vm, smaps) in TABLE {
+        out.set(smaps, flags.contains(vm));
+    }
+    out
+}
