@@ -447,3 +447,130 @@ impl<T: fmt::Debug> fmt::Debug for Vma<T> {
             .finish()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::flags::VmFlags;
+
+    fn vma(seq: u32) -> Vma<()> {
+        let fields = VmaFields {
+            vm_start: 0x1000,
+            vm_end: 0x3000,
+            vm_pgoff: 1,
+            vm_flags: VmFlags::READ,
+            vm_file: None,
+            anon_vma: None,
+        };
+        Vma::new(fields, (), seq)
+    }
+
+    fn refcnt(v: &Vma<()>) -> u32 {
+        v.vm_refcnt.load(Ordering::Relaxed)
+    }
+
+    /// Every state of the table at the top of the module, in order.
+    #[test]
+    fn refcount_walks_through_its_states() {
+        let mm_seq = MmLockSeq::new();
+        let wait = AtomicU32::new(0);
+        // SAFETY: this test plays the only mmap_lock writer.
+        unsafe { mm_seq.write_begin() };
+        let cycle = mm_seq.read_relaxed();
+        let v = vma(cycle);
+        assert_eq!(refcnt(&v), 0, "born detached");
+        assert_eq!(
+            v.start_read(&mm_seq, &wait),
+            Err(ReadFail::Locked),
+            "born write-locked"
+        );
+        // SAFETY: new and unpublished; we are the writer.
+        unsafe { v.mark_attached() };
+        assert_eq!(refcnt(&v), 1);
+        assert_eq!(v.start_read(&mm_seq, &wait), Err(ReadFail::Locked));
+        // SAFETY: as above.
+        unsafe { mm_seq.write_end() };
+        // vma_end_write_all: the cycle ended, the VMA is unlocked.
+        assert_eq!(v.start_read(&mm_seq, &wait), Ok(()));
+        assert!(v.start_read_locked());
+        assert_eq!(refcnt(&v), 3);
+        v.end_read(&wait);
+        v.end_read(&wait);
+        assert_eq!(refcnt(&v), 1);
+        // A new cycle write-locks it again; readers fail at once.
+        // SAFETY: as above.
+        unsafe { mm_seq.write_begin() };
+        let cycle = mm_seq.read_relaxed();
+        // SAFETY: we hold "mmap_lock" for write in this cycle.
+        unsafe { v.start_write(cycle, &wait) };
+        assert!(v.is_write_locked(cycle));
+        assert_eq!(
+            refcnt(&v),
+            1,
+            "the offset is gone once readers are excluded"
+        );
+        assert_eq!(v.start_read(&mm_seq, &wait), Err(ReadFail::Locked));
+        // SAFETY: write-locked, and (for the test) unlinked.
+        unsafe { v.mark_detached(&wait) };
+        assert_eq!(refcnt(&v), 0);
+        // SAFETY: as above.
+        unsafe { mm_seq.write_end() };
+        assert_eq!(v.start_read(&mm_seq, &wait), Err(ReadFail::Detached));
+    }
+
+    #[test]
+    fn readers_stop_at_the_limit_and_while_a_writer_waits() {
+        let mm_seq = MmLockSeq::new();
+        let wait = AtomicU32::new(0);
+        let v = vma(u32::MAX);
+        // SAFETY: unpublished; single-threaded test.
+        unsafe { v.mark_attached() };
+        v.vm_refcnt.store(VMA_REF_LIMIT, Ordering::Relaxed);
+        assert_eq!(v.start_read(&mm_seq, &wait), Err(ReadFail::Locked));
+        assert!(!v.start_read_locked());
+        v.vm_refcnt.store(VMA_LOCK_OFFSET + 1, Ordering::Relaxed);
+        assert_eq!(v.start_read(&mm_seq, &wait), Err(ReadFail::Locked));
+        assert!(is_vma_writer_only(VMA_LOCK_OFFSET + 1));
+        assert!(is_vma_writer_only(VMA_LOCK_OFFSET));
+        assert!(!is_vma_writer_only(VMA_LOCK_OFFSET + 2));
+        assert!(!is_vma_writer_only(1));
+    }
+
+    /// `vma_start_write` waits for the readers inside, and the last one
+    /// to leave wakes it.
+    #[cfg(feature = "std")]
+    #[test]
+    fn start_write_waits_for_readers_and_is_woken() {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        let mm_seq = MmLockSeq::new();
+        let wait = AtomicU32::new(0);
+        let v = vma(u32::MAX);
+        // SAFETY: unpublished; the test plays the writer.
+        unsafe { v.mark_attached() };
+        assert_eq!(v.start_read(&mm_seq, &wait), Ok(()));
+        let locked = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: this thread plays the mmap_lock writer.
+                unsafe { mm_seq.write_begin() };
+                let cycle = mm_seq.read_relaxed();
+                // SAFETY: as above.
+                unsafe { v.start_write(cycle, &wait) };
+                locked.store(true, SeqCst);
+                // SAFETY: as above.
+                unsafe { mm_seq.write_end() };
+            });
+            while refcnt(&v) < VMA_LOCK_OFFSET {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(
+                !locked.load(SeqCst),
+                "the writer did not wait for our read lock"
+            );
+            v.end_read(&wait);
+        });
+        assert!(locked.load(SeqCst));
+        assert_eq!(refcnt(&v), 1);
+    }
+}

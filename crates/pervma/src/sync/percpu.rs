@@ -93,3 +93,25 @@ impl PerCpuCounter {
             .fold(0, u64::wrapping_add)
     }
 }
+
+#[cfg(all(test, not(loom), feature = "std"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_count_on_their_own_shards_and_the_sum_adds_up() {
+        let c = PerCpuCounter::new();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let cpu = this_cpu();
+                    assert_eq!(cpu, this_cpu(), "a thread keeps its number");
+                    for _ in 0..1000 {
+                        c.inc(cpu);
+                    }
+                });
+            }
+        });
+        assert_eq!(c.sum(), 4000);
+    }
+}

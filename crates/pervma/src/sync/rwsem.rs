@@ -193,3 +193,104 @@ impl RawRwSem {
         wake_all(&self.state);
     }
 }
+
+#[cfg(all(test, not(loom), feature = "std"))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::time::Duration;
+
+    #[test]
+    fn readers_share_writers_exclude() {
+        let l = RawRwSem::new();
+        assert!(l.try_read() && l.try_read());
+        assert!(l.is_locked() && !l.is_write_locked());
+        assert!(!l.try_write());
+        // SAFETY: two read holds taken above.
+        unsafe { l.read_unlock() };
+        // SAFETY: as above.
+        unsafe { l.read_unlock() };
+        assert!(!l.is_locked());
+        assert!(l.try_write());
+        assert!(l.is_write_locked() && !l.try_read() && !l.try_write());
+        // SAFETY: the write hold taken above.
+        unsafe { l.write_unlock() };
+        assert!(!l.is_locked());
+    }
+
+    /// Like Linux's rwsem: once a writer waits, new readers queue behind
+    /// it (or a stream of readers would starve it).
+    #[test]
+    fn a_waiting_writer_stops_new_readers() {
+        let l = RawRwSem::new();
+        l.read();
+        let writer_done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                l.write();
+                writer_done.store(true, SeqCst);
+                // SAFETY: the write hold taken just above.
+                unsafe { l.write_unlock() };
+            });
+            // Wait until the writer has announced itself.
+            while l.state.load(Ordering::Relaxed) & WRITER_WAITING == 0 {
+                std::thread::yield_now();
+            }
+            assert!(!l.try_read(), "a reader overtook a waiting writer");
+            assert!(!writer_done.load(SeqCst));
+            std::thread::sleep(Duration::from_millis(20));
+            // SAFETY: our read hold from the start.
+            unsafe { l.read_unlock() };
+        });
+        assert!(writer_done.load(SeqCst));
+        assert!(l.try_read());
+    }
+
+    #[test]
+    fn downgrade_admits_readers_not_writers() {
+        let l = RawRwSem::new();
+        l.write();
+        // SAFETY: we hold it for write.
+        unsafe { l.downgrade() };
+        assert!(!l.is_write_locked() && l.is_locked());
+        assert!(l.try_read(), "readers may join after a downgrade");
+        assert!(!l.try_write());
+        // SAFETY: the downgraded hold and the one taken above.
+        unsafe {
+            l.read_unlock();
+            l.read_unlock();
+        }
+        assert!(!l.is_locked());
+    }
+
+    /// Sleepers are woken: many threads contend long enough to park.
+    #[test]
+    fn contended_lock_hands_over_without_lost_wakeups() {
+        let l = RawRwSem::new();
+        let inside = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (l, inside) = (&l, &inside);
+                s.spawn(move || {
+                    for i in 0..300 {
+                        if (t + i) % 3 == 0 {
+                            l.write();
+                            assert_eq!(inside.fetch_add(100, SeqCst), 0);
+                            std::thread::sleep(Duration::from_micros(50));
+                            inside.fetch_sub(100, SeqCst);
+                            // SAFETY: taken above.
+                            unsafe { l.write_unlock() };
+                        } else {
+                            l.read();
+                            assert!(inside.fetch_add(1, SeqCst) < 100);
+                            inside.fetch_sub(1, SeqCst);
+                            // SAFETY: taken above.
+                            unsafe { l.read_unlock() };
+                        }
+                    }
+                });
+            }
+        });
+        assert!(!l.is_locked());
+    }
+}

@@ -90,3 +90,27 @@ impl MmLockSeq {
         self.0.load(Ordering::Relaxed) != seq
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_during_a_write_cycle_and_speculation_notices_it() {
+        let seq = MmLockSeq::new();
+        let begin = seq.speculate_try_begin().unwrap();
+        assert!(!seq.speculate_retry(begin));
+        // SAFETY: single-threaded test standing in for the lock holder.
+        unsafe { seq.write_begin() };
+        assert_eq!(seq.read_acquire() % 2, 1);
+        assert!(seq.speculate_try_begin().is_none());
+        assert!(seq.speculate_retry(begin));
+        // SAFETY: as above; the cycle is running.
+        unsafe { seq.write_end() };
+        assert_eq!(seq.read_relaxed(), begin + 2);
+        assert!(
+            seq.speculate_retry(begin),
+            "a whole cycle ran since `begin`"
+        );
+    }
+}
