@@ -5,9 +5,12 @@
 //! bytes. The window sits at the same absolute address as the kernel
 //! runner's ([`mmscript::window::BASE`]), so THP alignment and anonymous
 //! pgoffs agree, and script addresses map to absolute ones the same way.
+//! `mremap` is not modelled yet: it prints `err ENOSYS` (and says so on
+//! standard error), which the differential test reports as a difference.
 
 use mmscript::window::{absolute, relative};
 use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
+use pervma::Advice;
 use pervma::{Access, Errno, FaultError, File, MapFlags, Mm, Prot, VmFlags, Vma};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,11 +101,24 @@ impl Runner for Model {
                     Err(FaultError::Bus) => Outcome::Bus,
                 }
             }
-            Op::Mprotect { .. }
-            | Op::Mremap { .. }
-            | Op::Madvise { .. }
-            | Op::Mlock { .. }
-            | Op::Munlock { .. } => {
+            Op::Mprotect { addr, len, prot: p } => {
+                outcome(self.mm.mprotect(absolute(*addr), *len, prot(p)), |()| {
+                    Outcome::Ok
+                })
+            }
+            Op::Madvise { addr, len, advice } => {
+                let advice = advice_of(*advice);
+                outcome(self.mm.madvise(absolute(*addr), *len, advice), |()| {
+                    Outcome::Ok
+                })
+            }
+            Op::Mlock { addr, len } => {
+                outcome(self.mm.mlock(absolute(*addr), *len), |()| Outcome::Ok)
+            }
+            Op::Munlock { addr, len } => {
+                outcome(self.mm.munlock(absolute(*addr), *len), |()| Outcome::Ok)
+            }
+            Op::Mremap { .. } => {
                 eprintln!(
                     "pervma replay: {} is not modelled yet; printing ENOSYS",
                     op.name()
@@ -119,6 +135,24 @@ impl Runner for Model {
             .take_while(|v| v.start() < absolute(WINDOW_SIZE))
             .map(maps_line)
             .collect()
+    }
+}
+
+/// The pervma advice for an mmscript advice word.
+fn advice_of(advice: mmscript::Advice) -> Advice {
+    use mmscript::Advice as A;
+    match advice {
+        A::DontNeed => Advice::DontNeed,
+        A::Free => Advice::Free,
+        A::DontFork => Advice::DontFork,
+        A::DoFork => Advice::DoFork,
+        A::WipeOnFork => Advice::WipeOnFork,
+        A::KeepOnFork => Advice::KeepOnFork,
+        A::HugePage => Advice::HugePage,
+        A::NoHugePage => Advice::NoHugePage,
+        A::Random => Advice::Random,
+        A::Sequential => Advice::Sequential,
+        A::Normal => Advice::Normal,
     }
 }
 

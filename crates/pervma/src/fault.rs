@@ -27,9 +27,6 @@ use crate::mm::{Mm, VmaChange};
 use crate::sync::percpu::this_cpu;
 use crate::vma::Vma;
 
-/// `PMD_SIZE`: a transparent huge page.
-const PMD_SIZE: u64 = 2 << 20;
-
 /// The kind of access that faulted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Access {
@@ -76,7 +73,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
             let mut change = VmaChange::new(&mut mmap);
             if let Some(vma) = change.find(addr).filter(|&v| change.vma(v).start() <= addr) {
                 if change.vma(vma).anon_vma().is_none() {
-                    anon_vma_prepare(&mut change, vma);
+                    crate::ops::anon_vma_prepare(&mut change, vma);
                 }
             }
             change.commit();
@@ -105,32 +102,10 @@ fn beyond_eof<T>(vma: &Vma<T>, addr: u64) -> bool {
 
 /// Whether serving this fault gives the VMA anonymous memory: a write to a
 /// private mapping (a new anonymous page, or a copy of a file page), or a
-/// read that Linux serves with the huge zero page (a private anonymous
-/// `MADV_HUGEPAGE` VMA covering the aligned 2 MiB block around `addr`, with
-/// THP in `madvise` mode).
+/// read that Linux serves with the huge zero page.
 fn needs_anon_vma<T>(vma: &Vma<T>, addr: u64, access: Access) -> bool {
-    let flags = vma.flags();
-    if flags.contains(VmFlags::SHARED) {
-        return false;
-    }
     match access {
-        Access::Write => true,
-        Access::Read => {
-            let block = addr & !(PMD_SIZE - 1);
-            vma.is_anonymous()
-                && flags.contains(VmFlags::HUGEPAGE)
-                && !flags.contains(VmFlags::NOHUGEPAGE)
-                && vma.start() <= block
-                && block + PMD_SIZE <= vma.end()
-        }
+        Access::Write => !vma.flags().contains(VmFlags::SHARED),
+        Access::Read => crate::ops::read_fault_maps_huge_zero_page(vma, addr, addr + 1),
     }
-}
-
-/// `__anon_vma_prepare`, for now without reusing a neighbour's `anon_vma`
-/// (the merge rules that decide reuse live with the operations).
-fn anon_vma_prepare<T: Clone + PartialEq + Send + Sync + 'static>(
-    change: &mut VmaChange<'_, '_, T>,
-    vma: crate::mm::VmaPtr<T>,
-) {
-    change.update(vma, |f, _| f.anon_vma = Some(crate::file::AnonVma::new()));
 }

@@ -179,7 +179,7 @@ pub use fault::{Access, FaultError};
 pub use file::{AnonVma, File};
 pub use flags::{MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mm::{Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
-pub use ops::MmapError;
+pub use ops::{Advice, MmapError};
 pub use stats::VmaLockStats;
 pub use vma::Vma;
 

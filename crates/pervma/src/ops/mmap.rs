@@ -4,7 +4,9 @@
 //! (`__mmap_region`), arch/x86/kernel/sys_x86_64.c
 //! (`arch_get_unmapped_area_topdown`).
 
+use super::merge::{merge_new_range, Proposal};
 use super::munmap::unmap_range;
+use super::populate::populate;
 use crate::errno::Errno;
 use crate::file::File;
 use crate::flags::{offset_in_page, page_align, MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
@@ -53,7 +55,7 @@ struct MmapPlan {
     file: Option<Arc<File>>,
 }
 
-impl<T: Clone + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// `mmap(addr, len, prot, flags, file, offset)`: creates a mapping and
     /// returns its address.
     ///
@@ -72,7 +74,12 @@ impl<T: Clone + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// for shared mappings (without `VM_SHARED | VM_MAYWRITE` for a file
     /// opened read-only); `VM_ACCOUNT` for private writable mappings
     /// without `MAP_NORESERVE`; `VM_NORESERVE` with it; `VM_LOCKED` with
-    /// `MAP_LOCKED`. Neighbouring VMAs are not merged yet.
+    /// `MAP_LOCKED`. The new range merges with compatible neighbours
+    /// (`vma_merge_new_range`: same flags, file at contiguous offsets,
+    /// equal payloads; `payload` is dropped when it merges).
+    /// `MAP_POPULATE` and `MAP_LOCKED` then populate the range: a writable
+    /// private mapping gets an `anon_vma` (reusing a neighbour's where
+    /// Linux would), as its write faults would give it.
     ///
     /// # Errors
     ///
@@ -101,23 +108,43 @@ impl<T: Clone + Send + Sync + 'static> MmapWriteGuard<'_, T> {
         if let Err(errno) = unmap_range(&mut change, plan.addr, plan.addr + plan.len) {
             return Err(MmapError { errno, payload });
         }
-        change.insert(
-            VmaFields {
-                vm_start: plan.addr,
-                vm_end: plan.addr + plan.len,
-                vm_pgoff: plan.pgoff,
-                vm_flags: plan.vm_flags,
-                vm_file: plan.file,
-                anon_vma: None,
-            },
-            payload,
-        );
+        let proposal = Proposal {
+            start: plan.addr,
+            end: plan.addr + plan.len,
+            pgoff: plan.pgoff,
+            flags: plan.vm_flags,
+            file: plan.file.as_ref(),
+            anon_vma: None,
+            payload: &payload,
+        };
+        // Shared anonymous memory gets a shmem object of its own, so it
+        // never merges; nothing else is special here.
+        if merge_new_range(&mut change, &proposal).is_none() {
+            change.insert(
+                VmaFields {
+                    vm_start: plan.addr,
+                    vm_end: plan.addr + plan.len,
+                    vm_pgoff: plan.pgoff,
+                    vm_flags: plan.vm_flags,
+                    vm_file: plan.file,
+                    anon_vma: None,
+                },
+                payload,
+            );
+        }
         change.commit();
+        // vm_mmap_pgoff: mm_populate for MAP_LOCKED, and for MAP_POPULATE
+        // without MAP_NONBLOCK, ignoring errors.
+        if plan.vm_flags.contains(VmFlags::LOCKED) || flags.contains(MapFlags::POPULATE) {
+            let mut change = VmaChange::new(self);
+            let _ = populate(&mut change, plan.addr, plan.addr + plan.len, true);
+            change.commit();
+        }
         Ok(plan.addr)
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> Mm<T> {
+impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
     /// [`MmapWriteGuard::mmap`] under its own write lock.
     pub fn mmap(
         &self,
@@ -143,7 +170,7 @@ fn round_hint_to_min(hint: u64, mmap_min_addr: u64) -> u64 {
 }
 
 /// `do_mmap` up to `mmap_region`: every check, in Linux's order.
-fn do_mmap<T: Clone + Send + Sync + 'static>(
+fn do_mmap<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &VmaChange<'_, '_, T>,
     addr: u64,
     len: u64,
@@ -256,7 +283,7 @@ fn file_mmap_ok(pgoff: u64, len: u64) -> bool {
 }
 
 /// `__get_unmapped_area` with x86-64's `arch_get_unmapped_area_topdown`.
-fn get_unmapped_area<T: Clone + Send + Sync + 'static>(
+fn get_unmapped_area<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &VmaChange<'_, '_, T>,
     hint: u64,
     len: u64,

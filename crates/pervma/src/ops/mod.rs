@@ -1,19 +1,35 @@
 //! The operations that change an address space, with Linux's semantics.
 //!
-//! Linux: mm/mmap.c, mm/vma.c, mm/util.c.
+//! Linux: mm/mmap.c, mm/vma.c, mm/util.c, mm/mprotect.c, mm/madvise.c,
+//! mm/mlock.c.
 //!
 //! Each operation is a method of [`MmapWriteGuard`](crate::MmapWriteGuard)
 //! (several can share one write cycle) with a convenience method on
 //! [`Mm`](crate::Mm) that takes the lock for one call. Each runs as one
 //! `VmaChange`: it validates its arguments and checks every condition that
 //! can fail before its first edit, then edits (write-locking every VMA it
-//! changes), then publishes the result at once.
+//! changes), then publishes the result at once. The calls that Linux lets
+//! fail halfway through a range (`mprotect`, `madvise`, `mlock` and
+//! `munlock` over a hole or a VMA that refuses) publish what they did
+//! before failing, as Linux leaves it.
+//!
+//! Payloads take part in merging: two neighbours merge only if their
+//! payloads are equal (`T: PartialEq`), as Linux merges only VMAs with the
+//! same `vm_ops` and `vm_private_data`.
 //!
 //! No unsafe code here: everything goes through `VmaChange`.
 
 #![deny(unsafe_code)]
 
+mod madvise;
+mod merge;
+mod mlock;
 mod mmap;
+mod mprotect;
 mod munmap;
+mod populate;
 
+pub use madvise::Advice;
 pub use mmap::MmapError;
+// For the fault path (fault.rs), which creates anon_vmas on write faults.
+pub(crate) use populate::{anon_vma_prepare, read_fault_maps_huge_zero_page};

@@ -9,7 +9,7 @@ use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
 use crate::vma::VmaFields;
 use crate::Mm;
 
-impl<T: Clone + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// `munmap(start, len)`: removes every mapping in
     /// `[start, start + PAGE_ALIGN(len))`, splitting the VMAs that straddle
     /// its ends. Unmapping a range with nothing in it succeeds.
@@ -29,7 +29,7 @@ impl<T: Clone + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> Mm<T> {
+impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
     /// [`MmapWriteGuard::munmap`] under its own write lock.
     pub fn munmap(&self, start: u64, len: u64) -> Result<(), Errno> {
         self.mmap_write_lock().munmap(start, len)
@@ -51,7 +51,7 @@ fn munmap_range(task_size: u64, start: u64, len: u64) -> Result<u64, Errno> {
 /// Unmaps `[start, end)` (page-aligned, non-empty) within `change`.
 ///
 /// Fails before editing anything, or not at all.
-pub(super) fn unmap_range<T: Clone + Send + Sync + 'static>(
+pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &mut VmaChange<'_, '_, T>,
     start: u64,
     end: u64,
@@ -96,7 +96,7 @@ pub(super) fn unmap_range<T: Clone + Send + Sync + 'static>(
 /// `vma` with its pgoff moved along (`__split_vma` with `new_below == 0`).
 /// The caller shrinks `vma` first and then inserts the copy, so that the
 /// shrink does not clear the copy's range.
-pub(super) fn split_off_tail<T: Clone + Send + Sync + 'static>(
+pub(super) fn split_off_tail<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &VmaChange<'_, '_, T>,
     vma: VmaPtr<T>,
     at: u64,

@@ -1,0 +1,153 @@
+//! `madvise`: advice about a range, some of which is kept in VMA flags.
+//!
+//! Linux: mm/madvise.c (`madvise_behavior_valid`, `is_valid_madvise`,
+//! `madvise_walk_vmas`, `madvise_vma_behavior`, `madvise_update_vma`,
+//! `madvise_dontneed_free_valid_vma`, `madvise_free_single_vma`),
+//! mm/khugepaged.c (`hugepage_madvise`).
+
+use super::merge::{change_range_flags, Holes};
+use crate::errno::Errno;
+use crate::flags::{offset_in_page, page_align, VmFlags};
+use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::vma::Vma;
+use crate::Mm;
+
+/// The advice `madvise` takes (`MADV_*`, with Linux's values).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(i32)]
+pub enum Advice {
+    /// `MADV_NORMAL`: clears `VM_SEQ_READ` and `VM_RAND_READ`.
+    Normal = 0,
+    /// `MADV_RANDOM`: `VM_RAND_READ` (and not `VM_SEQ_READ`).
+    Random = 1,
+    /// `MADV_SEQUENTIAL`: `VM_SEQ_READ` (and not `VM_RAND_READ`).
+    Sequential = 2,
+    /// `MADV_DONTNEED`: drop the pages; VMAs do not change. Refused
+    /// (`EINVAL`) on `VM_LOCKED` and `VM_PFNMAP` VMAs.
+    DontNeed = 4,
+    /// `MADV_FREE`: the pages may be freed lazily; VMAs do not change.
+    /// Private anonymous memory only, and not `VM_LOCKED` (else `EINVAL`).
+    Free = 8,
+    /// `MADV_DONTFORK`: `VM_DONTCOPY`.
+    DontFork = 10,
+    /// `MADV_DOFORK`: clears `VM_DONTCOPY` (`EINVAL` on `VM_IO`).
+    DoFork = 11,
+    /// `MADV_HUGEPAGE`: `VM_HUGEPAGE` (and not `VM_NOHUGEPAGE`).
+    HugePage = 14,
+    /// `MADV_NOHUGEPAGE`: `VM_NOHUGEPAGE` (and not `VM_HUGEPAGE`).
+    NoHugePage = 15,
+    /// `MADV_WIPEONFORK`: `VM_WIPEONFORK`; private anonymous memory only
+    /// (else `EINVAL`).
+    WipeOnFork = 18,
+    /// `MADV_KEEPONFORK`: clears `VM_WIPEONFORK`.
+    KeepOnFork = 19,
+}
+
+impl Advice {
+    /// Every advice, in the order of their values.
+    pub const ALL: [Advice; 11] = [
+        Advice::Normal,
+        Advice::Random,
+        Advice::Sequential,
+        Advice::DontNeed,
+        Advice::Free,
+        Advice::DontFork,
+        Advice::DoFork,
+        Advice::HugePage,
+        Advice::NoHugePage,
+        Advice::WipeOnFork,
+        Advice::KeepOnFork,
+    ];
+
+    /// The `MADV_*` value.
+    pub const fn raw(self) -> i32 {
+        self as i32
+    }
+
+    /// The advice with this `MADV_*` value, if pervma knows it
+    /// (`madvise_behavior_valid` for the advice modelled here).
+    pub fn from_raw(raw: i32) -> Option<Advice> {
+        Advice::ALL.into_iter().find(|a| a.raw() == raw)
+    }
+
+    /// `vm_flags` of `vma` after the advice, or the errno Linux refuses
+    /// it with (`madvise_vma_behavior`, `hugepage_madvise`).
+    fn new_flags<T>(self, vma: &Vma<T>) -> Result<VmFlags, Errno> {
+        let f = vma.flags();
+        Ok(match self {
+            Advice::Normal => f - VmFlags::RAND_READ - VmFlags::SEQ_READ,
+            Advice::Random => (f - VmFlags::SEQ_READ) | VmFlags::RAND_READ,
+            Advice::Sequential => (f - VmFlags::RAND_READ) | VmFlags::SEQ_READ,
+            Advice::DontFork => f | VmFlags::DONTCOPY,
+            Advice::DoFork if f.contains(VmFlags::IO) => return Err(Errno::EINVAL),
+            Advice::DoFork => f - VmFlags::DONTCOPY,
+            Advice::WipeOnFork if vma.file().is_some() || f.contains(VmFlags::SHARED) => {
+                return Err(Errno::EINVAL)
+            }
+            Advice::WipeOnFork => f | VmFlags::WIPEONFORK,
+            Advice::KeepOnFork => f - VmFlags::WIPEONFORK,
+            Advice::HugePage => (f - VmFlags::NOHUGEPAGE) | VmFlags::HUGEPAGE,
+            Advice::NoHugePage => (f - VmFlags::HUGEPAGE) | VmFlags::NOHUGEPAGE,
+            // madvise_dontneed_free_valid_vma, madvise_free_single_vma.
+            Advice::DontNeed | Advice::Free => {
+                if f.intersects(VmFlags::LOCKED | VmFlags::PFNMAP)
+                    || (self == Advice::Free && !vma.is_anonymous())
+                {
+                    return Err(Errno::EINVAL);
+                }
+                f
+            }
+        })
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+    /// `madvise(start, len, advice)`: applies `advice` to every VMA part
+    /// in `[start, start + PAGE_ALIGN(len))`. Advice kept in `vm_flags`
+    /// splits VMAs at the ends of the range and merges the result with
+    /// compatible neighbours; `DontNeed` and `Free` only check the VMAs
+    /// (they drop pages, which come with the page table). `len == 0`
+    /// succeeds.
+    ///
+    /// # Errors
+    ///
+    /// - `EINVAL`: `start` not page-aligned, or the range wraps around;
+    /// - `EINVAL` from a VMA that refuses the advice (see [`Advice`]): the
+    ///   walk stops there, VMAs before it have been changed;
+    /// - `ENOMEM`: part of the range is not mapped. Linux applies the
+    ///   advice to every VMA in the range, on both sides of the holes,
+    ///   and then fails;
+    /// - `ENOMEM`: a split would exceed `max_map_count`.
+    pub fn madvise(&mut self, start: u64, len: u64, advice: Advice) -> Result<(), Errno> {
+        // is_valid_madvise.
+        if offset_in_page(start) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let aligned = match page_align(len) {
+            Some(aligned) => aligned,
+            None => return Err(Errno::EINVAL),
+        };
+        let end = start.checked_add(aligned).ok_or(Errno::EINVAL)?;
+        if end == start {
+            return Ok(());
+        }
+        let mut change = VmaChange::new(self);
+        let result = change_range_flags(
+            &mut change,
+            start,
+            end,
+            Holes::Skip,
+            |vma| advice.new_flags(vma),
+            |_, _, _, _| {},
+        );
+        change.commit();
+        result
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+    /// [`MmapWriteGuard::madvise`] under its own write lock.
+    pub fn madvise(&self, start: u64, len: u64, advice: Advice) -> Result<(), Errno> {
+        self.mmap_write_lock().madvise(start, len, advice)
+    }
+}

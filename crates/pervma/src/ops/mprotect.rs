@@ -1,0 +1,139 @@
+//! `mprotect`: changing the access a range allows.
+//!
+//! Linux: mm/mprotect.c (`do_mprotect_pkey`, `mprotect_fixup`).
+
+use super::merge::{change_range_flags, Holes};
+use super::populate::populate;
+use crate::errno::Errno;
+use crate::flags::{offset_in_page, page_align, Prot, VmFlags};
+use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::Mm;
+
+/// `PROT_SEM`: accepted and ignored (`arch_validate_prot`).
+const PROT_SEM: u32 = 0x8;
+/// `PROT_GROWSDOWN`.
+const PROT_GROWSDOWN: u32 = 0x0100_0000;
+/// `PROT_GROWSUP`.
+const PROT_GROWSUP: u32 = 0x0200_0000;
+
+/// `VM_ACCESS_FLAGS`.
+const ACCESS: VmFlags = VmFlags::READ.union(VmFlags::WRITE).union(VmFlags::EXEC);
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+    /// `mprotect(start, len, prot)`: sets the access of every page in
+    /// `[start, start + PAGE_ALIGN(len))`, splitting VMAs at the ends of
+    /// the range and merging the result with compatible neighbours.
+    ///
+    /// A private mapping made writable becomes accounted (`VM_ACCOUNT`)
+    /// unless it is `VM_NORESERVE` or was writable already; a private
+    /// anonymous mapping without anonymous pages yet (no `anon_vma`) made
+    /// read-only stops being accounted. A locked private mapping made
+    /// writable is populated (and so gets an `anon_vma`). `len == 0`
+    /// succeeds without looking at `prot`.
+    ///
+    /// # Errors
+    ///
+    /// As Linux, in its order:
+    /// - `EINVAL`: both `PROT_GROWSDOWN` and `PROT_GROWSUP`, `start` not
+    ///   page-aligned, or unknown `prot` bits;
+    /// - `ENOMEM`: the range wraps around, or is not fully mapped. VMAs
+    ///   below the first hole have been changed by then, as in Linux.
+    /// - `EACCES`: `prot` asks for more than a VMA's `VM_MAY*` bits allow
+    ///   (e.g. `PROT_WRITE` on a shared mapping of a read-only file);
+    ///   VMAs before it have been changed.
+    /// - `EINVAL`: `PROT_GROWSDOWN` on a VMA that does not grow down, or
+    ///   `PROT_GROWSUP` (x86-64 has no VMAs that grow up).
+    /// - `ENOMEM`: a split would exceed `max_map_count`.
+    pub fn mprotect(&mut self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
+        let bits = prot.bits();
+        let grows = bits & (PROT_GROWSDOWN | PROT_GROWSUP);
+        let prot = bits & !grows;
+        if grows == PROT_GROWSDOWN | PROT_GROWSUP || offset_in_page(start) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let end = page_align(len)
+            .and_then(|len| start.checked_add(len))
+            .filter(|&end| end > start)
+            .ok_or(Errno::ENOMEM)?;
+        if prot & !(Prot::all().bits() | PROT_SEM) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut change = VmaChange::new(self);
+        // The first VMA must start at or below `start`. With
+        // PROT_GROWS{DOWN,UP} it must grow that way, which none does
+        // (pervma refuses MAP_GROWSDOWN; x86-64 has no VM_GROWSUP).
+        let Some(first) = change.find(start).filter(|&v| change.vma(v).start() < end) else {
+            return Err(Errno::ENOMEM);
+        };
+        if grows == PROT_GROWSDOWN {
+            return Err(Errno::EINVAL);
+        }
+        if change.vma(first).start() > start {
+            return Err(Errno::ENOMEM);
+        }
+        if grows != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let new_access = VmFlags::from_prot(Prot::from_bits_truncate(prot));
+        let result = change_range_flags(
+            &mut change,
+            start,
+            end,
+            Holes::Stop,
+            |vma| {
+                let old = vma.flags();
+                let mut new = new_access | (old - ACCESS);
+                // newflags >> 4 moves VM_MAY* onto VM_*.
+                let may = VmFlags::from_bits_truncate(new.bits() >> 4);
+                if (new - may).intersects(ACCESS) {
+                    return Err(Errno::EACCES);
+                }
+                if new == old {
+                    return Ok(new);
+                }
+                // mprotect_fixup: VM_ACCOUNT follows write permission.
+                if new.contains(VmFlags::WRITE) {
+                    let charged = VmFlags::ACCOUNT
+                        | VmFlags::WRITE
+                        | VmFlags::HUGETLB
+                        | VmFlags::SHARED
+                        | VmFlags::NORESERVE;
+                    if !old.intersects(charged) {
+                        new |= VmFlags::ACCOUNT;
+                    }
+                } else if old.contains(VmFlags::ACCOUNT)
+                    && vma.is_anonymous()
+                    && vma.anon_vma().is_none()
+                {
+                    new -= VmFlags::ACCOUNT;
+                }
+                Ok(new)
+            },
+            |change, vma, old, new| {
+                // A locked private read-only range made writable is
+                // write-faulted now (populate_vma_page_range).
+                let locked_ro = VmFlags::WRITE | VmFlags::SHARED | VmFlags::LOCKED;
+                if old & locked_ro == VmFlags::LOCKED && new.contains(VmFlags::WRITE) {
+                    let (from, to) = {
+                        let v = change.vma(vma);
+                        (v.start().max(start), v.end().min(end))
+                    };
+                    // Errors are ignored, as mprotect_fixup ignores them.
+                    let _ = populate(change, from, to, true);
+                }
+            },
+        );
+        change.commit();
+        result
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+    /// [`MmapWriteGuard::mprotect`] under its own write lock.
+    pub fn mprotect(&self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
+        self.mmap_write_lock().mprotect(start, len, prot)
+    }
+}
