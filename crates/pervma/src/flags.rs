@@ -9,6 +9,8 @@ use bitflags::bitflags;
 pub const PAGE_SIZE: u64 = 4096;
 /// `PAGE_SHIFT`.
 pub const PAGE_SHIFT: u32 = 12;
+/// `PMD_SIZE`: the size of a transparent huge page.
+pub(crate) const PMD_SIZE: u64 = 2 << 20;
 
 bitflags! {
     /// `vm_flags`: what a VMA allows and how it behaves.

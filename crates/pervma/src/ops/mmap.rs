@@ -9,15 +9,14 @@ use super::munmap::unmap_range;
 use super::populate::populate;
 use crate::errno::Errno;
 use crate::file::File;
-use crate::flags::{offset_in_page, page_align, MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
+use crate::flags::{
+    offset_in_page, page_align, MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE,
+};
 use crate::mm::{MmapWriteGuard, VmaChange};
 use crate::vma::VmaFields;
 use crate::Mm;
 use alloc::sync::Arc;
 use core::fmt;
-
-/// `PMD_SIZE`: the size of a transparent huge page.
-const PMD_SIZE: u64 = 2 << 20;
 
 /// A failed [`mmap`](MmapWriteGuard::mmap): the errno, and the payload it
 /// was given, handed back.

@@ -15,13 +15,10 @@
 use super::merge::{same_file, vma_prev};
 use crate::errno::Errno;
 use crate::file::AnonVma;
-use crate::flags::{VmFlags, PAGE_SIZE};
+use crate::flags::{VmFlags, PAGE_SIZE, PMD_SIZE};
 use crate::mm::{VmaChange, VmaPtr};
 use crate::vma::Vma;
 use alloc::sync::Arc;
-
-/// `HPAGE_PMD_SIZE`: the size of a transparent huge page.
-const PMD_SIZE: u64 = 2 << 20;
 
 /// `anon_vma_prepare`: makes sure `vma` has an `anon_vma`, reusing a
 /// neighbour's when Linux would (`find_mergeable_anon_vma`: the next VMA
