@@ -5,13 +5,11 @@
 //! bytes. The window sits at the same absolute address as the kernel
 //! runner's ([`mmscript::window::BASE`]), so THP alignment and anonymous
 //! pgoffs agree, and script addresses map to absolute ones the same way.
-//! `mremap` is not modelled yet: it prints `err ENOSYS` (and says so on
-//! standard error), which the differential test reports as a difference.
 
 use mmscript::window::{absolute, relative};
 use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
 use pervma::Advice;
-use pervma::{Access, Errno, FaultError, File, MapFlags, Mm, Prot, VmFlags, Vma};
+use pervma::{Access, Errno, FaultError, File, MapFlags, Mm, MremapFlags, Prot, VmFlags, Vma};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -118,12 +116,23 @@ impl Runner for Model {
             Op::Munlock { addr, len } => {
                 outcome(self.mm.munlock(absolute(*addr), *len), |()| Outcome::Ok)
             }
-            Op::Mremap { .. } => {
-                eprintln!(
-                    "pervma replay: {} is not modelled yet; printing ENOSYS",
-                    op.name()
-                );
-                Outcome::Err(mmscript::Errno::new(Errno::ENOSYS.raw()))
+            Op::Mremap {
+                old_addr,
+                old_len,
+                new_len,
+                flags,
+            } => {
+                let mut f = MremapFlags::empty();
+                f.set(MremapFlags::MAYMOVE, flags.maymove_flag());
+                f.set(MremapFlags::FIXED, flags.fixed.is_some());
+                f.set(MremapFlags::DONTUNMAP, flags.dontunmap);
+                // Without `fixed` the new-address argument is 0, not the
+                // window's base.
+                let new_addr = flags.fixed.map_or(0, absolute);
+                let result = self
+                    .mm
+                    .mremap(absolute(*old_addr), *old_len, *new_len, f, new_addr);
+                outcome(result, |a| Outcome::OkAddr(relative(a)))
             }
             Op::Maps => unreachable!("the driver calls Runner::maps for `maps`"),
         }

@@ -134,6 +134,25 @@ bitflags! {
     }
 }
 
+bitflags! {
+    /// `MREMAP_*`: whether and where [`mremap`](crate::MmapWriteGuard::mremap)
+    /// may move a mapping.
+    ///
+    /// Unknown bits are kept (`from_bits_retain`) so that `mremap` can
+    /// refuse them with `EINVAL`, as Linux does.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct MremapFlags: u32 {
+        /// `MREMAP_MAYMOVE`: move the mapping if it cannot grow in place.
+        const MAYMOVE = 0x1;
+        /// `MREMAP_FIXED`: move it to the given address, replacing what is
+        /// there (needs `MAYMOVE`).
+        const FIXED = 0x2;
+        /// `MREMAP_DONTUNMAP`: move it but leave the old range mapped,
+        /// empty (needs `MAYMOVE` and equal lengths).
+        const DONTUNMAP = 0x4;
+    }
+}
+
 impl MapFlags {
     /// `MAP_TYPE`: the mask of the sharing type.
     pub const TYPE: MapFlags = MapFlags::SHARED_VALIDATE;

@@ -177,7 +177,7 @@ mod vma;
 pub use errno::Errno;
 pub use fault::{Access, FaultError};
 pub use file::{AnonVma, File};
-pub use flags::{MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
+pub use flags::{MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mm::{Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
 pub use ops::{Advice, MmapError};
 pub use stats::VmaLockStats;

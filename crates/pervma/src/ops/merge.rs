@@ -131,6 +131,11 @@ pub(super) fn vma_prev<T: Send + Sync + 'static>(
 /// the range is free) with its neighbours. Returns the VMA that now covers
 /// it, or `None` when it merged with nothing and the caller must insert a
 /// VMA of its own.
+///
+/// A range copied from a VMA with anonymous pages (`mremap`'s `copy_vma`,
+/// `vma_merge_copied_range`) carries that `anon_vma`: a neighbour without
+/// one that takes the range takes it too (`dup_anon_vma` from
+/// `copied_from`), so the moved pages stay reachable.
 pub(super) fn merge_new_range<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &mut VmaChange<'_, '_, T>,
     p: &Proposal<'_, T>,
@@ -144,10 +149,10 @@ pub(super) fn merge_new_range<T: Clone + PartialEq + Send + Sync + 'static>(
     match (left, right) {
         (Some(prev), Some(next)) => {
             // prev takes everything; next goes. dup_anon_vma: prev takes
-            // next's anon_vma when it has none (the new range has none).
+            // next's anon_vma when it has none, else the copied range's.
             let (end, anon) = {
                 let n = change.vma(next);
-                (n.end(), n.anon_vma().cloned())
+                (n.end(), n.anon_vma().or(p.anon_vma).cloned())
             };
             change.remove(next);
             change.update(prev, |f, _| {
@@ -159,13 +164,21 @@ pub(super) fn merge_new_range<T: Clone + PartialEq + Send + Sync + 'static>(
             Some(prev)
         }
         (Some(prev), None) => {
-            change.update(prev, |f, _| f.vm_end = p.end);
+            change.update(prev, |f, _| {
+                f.vm_end = p.end;
+                if f.anon_vma.is_none() {
+                    f.anon_vma = p.anon_vma.cloned();
+                }
+            });
             Some(prev)
         }
         (None, Some(next)) => {
             change.update(next, |f, _| {
                 f.vm_start = p.start;
                 f.vm_pgoff = p.pgoff;
+                if f.anon_vma.is_none() {
+                    f.anon_vma = p.anon_vma.cloned();
+                }
             });
             Some(next)
         }

@@ -14,7 +14,7 @@ use crate::mm::{MmapWriteGuard, VmaChange};
 use crate::Mm;
 
 /// `VM_LOCKED_MASK`.
-const VM_LOCKED_MASK: VmFlags = VmFlags::LOCKED.union(VmFlags::LOCKONFAULT);
+pub(super) const VM_LOCKED_MASK: VmFlags = VmFlags::LOCKED.union(VmFlags::LOCKONFAULT);
 
 /// The page-aligned range of an `mlock`-family call: the start rounded
 /// down, the length rounded up to cover it (`PAGE_ALIGN(len +

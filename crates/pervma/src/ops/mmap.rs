@@ -281,8 +281,10 @@ fn file_mmap_ok(pgoff: u64, len: u64) -> bool {
     len <= MAX_LFS_FILESIZE && pgoff <= (MAX_LFS_FILESIZE - len) >> PAGE_SHIFT
 }
 
-/// `__get_unmapped_area` with x86-64's `arch_get_unmapped_area_topdown`.
-fn get_unmapped_area<T: Clone + PartialEq + Send + Sync + 'static>(
+/// `__get_unmapped_area` with x86-64's `arch_get_unmapped_area_topdown`:
+/// `hint` itself with `MAP_FIXED`, else `hint` if it is free, else the
+/// highest free gap below `mmap_base` (2 MiB aligned with `thp_align`).
+pub(super) fn get_unmapped_area<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &VmaChange<'_, '_, T>,
     hint: u64,
     len: u64,

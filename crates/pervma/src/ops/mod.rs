@@ -26,6 +26,7 @@ mod merge;
 mod mlock;
 mod mmap;
 mod mprotect;
+mod mremap;
 mod munmap;
 mod populate;
 

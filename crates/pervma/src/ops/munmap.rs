@@ -21,9 +21,8 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// - `ENOMEM`: the range lies strictly inside one VMA and the space
     ///   already has `max_map_count` VMAs (the split would exceed it).
     pub fn munmap(&mut self, start: u64, len: u64) -> Result<(), Errno> {
-        let end = munmap_range(self.mm().config.task_size, start, len)?;
         let mut change = VmaChange::new(self);
-        unmap_range(&mut change, start, end)?;
+        do_munmap(&mut change, start, len)?;
         change.commit();
         Ok(())
     }
@@ -46,6 +45,22 @@ fn munmap_range(task_size: u64, start: u64, len: u64) -> Result<u64, Errno> {
         return Err(Errno::EINVAL);
     }
     Ok(end)
+}
+
+/// `do_munmap`: checks the arguments of an unmap of `[start, start +
+/// PAGE_ALIGN(len))`, then unmaps it within `change` (`munmap`, and the
+/// unmapping steps of `mremap`).
+///
+/// # Errors
+///
+/// As [`MmapWriteGuard::munmap`]; nothing has changed when it fails.
+pub(super) fn do_munmap<T: Clone + PartialEq + Send + Sync + 'static>(
+    change: &mut VmaChange<'_, '_, T>,
+    start: u64,
+    len: u64,
+) -> Result<(), Errno> {
+    let end = munmap_range(change.guard().mm().config.task_size, start, len)?;
+    unmap_range(change, start, end)
 }
 
 /// Unmaps `[start, end)` (page-aligned, non-empty) within `change`.
