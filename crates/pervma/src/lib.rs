@@ -31,7 +31,8 @@
 //!   (lookups: `vma_lookup`, `find_vma`, iteration; and
 //!   `vma_start_read_locked`, whose VMA guard may outlive it);
 //!   [`Mm::mmap_write_lock`] gives an [`MmapWriteGuard`], on which the
-//!   operations run ([`MmapWriteGuard::mmap`], [`MmapWriteGuard::munmap`]).
+//!   operations run ([`MmapWriteGuard::mmap`], [`MmapWriteGuard::munmap`],
+//!   [`MmapWriteGuard::mremap`], ...).
 //!   Dropping a write guard ends the write cycle and with it every VMA
 //!   write lock taken in it (`vma_end_write_all`).
 //! - **Faults**: [`Mm::handle_fault`] decides what an access does (Linux's

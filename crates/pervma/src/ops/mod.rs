@@ -1,7 +1,7 @@
 //! The operations that change an address space, with Linux's semantics.
 //!
-//! Linux: mm/mmap.c, mm/vma.c, mm/util.c, mm/mprotect.c, mm/madvise.c,
-//! mm/mlock.c.
+//! Linux: mm/mmap.c, mm/vma.c, mm/util.c, mm/mprotect.c, mm/mremap.c,
+//! mm/madvise.c, mm/mlock.c.
 //!
 //! Each operation is a method of [`MmapWriteGuard`](crate::MmapWriteGuard)
 //! (several can share one write cycle) with a convenience method on
@@ -10,7 +10,8 @@
 //! can fail before its first edit, then edits (write-locking every VMA it
 //! changes), then publishes the result at once. The calls that Linux lets
 //! fail halfway through a range (`mprotect`, `madvise`, `mlock` and
-//! `munlock` over a hole or a VMA that refuses) publish what they did
+//! `munlock` over a hole or a VMA that refuses; `mremap` after unmapping
+//! its target or moving the first VMAs of a range) publish what they did
 //! before failing, as Linux leaves it.
 //!
 //! Payloads take part in merging: two neighbours merge only if their
