@@ -68,6 +68,13 @@ mmap 0x103000 0x1000 rw- private-anon fixed
 maps
 munmap 0x100000 0x100000
 
+# The same with dontunmap: the VMA left behind is the one the copy merged
+# into, so one VMA covers both ranges.
+mmap 0x100000 0x4000 rw- private-anon fixed
+mremap 0x103000 0x1000 0x1000 fixed 0x104000 dontunmap
+maps
+munmap 0x100000 0x100000
+
 # Old length 0 of a shared mapping, without maymove: it cannot grow in
 # place (ENOMEM).
 mmap 0x100000 0x2000 rw- shared-anon fixed

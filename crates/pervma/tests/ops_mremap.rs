@@ -190,6 +190,22 @@ fn dontunmap_leaves_the_old_vma_mapped_unlocked_and_without_anon_vma() {
     );
 }
 
+/// Found by a random script (seed 2351): with dontunmap, an unfaulted
+/// VMA's tail moved right after it merges into the VMA left behind, which
+/// then reaches past the end of the old range; the multi-VMA loop must
+/// stop at that end rather than visit the grown VMA again.
+#[test]
+fn dontunmap_tail_moved_next_to_itself_merges_and_stops() {
+    let mm = Mm::new();
+    map(&mm, 0x100000, 0x4000, RW);
+    let dontunmap = MOVE_TO | MremapFlags::DONTUNMAP;
+    assert_eq!(
+        remap(&mm, 0x103000, 0x1000, 0x1000, dontunmap, 0x104000),
+        Ok(0x104000)
+    );
+    assert_eq!(layout(&mm), [(0x100000, 0x105000, 0x100, false)]);
+}
+
 #[test]
 fn fixed_replaces_what_is_at_the_target() {
     let mm = Mm::new();

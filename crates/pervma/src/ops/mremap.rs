@@ -333,7 +333,13 @@ fn remap_move<T: Clone + PartialEq + Send + Sync + 'static>(
     let mut first = None;
     let mut last_end = start;
     let mut cursor = start;
-    while let Some(vma) = change.find(cursor) {
+    // for_each_vma_range resumes after the end the last VMA had when it
+    // was found, and stops at `end`, even if a merge has since grown that
+    // VMA past it (an unfaulted tail moved right after its own VMA).
+    while cursor < end {
+        let Some(vma) = change.find(cursor) else {
+            break;
+        };
         let (vs, ve) = {
             let v = change.vma(vma);
             (v.start(), v.end())
@@ -348,11 +354,17 @@ fn remap_move<T: Clone + PartialEq + Send + Sync + 'static>(
         let addr = vs.max(start);
         let len = end.min(ve) - addr;
         // Keep the gaps between source VMAs in the destination.
-        let offset = if first.is_some() { vs - last_end } else { 0 };
+        // (Unsigned arithmetic as in Linux; found VMAs start at or above
+        // `last_end`, so nothing wraps in practice.)
+        let offset = if first.is_some() {
+            vs.wrapping_sub(last_end)
+        } else {
+            0
+        };
         last_end = ve;
         cursor = ve;
         r.addr = addr;
-        r.new_addr = target + offset;
+        r.new_addr = target.wrapping_add(offset);
         r.old_len = len;
         r.new_len = len;
         // vma_multi_allowed: pervma has no userfaultfd and no file with a
@@ -360,7 +372,7 @@ fn remap_move<T: Clone + PartialEq + Send + Sync + 'static>(
         let vma = check_prep_vma(change, Some(vma), r)?;
         let moved = mremap_to(change, r, vma)?;
         first.get_or_insert(moved);
-        target = moved + len;
+        target = moved.wrapping_add(len);
     }
     first.ok_or(Errno::EFAULT)
 }
