@@ -169,6 +169,7 @@ mod file;
 mod flags;
 mod mm;
 mod ops;
+mod proc;
 mod stats;
 pub(crate) mod sync;
 pub(crate) mod tree;
@@ -176,10 +177,11 @@ mod vma;
 
 pub use errno::Errno;
 pub use fault::{Access, FaultError};
-pub use file::{AnonVma, File};
+pub use file::{AnonVma, File, FileBuilder};
 pub use flags::{MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mm::{Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
 pub use ops::{Advice, MmapError};
+pub use proc::{MapsLine, MapsLines, ProcmapQuery, ProcmapQueryFlags};
 pub use stats::VmaLockStats;
 pub use vma::Vma;
 
