@@ -446,3 +446,66 @@ fn parse_kernel_line(line: &str) -> Option<Shape<'_>> {
         name,
     })
 }
+
+// ---- changes between two lines (deterministic) --------------------------
+
+/// The kernel's "reported twice" case: a line is read in the split state,
+/// then the VMA merges back before the next line. Linux prints the merged
+/// VMA whole (overlapping the previous line); pervma prints its part above
+/// the previous line, so lines never overlap and no page is lost.
+#[test]
+fn vma_that_merged_back_continues_from_the_previous_line() {
+    let mm: Mm<u32> = Mm::new();
+    let f = File::builder("/lib/m.so", 1 << 20)
+        .dev(8, 1)
+        .inode(5)
+        .build();
+    mm.mmap(
+        0x10_0000,
+        3 * P,
+        Prot::READ,
+        PRIVATE,
+        Some((f, 0x10_000)),
+        1,
+    )
+    .unwrap();
+    mm.mprotect(0x10_1000, P, Prot::NONE).unwrap();
+    let mut lines = mm.maps_lines();
+    let first = lines.next().unwrap();
+    assert_eq!((first.start(), first.end()), (0x10_0000, 0x10_1000));
+    // No lock is held between items, so this thread may change the space.
+    mm.mprotect(0x10_1000, P, Prot::READ).unwrap();
+    assert_eq!(mm.map_count(), 1, "merged back");
+    let rest: Vec<_> = lines.collect();
+    assert_eq!(rest.len(), 1);
+    let second = &rest[0];
+    assert_eq!((second.start(), second.end()), (0x10_1000, 0x10_3000));
+    assert_eq!(second.offset(), 0x11_000, "the offset of the part shown");
+    assert_eq!(
+        second.to_string(),
+        kernel_line(
+            "00101000-00103000 r--p 00011000 08:01 5 ",
+            Some("/lib/m.so")
+        )
+    );
+}
+
+/// VMAs removed, added and moved behind the reader's position between two
+/// lines: the reader goes on from its position, in address order.
+#[test]
+fn changes_behind_and_ahead_of_the_position() {
+    let mm: Mm<u32> = Mm::new();
+    for i in 0..4 {
+        mm.mmap(0x10_0000 + i * 0x10_0000, P, RW, PRIVATE, None, i as u32)
+            .unwrap();
+    }
+    let mut lines = mm.maps_lines();
+    assert_eq!(lines.next().unwrap().start(), 0x10_0000);
+    assert_eq!(lines.next().unwrap().start(), 0x20_0000);
+    mm.munmap(0x10_0000, P).unwrap(); // behind: no effect
+    mm.mmap(0x18_0000, P, RW, PRIVATE, None, 9).unwrap(); // behind
+    mm.munmap(0x30_0000, P).unwrap(); // the next one: gone
+    mm.mmap(0x38_0000, P, RW, PRIVATE, None, 8).unwrap(); // ahead: shown
+    let rest: Vec<u64> = lines.map(|l| l.start()).collect();
+    assert_eq!(rest, [0x38_0000, 0x40_0000]);
+}
