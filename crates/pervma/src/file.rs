@@ -15,7 +15,8 @@ fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A file that can be mapped: an identity, a name and a size.
+/// A file that can be mapped: an identity, a name and a size, and the
+/// device and inode number that `/proc/pid/maps` prints for it.
 ///
 /// Two VMAs map "the same file" when they hold the same `Arc<File>`
 /// (`vma->vm_file`), which is what merging compares. Shared anonymous
@@ -28,40 +29,99 @@ pub struct File {
     size: u64,
     shmem: bool,
     writable: bool,
+    /// `i_sb->s_dev`, as (major, minor).
+    dev: (u32, u32),
+    /// `i_ino`.
+    ino: u64,
+}
+
+/// Builds a [`File`] with a chosen device and inode number, so that its
+/// `/proc/pid/maps` lines match a real file's; from [`File::builder`].
+#[derive(Debug)]
+#[must_use = "call build() to get the file"]
+pub struct FileBuilder {
+    name: String,
+    size: u64,
+    writable: bool,
+    dev: (u32, u32),
+    ino: Option<u64>,
+}
+
+impl FileBuilder {
+    /// Opened read-only (see [`File::new_read_only`]).
+    pub fn read_only(mut self) -> Self {
+        self.writable = false;
+        self
+    }
+
+    /// The device the file lives on (`MAJOR(dev)`, `MINOR(dev)`); the
+    /// default is `00:00`.
+    pub fn dev(mut self, major: u32, minor: u32) -> Self {
+        self.dev = (major, minor);
+        self
+    }
+
+    /// The inode number; the default is the file's [`File::id`].
+    pub fn inode(mut self, ino: u64) -> Self {
+        self.ino = Some(ino);
+        self
+    }
+
+    /// The file.
+    pub fn build(self) -> Arc<File> {
+        let id = next_id();
+        Arc::new(File {
+            id,
+            name: self.name,
+            size: self.size,
+            shmem: false,
+            writable: self.writable,
+            dev: self.dev,
+            ino: self.ino.unwrap_or(id),
+        })
+    }
 }
 
 impl File {
     /// A regular file opened read-write, of `size` bytes.
+    ///
+    /// Its device is `00:00` and its inode number its [`File::id`]; use
+    /// [`File::builder`] to choose them.
     pub fn new(name: impl Into<String>, size: u64) -> Arc<File> {
-        Arc::new(File {
-            id: next_id(),
+        File::builder(name, size).build()
+    }
+
+    /// A builder for a file opened read-write, of `size` bytes.
+    pub fn builder(name: impl Into<String>, size: u64) -> FileBuilder {
+        FileBuilder {
             name: name.into(),
             size,
-            shmem: false,
             writable: true,
-        })
+            dev: (0, 0),
+            ino: None,
+        }
     }
 
     /// A regular file opened read-only: shared writable mappings of it
     /// fail with `EACCES`, and its shared mappings lack `VM_MAYWRITE`.
     pub fn new_read_only(name: impl Into<String>, size: u64) -> Arc<File> {
-        Arc::new(File {
-            id: next_id(),
-            name: name.into(),
-            size,
-            shmem: false,
-            writable: false,
-        })
+        File::builder(name, size).read_only().build()
     }
 
     /// The object behind a shared anonymous mapping.
+    ///
+    /// Like Linux's: on the internal shmem mount (device `00:01`), with an
+    /// inode number of its own.
     pub(crate) fn shmem(size: u64) -> Arc<File> {
+        let id = next_id();
         Arc::new(File {
-            id: next_id(),
+            id,
             name: String::from("shmem"),
             size,
             shmem: true,
             writable: true,
+            dev: (0, 1),
+            ino: id,
         })
     }
 
@@ -88,6 +148,16 @@ impl File {
     /// Whether the file was opened for writing.
     pub fn is_writable(&self) -> bool {
         self.writable
+    }
+
+    /// The device the file lives on, as (major, minor) (`i_sb->s_dev`).
+    pub fn dev(&self) -> (u32, u32) {
+        self.dev
+    }
+
+    /// The inode number (`i_ino`).
+    pub fn inode(&self) -> u64 {
+        self.ino
     }
 }
 

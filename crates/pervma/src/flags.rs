@@ -82,7 +82,54 @@ impl VmFlags {
     pub const fn from_prot(prot: Prot) -> VmFlags {
         VmFlags::from_bits_truncate(prot.bits() as u64)
     }
+
+    /// The two-letter names that `/proc/pid/smaps` prints on its
+    /// `VmFlags:` line for these flags, lowest bit first
+    /// (`show_smap_vma_flags` in fs/proc/task_mmu.c).
+    ///
+    /// ```
+    /// use pervma::VmFlags;
+    /// let f = VmFlags::READ | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::ACCOUNT;
+    /// assert_eq!(f.smaps_mnemonics().collect::<Vec<_>>(), ["rd", "mr", "mw", "ac"]);
+    /// ```
+    pub fn smaps_mnemonics(self) -> impl Iterator<Item = &'static str> {
+        SMAPS_MNEMONICS
+            .iter()
+            .filter(move |(flag, _)| self.contains(*flag))
+            .map(|&(_, name)| name)
+    }
 }
+
+/// `show_smap_vma_flags`' table, for the flags pervma models, by bit.
+const SMAPS_MNEMONICS: [(VmFlags, &str); 27] = [
+    (VmFlags::READ, "rd"),
+    (VmFlags::WRITE, "wr"),
+    (VmFlags::EXEC, "ex"),
+    (VmFlags::SHARED, "sh"),
+    (VmFlags::MAYREAD, "mr"),
+    (VmFlags::MAYWRITE, "mw"),
+    (VmFlags::MAYEXEC, "me"),
+    (VmFlags::MAYSHARE, "ms"),
+    (VmFlags::GROWSDOWN, "gd"),
+    (VmFlags::UFFD_MISSING, "um"),
+    (VmFlags::PFNMAP, "pf"),
+    (VmFlags::UFFD_WP, "uw"),
+    (VmFlags::LOCKED, "lo"),
+    (VmFlags::IO, "io"),
+    (VmFlags::SEQ_READ, "sr"),
+    (VmFlags::RAND_READ, "rr"),
+    (VmFlags::DONTCOPY, "dc"),
+    (VmFlags::DONTEXPAND, "de"),
+    (VmFlags::LOCKONFAULT, "lf"),
+    (VmFlags::ACCOUNT, "ac"),
+    (VmFlags::NORESERVE, "nr"),
+    (VmFlags::HUGETLB, "ht"),
+    (VmFlags::WIPEONFORK, "wf"),
+    (VmFlags::DONTDUMP, "dd"),
+    (VmFlags::SOFTDIRTY, "sd"),
+    (VmFlags::HUGEPAGE, "hg"),
+    (VmFlags::NOHUGEPAGE, "nh"),
+];
 
 bitflags! {
     /// `PROT_*`: the access a mapping grants.

@@ -38,6 +38,9 @@
 //! - **Faults**: [`Mm::handle_fault`] decides what an access does (Linux's
 //!   permission checks, `SIGBUS` past the end of a file, `anon_vma`
 //!   creation), under the per-VMA lock.
+//! - **Maps**: [`Mm::lock_next_vma`], [`Mm::maps_lines`] / [`Mm::maps`]
+//!   (`/proc/pid/maps`) and [`Mm::procmap_query`] (`PROCMAP_QUERY`), read
+//!   without `mmap_lock`; see "Reading maps without `mmap_lock`" below.
 //! - **Errors** are [`Errno`] values, the errno Linux gives for the same
 //!   input.
 //! - **Counters**: [`Mm::stats`] gives `VMA_LOCK_SUCCESS/ABORT/RETRY/MISS`
@@ -127,6 +130,35 @@
 //!
 //! [`Mm::lock_vma_under_rcu`] never waits, so it is always allowed.
 //!
+//! ## Reading maps without `mmap_lock`
+//!
+//! Since Linux 6.17 `/proc/pid/maps` and the `PROCMAP_QUERY` ioctl no
+//! longer take `mmap_lock`, so a monitoring tool reading them no longer
+//! stalls the process it watches. They read one VMA at a time with
+//! `lock_next_vma` ([`Mm::lock_next_vma`]): find the first VMA ending above
+//! the position under RCU, read-lock it, re-check that it still ends above
+//! the position and that a gap before it is real, and on contention take
+//! `mmap_lock` for read just long enough to lock that one VMA. The next
+//! step starts from the end of the previous VMA, so the lines come in
+//! address order, each VMA is read whole under its lock (no torn lines),
+//! and a VMA that exists throughout the read is never skipped. Where Linux
+//! may print a VMA that merged with the previous line's a second time,
+//! pervma prints only its part above that line, so lines never overlap.
+//!
+//! ```
+//! use pervma::{File, MapFlags, Mm, ProcmapQueryFlags, Prot};
+//! let mm: Mm<()> = Mm::new();
+//! let so = File::builder("/usr/lib/libz.so.1", 0x1_0000).dev(8, 1).inode(77).build();
+//! mm.mmap(0x7f00_0000_0000, 0x1000, Prot::READ, MapFlags::PRIVATE | MapFlags::FIXED,
+//!         Some((so, 0)), ()).unwrap();
+//! assert_eq!(
+//!     mm.maps(),
+//!     format!("{:<72} /usr/lib/libz.so.1\n", "7f0000000000-7f0000001000 r--p 00000000 08:01 77 "),
+//! );
+//! let q = mm.procmap_query(0, ProcmapQueryFlags::COVERING_OR_NEXT_VMA).unwrap();
+//! assert_eq!((q.vma_start, q.inode), (0x7f00_0000_0000, 77));
+//! ```
+//!
 //! ## Every build
 //!
 //! The same API in every build:
@@ -170,6 +202,7 @@ mod file;
 mod flags;
 mod mm;
 mod ops;
+mod proc;
 mod stats;
 pub(crate) mod sync;
 pub(crate) mod tree;
@@ -177,10 +210,11 @@ mod vma;
 
 pub use errno::Errno;
 pub use fault::{Access, FaultError};
-pub use file::{AnonVma, File};
+pub use file::{AnonVma, File, FileBuilder};
 pub use flags::{MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mm::{Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
 pub use ops::{Advice, MmapError};
+pub use proc::{MapsLine, MapsLines, ProcmapQuery, ProcmapQueryFlags};
 pub use stats::VmaLockStats;
 pub use vma::Vma;
 

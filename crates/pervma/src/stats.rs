@@ -22,8 +22,8 @@ pub struct VmaLockStats {
     pub retry: u64,
     /// `VMA_LOCK_MISS`: the VMA found was detached; the walk was repeated.
     pub miss: u64,
-    /// `lock_vma` fell back to `mmap_read_lock` (not a Linux counter: the
-    /// number the series' helper adds).
+    /// `lock_vma` or `lock_next_vma` fell back to `mmap_read_lock` (not a
+    /// Linux counter: the number the series' helper adds).
     pub wait: u64,
 }
 

@@ -29,6 +29,7 @@
 
 mod change;
 mod guard;
+mod next;
 
 pub(crate) use change::VmaChange;
 pub(crate) use guard::VmaPtr;
