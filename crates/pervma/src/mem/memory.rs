@@ -40,6 +40,10 @@ pub(crate) fn handle_pte_fault<T>(
     access: Access,
     rcu: &RcuGuard,
 ) -> Result<(), NeedsAnonVma> {
+    if access == Access::Read && pt.get(addr, rcu).kind() == PteKind::None {
+        // do_read_fault: ->map_pages() first.
+        fault_around(pt, vma, addr, rcu);
+    }
     loop {
         let pte = pt.get(addr, rcu);
         let Some(new) = fault_entry(pt, vma, addr, access, pte, rcu)? else {
@@ -49,6 +53,42 @@ pub(crate) fn handle_pte_fault<T>(
             return Ok(());
         }
         // Another fault (or a zap) changed the entry: look again.
+    }
+}
+
+/// `fault_around_bytes`: 64 KiB, as `fault_around_pages` pages.
+const FAULT_AROUND_PAGES: u64 = 16;
+
+/// `do_fault_around` with `filemap_map_pages` (which shmem uses too): a
+/// read fault on an empty entry of a file (or shmem) mapping first maps
+/// every page around it that the page cache already holds, into entries
+/// that are empty, without faulting anything in. The window is the
+/// 64 KiB-aligned block holding `addr`, moved up to start at the VMA if
+/// the VMA starts inside it (`from_pte`), then cut at the VMA's end, the
+/// page table's end (2 MiB) and the end of the file.
+///
+/// This is where a page that one mapping faulted in shows up in the `Rss`
+/// of another mapping of the same file that only read a neighbour: Linux
+/// counts it (the differential smaps test caught the model without it).
+fn fault_around<T>(pt: &PageTable, vma: &Vma<T>, addr: u64, rcu: &RcuGuard) {
+    let Some(file) = vma.file() else {
+        return; // no ->map_pages for anonymous memory
+    };
+    let window = FAULT_AROUND_PAGES * PAGE_SIZE;
+    let pmd = addr & !(PMD_SIZE - 1);
+    let from = (addr & !(window - 1)).max(vma.start()).max(pmd);
+    let eof_pages = file.size().div_ceil(PAGE_SIZE);
+    let to = (from + window).min(pmd + PMD_SIZE).min(vma.end());
+    for a in (from..to).step_by(PAGE_SIZE as usize) {
+        let index = vma.linear_page_index(a);
+        if index >= eof_pages {
+            break; // filemap_map_pages stops at the end of the file
+        }
+        let pte = pt.get(a, rcu);
+        if pte.kind() == PteKind::None && file.cache().peek(index).is_some() {
+            // Lost races leave the entry to whoever won it.
+            pt.install(a, pte, NewPte::File, rcu);
+        }
     }
 }
 
@@ -66,13 +106,18 @@ fn fault_entry<T>(
     let kind = pte.kind();
     // do_shared_fault / do_read_fault of a shared mapping: the file page.
     if flags.contains(VmFlags::SHARED) {
-        return Ok((kind == PteKind::None).then_some(NewPte::File));
+        if kind != PteKind::None {
+            return Ok(None);
+        }
+        read_in(vma, addr);
+        return Ok(Some(NewPte::File));
     }
     match (access, kind) {
         (_, PteKind::Anon) | (Access::Read, PteKind::File | PteKind::Zero) => Ok(None),
         (Access::Read, PteKind::None) => {
             if vma.file().is_some() {
                 // do_read_fault: the page-cache page, read-only.
+                read_in(vma, addr);
                 return Ok(Some(NewPte::File));
             }
             // do_anonymous_page: the zero page; the huge zero page needs an
@@ -128,13 +173,19 @@ fn fill_huge_block(pt: &PageTable, block: u64, rcu: &RcuGuard) {
     }
 }
 
+/// `__do_fault` -> `filemap_fault`/`shmem_fault`: brings the file page
+/// that `addr` maps into the page cache (as zeroes if it was never
+/// written), where a later fault-around of any mapping of the file finds
+/// it. Every fault that maps or copies a file page goes through it.
+fn read_in<T>(vma: &Vma<T>, addr: u64) -> Option<&Page> {
+    vma.file()?.cache().get(vma.linear_page_index(addr))
+}
+
 /// The private copy a store to a private file mapping gets
-/// (`do_cow_fault`): the file page's contents, or zeroes lazily if the
-/// page cache has never held that page.
+/// (`do_cow_fault`): the file page's contents, read into the page cache
+/// first (`__do_fault`), or zeroes lazily if the page was never written.
 fn cow_copy<T>(vma: &Vma<T>, addr: u64) -> NewPte {
-    let file_page = vma
-        .file()
-        .and_then(|f| f.cache().peek(vma.linear_page_index(addr)));
+    let file_page = read_in(vma, addr);
     match file_page {
         Some(page) => NewPte::Anon(Arc::new(Page::copy_of(page))),
         None => NewPte::AnonZero,
