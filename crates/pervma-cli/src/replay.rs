@@ -139,7 +139,7 @@ impl Runner for Model {
             .map(|v| {
                 let line = maps_line(v);
                 if self.smaps {
-                    crate::smaps::with_memory(line, &self.mm, v)
+                    crate::smaps::with_memory(line, &mmap, v)
                 } else {
                     line
                 }

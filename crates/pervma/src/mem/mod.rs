@@ -18,3 +18,4 @@ pub(crate) mod memory;
 pub(crate) mod page;
 pub(crate) mod pte;
 pub(crate) mod radix;
+mod smaps;

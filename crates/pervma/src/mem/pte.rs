@@ -272,6 +272,29 @@ impl PageTable {
         }
     }
 
+    /// Calls `f(addr, kind)` for every entry of `[start, end)` that is not
+    /// `NONE`, lowest first.
+    pub(crate) fn for_each_present(&self, start: u64, end: u64, mut f: impl FnMut(u64, PteKind)) {
+        if start >= end {
+            return;
+        }
+        let rcu = crate::sync::rcu::rcu_read_lock();
+        self.radix.for_each(
+            start >> PAGE_SHIFT,
+            (end - 1) >> PAGE_SHIFT,
+            |index, leaf| {
+                let pte = Pte {
+                    word: leaf.load(Ordering::Acquire),
+                    _rcu: PhantomData,
+                };
+                if pte.kind() != PteKind::None {
+                    f(index << PAGE_SHIFT, pte.kind());
+                }
+            },
+        );
+        drop(rcu);
+    }
+
     /// Counts the resident pages of `[start, end)`.
     pub(crate) fn count(&self, start: u64, end: u64) -> PteCounts {
         let mut counts = PteCounts::default();

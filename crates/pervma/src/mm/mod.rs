@@ -474,7 +474,9 @@ pub struct VmaMemory {
     pub rss: u64,
     /// `Anonymous`: resident anonymous pages.
     pub anonymous: u64,
-    /// `Locked`: resident pages of a `VM_LOCKED` VMA.
+    /// `Locked`: the PSS of a `VM_LOCKED` VMA. [`Mm::vma_memory`] gives
+    /// its resident pages, which is the same while every page is mapped
+    /// once; [`MmapLocked::vma_memory`] gives Linux's figure.
     pub locked: u64,
 }
 
