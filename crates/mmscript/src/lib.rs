@@ -79,7 +79,7 @@ pub mod window;
 
 pub use errno::Errno;
 pub use generate::generate;
-pub use maps::{Backing, MapsLine, SmapsFlags};
+pub use maps::{Backing, MapsLine, Memory, SmapsFlags};
 pub use op::{range_allowed, Advice, Kind, MmapFlags, MremapFlags, Op, Prot};
 pub use outcome::Outcome;
 pub use parse::{lines, parse, parse_line, parse_prefix, Lines, ParseError, Script};

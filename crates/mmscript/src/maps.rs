@@ -11,6 +11,20 @@
 //! permissions, file offset) plus a backing word and the subset of
 //! `/proc/self/smaps` `VmFlags` that the model tracks ([`SmapsFlags`]).
 //! (Linux: `fs/proc/task_mmu.c`, `show_map_vma` and `show_smap_vma_flags`.)
+//!
+//! # The smaps mode
+//!
+//! Not part of mmscript v1: for tests, both runners have an opt-in mode
+//! (`--smaps`) in which every line also carries the VMA's `Rss`,
+//! `Anonymous` and `Locked` figures of `/proc/self/smaps`, in kB
+//! ([`Memory`]), after the flags:
+//!
+//! ```text
+//! 0x10000-0x13000 rw-p 00000000 anon rd wr mr mw me ac rss=8 anon=8 locked=0
+//! ```
+//!
+//! A line carries them when its [`MapsLine::memory`] is `Some`; runners
+//! fill it in only in that mode, so the default output is unchanged.
 
 use core::fmt;
 use core::str::FromStr;
@@ -219,10 +233,43 @@ impl fmt::Display for Backing {
     }
 }
 
+/// What `/proc/self/smaps` says about one VMA's memory, in kB: the
+/// extra fields of a `maps` line in the smaps mode (module docs).
+///
+/// (Linux: `fs/proc/task_mmu.c`, `__show_smap`: `Rss`, `Anonymous`,
+/// `Locked`; `Locked` is the proportional set size of the VMA if it is
+/// `VM_LOCKED`, so a page mapped twice counts half in each.)
+///
+/// ```
+/// use mmscript::Memory;
+///
+/// let memory = Memory { rss_kb: 8, anon_kb: 4, locked_kb: 0 };
+/// assert_eq!(memory.to_string(), "rss=8 anon=4 locked=0");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Memory {
+    /// `Rss`: resident memory (the zero pages do not count).
+    pub rss_kb: u64,
+    /// `Anonymous`: resident anonymous memory.
+    pub anon_kb: u64,
+    /// `Locked`: the PSS of the VMA if it is locked, else 0.
+    pub locked_kb: u64,
+}
+
+impl fmt::Display for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rss={} anon={} locked={}",
+            self.rss_kb, self.anon_kb, self.locked_kb
+        )
+    }
+}
+
 /// One VMA, as a line of a `maps` block.
 ///
 /// ```
-/// use mmscript::{Backing, MapsLine, Prot, SmapsFlags};
+/// use mmscript::{Backing, MapsLine, Memory, Prot, SmapsFlags};
 ///
 /// let line = MapsLine {
 ///     start: 0x602000,
@@ -232,8 +279,18 @@ impl fmt::Display for Backing {
 ///     offset_bytes: 0x2000,
 ///     backing: Backing::Shmem,
 ///     flags: SmapsFlags::from_vmflags_line("rd wr sh mr mw me ms"),
+///     memory: None,
 /// };
 /// let text = "0x602000-0x604000 rw-s 00002000 shmem rd wr sh mr mw me ms";
+/// assert_eq!(line.to_string(), text);
+/// assert_eq!(text.parse::<MapsLine>(), Ok(line.clone()));
+///
+/// // In the smaps mode.
+/// let line = MapsLine {
+///     memory: Some(Memory { rss_kb: 4, anon_kb: 0, locked_kb: 0 }),
+///     ..line
+/// };
+/// let text = format!("{text} rss=4 anon=0 locked=0");
 /// assert_eq!(line.to_string(), text);
 /// assert_eq!(text.parse::<MapsLine>(), Ok(line));
 /// ```
@@ -254,6 +311,9 @@ pub struct MapsLine {
     pub backing: Backing,
     /// The flags.
     pub flags: SmapsFlags,
+    /// The smaps figures, printed after the flags when present: only in
+    /// the smaps mode (module docs).
+    pub memory: Option<Memory>,
 }
 
 impl fmt::Display for MapsLine {
@@ -270,6 +330,9 @@ impl fmt::Display for MapsLine {
         )?;
         if !self.flags.is_empty() {
             write!(f, " {}", self.flags)?;
+        }
+        if let Some(memory) = &self.memory {
+            write!(f, " {memory}")?;
         }
         Ok(())
     }
@@ -330,6 +393,27 @@ impl FromStr for MapsLine {
             _ => return Err(bad("backing")),
         };
 
+        let mut words: Vec<&str> = words.collect();
+        let memory = match words.as_slice() {
+            [.., rss, anon, locked] if rss.starts_with("rss=") => {
+                let kb = |word: &str, key: &str| {
+                    let digits = word.strip_prefix(key)?;
+                    let canonical = !digits.is_empty()
+                        && digits.bytes().all(|b| b.is_ascii_digit())
+                        && (digits == "0" || !digits.starts_with('0'));
+                    canonical.then(|| digits.parse::<u64>().ok()).flatten()
+                };
+                let memory = Memory {
+                    rss_kb: kb(rss, "rss=").ok_or_else(|| bad("rss"))?,
+                    anon_kb: kb(anon, "anon=").ok_or_else(|| bad("anon"))?,
+                    locked_kb: kb(locked, "locked=").ok_or_else(|| bad("locked"))?,
+                };
+                words.truncate(words.len() - 3);
+                Some(memory)
+            }
+            _ => None,
+        };
+
         let mut flags = SmapsFlags::empty();
         let mut last_bit = None;
         for word in words {
@@ -350,6 +434,7 @@ impl FromStr for MapsLine {
             offset_bytes,
             backing,
             flags,
+            memory,
         })
     }
 }
@@ -357,6 +442,18 @@ impl FromStr for MapsLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_round_trips_with_and_without_flags() {
+        for text in [
+            "0x0-0x1000 ---p 00000000 anon rss=0 anon=0 locked=0",
+            "0x0-0x200000 rw-p 00000000 anon rd wr mr mw me lo ac hg rss=2048 anon=2048 locked=2048",
+        ] {
+            let line: MapsLine = text.parse().unwrap();
+            assert!(line.memory.is_some());
+            assert_eq!(line.to_string(), text);
+        }
+    }
 
     #[test]
     fn flags_keep_only_the_set_in_order() {
@@ -382,6 +479,7 @@ mod tests {
             offset_bytes: 0x3_4000_0000,
             backing: Backing::File("big".into()),
             flags: SmapsFlags::empty(),
+            memory: None,
         };
         assert_eq!(line.to_string(), "0x0-0x1000 ---p 340000000 big");
         assert_eq!(line.to_string().parse(), Ok(line.clone()));
@@ -405,6 +503,11 @@ mod tests {
             "0x1000-0x2000 rw-p 00000000 anon  rd",
             "0x01000-0x2000 rw-p 00000000 anon rd",
             "0x1000-0x2000 rw-é 00000000 anon rd",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=04 anon=4 locked=0",
+            "0x1000-0x2000 rw-p 00000000 anon rd anon=4 rss=4 locked=0",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 locked=",
+            "0x1000-0x2000 rw-p 00000000 anon rss=4 anon=4 locked=0 rd",
         ] {
             if text == "0x1000-0x2000 rw-p 00000000 anon rd wr" {
                 assert!(text.parse::<MapsLine>().is_ok());

@@ -6,10 +6,13 @@
 //!   the churn, and the lock counters.
 //! - `pervma replay SCRIPT|-`: runs an mmscript (../shared/MMSCRIPT.md) on
 //!   a pervma address space and prints what Linux would print.
+//!   `pervma replay --smaps SCRIPT|-` also prints each VMA's `Rss`,
+//!   `Anonymous` and `Locked` (kB) on its `maps` line (for tests).
 
 #![forbid(unsafe_code)]
 
 mod replay;
+mod smaps;
 
 use pervma::{MapFlags, Mm, Prot};
 use std::process::ExitCode;
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 
 const P: u64 = 4096;
 const USAGE: &str =
-    "usage: pervma demo [--threads N] [--vmas N] [--millis MS]\n       pervma replay SCRIPT|-";
+    "usage: pervma demo [--threads N] [--vmas N] [--millis MS]\n       pervma replay [--smaps] SCRIPT|-";
 
 struct DemoArgs {
     threads: usize,
@@ -128,7 +131,7 @@ fn demo(args: DemoArgs) {
 /// `pervma replay`: exit 0 when the script ran, 2 for a malformed script
 /// (after printing the results of the lines before it), 1 when the script
 /// cannot be read or the output cannot be written.
-fn replay(path: &str) -> ExitCode {
+fn replay(path: &str, smaps: bool) -> ExitCode {
     use std::io::Read;
     let mut text = Vec::new();
     let read = if path == "-" {
@@ -143,7 +146,9 @@ fn replay(path: &str) -> ExitCode {
     let text = String::from_utf8_lossy(&text);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match mmscript::replay(&text, &mut replay::Model::new(), &mut out) {
+    let mut model = replay::Model::new();
+    model.smaps = smaps;
+    match mmscript::replay(&text, &mut model, &mut out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(mmscript::ReplayError::Parse(e)) => {
             drop(out);
@@ -172,7 +177,8 @@ fn main() -> ExitCode {
         },
         Some("replay") => {
             match &args[1..] {
-                [path] => replay(path),
+                [path] => replay(path, false),
+                [flag, path] if flag == "--smaps" => replay(path, true),
                 _ => {
                     eprintln!("pervma replay: expected one script path (or - for standard input)\n{USAGE}");
                     ExitCode::from(2)

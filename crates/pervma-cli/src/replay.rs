@@ -20,6 +20,8 @@ const FILE_SIZE: u64 = 1 << 30;
 pub(crate) struct Model {
     mm: Mm<()>,
     files: HashMap<String, Arc<File>>,
+    /// `--smaps`: `maps` lines carry `Rss`, `Anonymous`, `Locked` (smaps.rs).
+    pub(crate) smaps: bool,
 }
 
 impl Model {
@@ -27,6 +29,7 @@ impl Model {
         Model {
             mm: Mm::new(),
             files: HashMap::new(),
+            smaps: false,
         }
     }
 
@@ -142,7 +145,14 @@ impl Runner for Model {
         let mmap = self.mm.mmap_read_lock();
         mmap.vmas_from(absolute(0))
             .take_while(|v| v.start() < absolute(WINDOW_SIZE))
-            .map(maps_line)
+            .map(|v| {
+                let line = maps_line(v);
+                if self.smaps {
+                    crate::smaps::with_memory(line, &mmap, v)
+                } else {
+                    line
+                }
+            })
             .collect()
     }
 }
@@ -189,6 +199,7 @@ fn maps_line(vma: &Vma<()>) -> MapsLine {
         },
         backing,
         flags: smaps_flags(flags),
+        memory: None,
     }
 }
 

@@ -29,14 +29,17 @@ const EXIT_FAILURE: i32 = 1;
 pub(crate) struct KernelRunner {
     zone: Zone,
     files: HashMap<String, File>,
+    /// The smaps mode: `maps` lines carry `Rss`, `Anonymous`, `Locked`.
+    smaps: bool,
 }
 
 impl KernelRunner {
-    /// A runner in the zone.
-    pub(crate) fn new(zone: Zone) -> KernelRunner {
+    /// A runner in the zone; `smaps` selects the smaps mode.
+    pub(crate) fn new(zone: Zone, smaps: bool) -> KernelRunner {
         KernelRunner {
             zone,
             files: HashMap::new(),
+            smaps,
         }
     }
 
@@ -141,7 +144,12 @@ impl Runner for KernelRunner {
     fn maps(&mut self) -> Vec<MapsLine> {
         let text = std::fs::read_to_string("/proc/self/smaps")
             .unwrap_or_else(|error| fail(&format!("cannot read /proc/self/smaps: {error}")));
-        smaps::window_maps(&text, window::BASE, WINDOW_SIZE).unwrap_or_else(|error| fail(&error))
+        let parse = if self.smaps {
+            smaps::window_smaps
+        } else {
+            smaps::window_maps
+        };
+        parse(&text, window::BASE, WINDOW_SIZE).unwrap_or_else(|error| fail(&error))
     }
 }
 

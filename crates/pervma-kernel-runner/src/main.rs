@@ -5,7 +5,12 @@
 //! pervma-kernel-runner -               run the script on standard input
 //! pervma-kernel-runner --gen SEED OPS  run mmscript::generate(SEED, OPS)
 //! pervma-kernel-runner --print-gen SEED OPS   print that script, run nothing
+//! pervma-kernel-runner --smaps ...     any of the runs above, in the smaps mode
 //! ```
+//!
+//! In the smaps mode (for tests, not part of mmscript v1) every `maps`
+//! line also carries the VMA's `Rss`, `Anonymous` and `Locked` from
+//! `/proc/self/smaps`, in kB: `... rss=8 anon=8 locked=0`.
 //!
 //! The operations run as real system calls in a window of this process at
 //! [`window::BASE`], and the output is the mmscript output of `MMSCRIPT.md`,
@@ -53,9 +58,10 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_FAILURE: u8 = 1;
 
 const USAGE: &str = "\
-usage: pervma-kernel-runner SCRIPT | - | --gen SEED OPS | --print-gen SEED OPS
+usage: pervma-kernel-runner [--smaps] SCRIPT | - | --gen SEED OPS | --print-gen SEED OPS
 Runs an mmscript (MMSCRIPT.md) as real system calls in a window of this
-process and prints its output.";
+process and prints its output. With --smaps, maps lines also carry the
+VMA's Rss, Anonymous and Locked (kB) from /proc/self/smaps.";
 
 /// Where the script comes from.
 enum Source {
@@ -97,7 +103,11 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let source = match parse_args(&args) {
+    let (smaps, args) = match args.split_first() {
+        Some((flag, rest)) if flag == "--smaps" => (true, rest),
+        _ => (false, args.as_slice()),
+    };
+    let source = match parse_args(args) {
         Ok(source) => source,
         Err(message) => {
             eprintln!("pervma-kernel-runner: {message}\n{USAGE}");
@@ -136,12 +146,12 @@ fn main() -> ExitCode {
             text
         }
     };
-    run(&text)
+    run(&text, smaps)
 }
 
 /// Checks the window and runs the script.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-fn run(text: &str) -> ExitCode {
+fn run(text: &str, smaps: bool) -> ExitCode {
     use mmscript::ReplayError;
 
     let zone = match sys::Zone::claim() {
@@ -151,7 +161,7 @@ fn run(text: &str) -> ExitCode {
             return ExitCode::from(EXIT_SKIP);
         }
     };
-    let mut runner = kernel::KernelRunner::new(zone);
+    let mut runner = kernel::KernelRunner::new(zone, smaps);
     // Line-buffered: every finished line is out even if the run stops.
     let mut out = io::stdout().lock();
     match mmscript::replay(text, &mut runner, &mut out) {
@@ -169,7 +179,7 @@ fn run(text: &str) -> ExitCode {
 
 /// Elsewhere there is nothing to run on.
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-fn run(_: &str) -> ExitCode {
+fn run(_: &str, _: bool) -> ExitCode {
     eprintln!(
         "pervma-kernel-runner: SKIP: the kernel runner needs Linux on x86_64 \
          (this is {} on {})",

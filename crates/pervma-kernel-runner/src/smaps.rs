@@ -14,12 +14,29 @@
 //! `/memfd:NAME (deleted)` for the runner's files, which are memfds named
 //! after the script's `NAME`. Anything else cannot come from a script; it is
 //! printed as `?PATH` (spaces as `_`) so a diff shows it.
+//!
+//! In the smaps mode ([`window_smaps`]) each line also carries the VMA's
+//! `Rss`, `Anonymous` and `Locked` lines (`Key:   N kB`).
 
-use mmscript::{Backing, MapsLine, Prot, SmapsFlags};
+use mmscript::{Backing, MapsLine, Memory, Prot, SmapsFlags};
 
 /// The VMAs of `smaps` that intersect `[base, base + size)`, relative to
 /// `base`, lowest first.
 pub(crate) fn window_maps(smaps: &str, base: u64, size: u64) -> Result<Vec<MapsLine>, String> {
+    parse_window(smaps, base, size, false)
+}
+
+/// [`window_maps`] with each line's [`Memory`] (the smaps mode).
+pub(crate) fn window_smaps(smaps: &str, base: u64, size: u64) -> Result<Vec<MapsLine>, String> {
+    parse_window(smaps, base, size, true)
+}
+
+fn parse_window(
+    smaps: &str,
+    base: u64,
+    size: u64,
+    with_memory: bool,
+) -> Result<Vec<MapsLine>, String> {
     let mut all: Vec<MapsLine> = Vec::new();
     for line in smaps.lines() {
         if let Some(flags) = line.strip_prefix("VmFlags:") {
@@ -28,7 +45,33 @@ pub(crate) fn window_maps(smaps: &str, base: u64, size: u64) -> Result<Vec<MapsL
                 .ok_or_else(|| format!("smaps: VmFlags before any mapping: {line:?}"))?;
             last.flags = SmapsFlags::from_vmflags_line(flags);
         } else if is_header(line) {
-            all.push(parse_header(line)?);
+            let mut vma = parse_header(line)?;
+            if with_memory {
+                vma.memory = Some(Memory::default());
+            }
+            all.push(vma);
+        } else if with_memory {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            if !matches!(key, "Rss" | "Anonymous" | "Locked") {
+                continue;
+            }
+            let bad = || format!("smaps: cannot read {line:?}");
+            let kb = value
+                .trim()
+                .strip_suffix(" kB")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .ok_or_else(bad)?;
+            let memory = all
+                .last_mut()
+                .and_then(|vma| vma.memory.as_mut())
+                .ok_or_else(bad)?;
+            match key {
+                "Rss" => memory.rss_kb = kb,
+                "Anonymous" => memory.anon_kb = kb,
+                _ => memory.locked_kb = kb,
+            }
         }
     }
     let mut window: Vec<MapsLine> = all
@@ -91,6 +134,7 @@ fn parse_header(line: &str) -> Result<MapsLine, String> {
         offset_bytes,
         backing: backing(path),
         flags: SmapsFlags::empty(),
+        memory: None,
     })
 }
 
@@ -155,6 +199,38 @@ VmFlags: rd wr mr mw me gd ac
                 "0xfffffe000-0x1000002000 r-xp 3fffe000 ?/memfd:a_b_(deleted) rd ex mr mw me lo hg",
             ]
         );
+    }
+
+    #[test]
+    fn smaps_mode_reads_rss_anonymous_and_locked() {
+        let smaps = "\
+200000000000-200000004000 rw-p 00000000 00:00 0 
+Size:                 16 kB
+Rss:                   8 kB
+Pss:                   8 kB
+Anonymous:             4 kB
+LazyFree:              0 kB
+Locked:                2 kB
+VmFlags: rd wr mr mw me ac 
+200000010000-200000014000 rw-s 00000000 00:01 1024                       /dev/zero (deleted)
+VmFlags: rd wr sh mr mw me ms sd 
+";
+        let lines: Vec<String> = window_smaps(smaps, 0x2000_0000_0000, 0x10_0000_0000)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "0x0-0x4000 rw-p 00000000 anon rd wr mr mw me ac rss=8 anon=4 locked=2",
+                "0x10000-0x14000 rw-s 00000000 shmem rd wr sh mr mw me ms rss=0 anon=0 locked=0",
+            ]
+        );
+        let plain = window_maps(smaps, 0x2000_0000_0000, 0x10_0000_0000).unwrap();
+        assert!(plain.iter().all(|vma| vma.memory.is_none()));
+        assert!(window_smaps("Rss: 4 kB\n", 0, 1 << 40).is_err());
+        assert!(window_smaps("1000-2000 rw-p 00000000 00:00 0\nRss: 4 MB\n", 0, 1 << 40).is_err());
     }
 
     #[test]

@@ -5,26 +5,33 @@
 //! `do_cow_fault`, `do_shared_fault`), mm/huge_memory.c
 //! (`do_huge_pmd_anonymous_page`: the huge zero page).
 //!
-//! The fault looks its VMA up with [`Mm::lock_vma`] (the RCU fast path,
-//! `mmap_lock` only on contention), checks the access against the VMA's
-//! flags, raises `SIGBUS` past the end of a file, and makes sure the VMA has
-//! the `anon_vma` its anonymous pages will need. Pages themselves come with
-//! the software page table; this module decides what Linux decides about
-//! VMAs, which is what `mmscript`'s `touch` observes.
+//! The fault runs the way x86's `do_user_addr_fault` runs it:
 //!
-//! Creating an `anon_vma` changes the VMA, which pervma allows only under
-//! `mmap_lock` for write with the VMA write-locked. Linux's
-//! `vmf_anon_prepare` cannot do it under a VMA lock either: it returns
-//! `VM_FAULT_RETRY` and the fault runs again under `mmap_lock`. pervma does
-//! the same: it drops the VMA lock (never waiting for `mmap_lock` while
-//! holding it), prepares the `anon_vma` under the write lock, counts a
-//! `VMA_LOCK_RETRY` and runs the fault again.
+//! 1. `lock_vma_under_rcu`: the VMA, read-locked without `mmap_lock`.
+//! 2. The access is checked against the VMA's flags (`SEGV_ACCERR`), the
+//!    address against the end of the file (`SIGBUS`).
+//! 3. `handle_mm_fault` fills the page-table entry: the zero page, a file
+//!    page, a new anonymous page, a copy-on-write copy, or a whole 2 MiB
+//!    block for a transparent huge page.
+//! 4. A fault that gives the VMA anonymous memory needs its `anon_vma`.
+//!    Under a VMA lock `vmf_anon_prepare` may only *try* to take
+//!    `mmap_lock` (waiting for it while holding a VMA lock can deadlock
+//!    against a writer waiting for that VMA); if the trylock fails the
+//!    fault returns `VM_FAULT_RETRY`, drops the VMA lock, counts a
+//!    `VMA_LOCK_RETRY`, and runs again under `mmap_read_lock`
+//!    (`lock_mm_and_find_vma`), where it may prepare the `anon_vma`
+//!    itself. No fault ever loops back to the fast path.
 
 #![deny(unsafe_code)]
 
+use crate::file::AnonVma;
 use crate::flags::{VmFlags, PAGE_SIZE};
-use crate::mm::{Mm, VmaChange};
+use crate::mem::memory::{self, NeedsAnonVma};
+use crate::mm::{Mm, MmapLocked};
+use crate::ops::find_mergeable_anon_vma;
+use crate::sync::lockdep;
 use crate::sync::percpu::this_cpu;
+use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
 
 /// The kind of access that faulted.
@@ -47,44 +54,97 @@ pub enum FaultError {
     Bus,
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
-    /// `handle_mm_fault` for a user access to `addr`: `Ok` if the access
-    /// may proceed (after Linux's side effects on the VMA), or the signal
-    /// the process would get.
+/// How the faulting thread holds the VMA (`FAULT_FLAG_VMA_LOCK` or not).
+pub(crate) enum FaultLocks<'a, 'mm, T> {
+    /// A VMA read lock, without `mmap_lock`.
+    Vma,
+    /// `mmap_lock` for read.
+    Mmap(&'a MmapLocked<'mm, T>),
+}
+
+/// `VM_FAULT_RETRY`: run the fault again under `mmap_lock`.
+pub(crate) struct Retry;
+
+impl<T: Send + Sync + PartialEq> Mm<T> {
+    /// `handle_mm_fault` for a user access to `addr`: `Ok` once the page is
+    /// mapped for the access (after Linux's side effects on the VMA), or
+    /// the signal the process would get.
     ///
     /// Follows the deadlock rule: call it without holding any lock of this
     /// `Mm` (it may wait for `mmap_lock`).
+    ///
+    /// # Panics
+    ///
+    /// In debug builds with `std`, if this thread holds `mmap_lock` or a
+    /// VMA read lock of this `Mm`: that is the deadlock the per-VMA lock
+    /// series' reviewers feared, reported instead of hung.
     pub fn handle_fault(&self, addr: u64, access: Access) -> Result<(), FaultError> {
-        loop {
-            let vma = self.lock_vma(addr).ok_or(FaultError::MapErr)?;
-            if access_error(&vma, access) {
-                return Err(FaultError::AccErr);
-            }
-            if beyond_eof(&vma, addr) {
-                return Err(FaultError::Bus);
-            }
-            if vma.anon_vma().is_some() || !needs_anon_vma(&vma, addr, access) {
-                return Ok(());
-            }
-            // vmf_anon_prepare under a VMA lock: VM_FAULT_RETRY.
-            drop(vma);
-            self.events().retry.inc(this_cpu());
-            let mut mmap = self.mmap_write_lock();
-            let mut change = VmaChange::new(&mut mmap);
-            if let Some(vma) = change.find(addr).filter(|&v| change.vma(v).start() <= addr) {
-                if change.vma(vma).anon_vma().is_none() {
-                    crate::ops::anon_vma_prepare(&mut change, vma);
+        lockdep::check_may_wait(self.lockdep_id(), "handle_fault");
+        if let Some(vma) = self.lock_vma_under_rcu(addr) {
+            match self.handle_mm_fault(&vma, addr, access, FaultLocks::Vma) {
+                Ok(result) => return result,
+                Err(Retry) => {
+                    drop(vma);
+                    self.events().retry.inc(this_cpu());
                 }
             }
-            change.commit();
         }
+        // lock_mm_and_find_vma
+        let mmap = self.mmap_read_lock();
+        let vma = mmap.vma_lookup(addr).ok_or(FaultError::MapErr)?;
+        match self.handle_mm_fault(vma, addr, access, FaultLocks::Mmap(&mmap)) {
+            Ok(result) => result,
+            // Only a fault under a VMA lock retries.
+            Err(Retry) => unreachable!("vmf_anon_prepare retried under mmap_lock"),
+        }
+    }
+
+    /// The fault proper, on a VMA held as `locks` says.
+    pub(crate) fn handle_mm_fault(
+        &self,
+        vma: &Vma<T>,
+        addr: u64,
+        access: Access,
+        locks: FaultLocks<'_, '_, T>,
+    ) -> Result<Result<(), FaultError>, Retry> {
+        if access_error(vma, access) {
+            return Ok(Err(FaultError::AccErr));
+        }
+        if beyond_eof(vma, addr) {
+            return Ok(Err(FaultError::Bus));
+        }
+        let rcu = rcu_read_lock();
+        loop {
+            match memory::handle_pte_fault(&self.page_table, vma, addr, access, &rcu) {
+                Ok(()) => return Ok(Ok(())),
+                Err(NeedsAnonVma) => self.vmf_anon_prepare(vma, &locks)?,
+            }
+        }
+    }
+
+    /// `vmf_anon_prepare`: gives `vma` an `anon_vma`. Under a VMA lock it
+    /// only tries `mmap_lock` and asks for a retry if that fails.
+    fn vmf_anon_prepare(&self, vma: &Vma<T>, locks: &FaultLocks<'_, '_, T>) -> Result<(), Retry> {
+        let trylocked;
+        let mmap = match locks {
+            FaultLocks::Mmap(mmap) => *mmap,
+            FaultLocks::Vma => {
+                trylocked = self.mmap_read_trylock().ok_or(Retry)?;
+                &*trylocked
+            }
+        };
+        let next = mmap.find_vma(vma.end());
+        let prev = mmap.find_vma_prev(vma.start());
+        let anon = find_mergeable_anon_vma(prev, vma, next).unwrap_or_else(AnonVma::new);
+        vma.prepare_anon_vma(anon);
+        Ok(())
     }
 }
 
 /// `access_error` on x86-64 without protection keys: a write needs
 /// `VM_WRITE`; a read is allowed by any of `VM_READ`, `VM_WRITE` and
 /// `VM_EXEC` (the page tables cannot express write-only or execute-only).
-fn access_error<T>(vma: &Vma<T>, access: Access) -> bool {
+pub(crate) fn access_error<T>(vma: &Vma<T>, access: Access) -> bool {
     let flags = vma.flags();
     match access {
         Access::Write => !flags.contains(VmFlags::WRITE),
@@ -93,19 +153,9 @@ fn access_error<T>(vma: &Vma<T>, access: Access) -> bool {
 }
 
 /// Whether `addr` maps a page at or past the end of the VMA's file.
-fn beyond_eof<T>(vma: &Vma<T>, addr: u64) -> bool {
+pub(crate) fn beyond_eof<T>(vma: &Vma<T>, addr: u64) -> bool {
     vma.file().is_some_and(|file| {
         let pages = file.size().div_ceil(PAGE_SIZE);
         vma.linear_page_index(addr) >= pages
     })
-}
-
-/// Whether serving this fault gives the VMA anonymous memory: a write to a
-/// private mapping (a new anonymous page, or a copy of a file page), or a
-/// read that Linux serves with the huge zero page.
-fn needs_anon_vma<T>(vma: &Vma<T>, addr: u64, access: Access) -> bool {
-    match access {
-        Access::Write => !vma.flags().contains(VmFlags::SHARED),
-        Access::Read => crate::ops::read_fault_maps_huge_zero_page(vma, addr, addr + 1),
-    }
 }

@@ -3,6 +3,9 @@
 //! Linux: include/linux/fs.h (`struct file`), include/linux/rmap.h
 //! (`struct anon_vma`), mm/shmem.c (`shmem_zero_setup`).
 
+use crate::flags::PAGE_SHIFT;
+use crate::mem::cache::PageCache;
+use crate::mem::page::page_chunks;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -15,14 +18,14 @@ fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A file that can be mapped: an identity, a name and a size, and the
-/// device and inode number that `/proc/pid/maps` prints for it.
+/// A file that can be mapped: an identity, a name, a size, the device
+/// and inode number that `/proc/pid/maps` prints for it, and its page
+/// cache (the contents, zeroes until written).
 ///
 /// Two VMAs map "the same file" when they hold the same `Arc<File>`
 /// (`vma->vm_file`), which is what merging compares. Shared anonymous
 /// mappings get a file of their own (a shmem object), as Linux gives
 /// each one a shmem object.
-#[derive(Debug)]
 pub struct File {
     id: u64,
     name: String,
@@ -33,6 +36,7 @@ pub struct File {
     dev: (u32, u32),
     /// `i_ino`.
     ino: u64,
+    cache: PageCache,
 }
 
 /// Builds a [`File`] with a chosen device and inode number, so that its
@@ -78,6 +82,7 @@ impl FileBuilder {
             writable: self.writable,
             dev: self.dev,
             ino: self.ino.unwrap_or(id),
+            cache: PageCache::new(self.size),
         })
     }
 }
@@ -122,6 +127,7 @@ impl File {
             writable: true,
             dev: (0, 1),
             ino: id,
+            cache: PageCache::new(size),
         })
     }
 
@@ -158,6 +164,59 @@ impl File {
     /// The inode number (`i_ino`).
     pub fn inode(&self) -> u64 {
         self.ino
+    }
+
+    /// The page cache.
+    pub(crate) fn cache(&self) -> &PageCache {
+        &self.cache
+    }
+
+    /// `pread`: copies file contents from `offset` into `buf`, stopping at
+    /// the end of the file. Returns the number of bytes read (0 at or past
+    /// the end). Sees every store made through shared mappings.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
+        let len = self.clip(offset, buf.len());
+        for c in page_chunks(offset, len) {
+            let out = &mut buf[c.done..c.done + c.len];
+            match self.cache.peek(c.addr >> PAGE_SHIFT) {
+                Some(page) => page.read(c.in_page, out),
+                None => out.fill(0),
+            }
+        }
+        len
+    }
+
+    /// `pwrite`: copies `data` into the file at `offset`, stopping at the
+    /// end of the file (files do not grow). Returns the number of bytes
+    /// written. Shared mappings of the file see the new contents at once;
+    /// private ones until they write the page (copy-on-write).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> usize {
+        let len = self.clip(offset, data.len());
+        for c in page_chunks(offset, len) {
+            if let Some(page) = self.cache.get(c.addr >> PAGE_SHIFT) {
+                page.write(c.in_page, &data[c.done..c.done + c.len]);
+            }
+        }
+        len
+    }
+
+    /// How many of `len` bytes from `offset` are inside the file.
+    fn clip(&self, offset: u64, len: usize) -> usize {
+        self.size.saturating_sub(offset).min(len as u64) as usize
+    }
+}
+
+impl core::fmt::Debug for File {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("File")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .field("shmem", &self.shmem)
+            .field("writable", &self.writable)
+            .field("dev", &self.dev)
+            .field("ino", &self.ino)
+            .finish_non_exhaustive()
     }
 }
 

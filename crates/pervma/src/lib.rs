@@ -200,22 +200,27 @@ mod errno;
 mod fault;
 mod file;
 mod flags;
+mod mem;
 mod mm;
 mod ops;
 mod proc;
 mod stats;
 pub(crate) mod sync;
 pub(crate) mod tree;
+mod uaccess;
 mod vma;
 
 pub use errno::Errno;
 pub use fault::{Access, FaultError};
 pub use file::{AnonVma, File, FileBuilder};
 pub use flags::{MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
-pub use mm::{Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
+pub use mm::{
+    Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaMemory, VmaReadGuard, Vmas,
+};
 pub use ops::{Advice, MmapError};
 pub use proc::{MapsLine, MapsLines, ProcmapQuery, ProcmapQueryFlags};
 pub use stats::VmaLockStats;
+pub use uaccess::{NoFault, NoFaultKind, UserCopyError};
 pub use vma::Vma;
 
 /// Installs the function that tells the calling thread its CPU (or

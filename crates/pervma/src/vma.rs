@@ -33,7 +33,12 @@
 //! - The fields other than the two lock words (range, flags, pgoff, file,
 //!   anon_vma, payload) are written only by a thread that holds the `Mm`'s
 //!   `mmap_lock` for write *and* has write-locked this VMA (or by the thread
-//!   creating it, before it is published). Readers read them only while
+//!   creating it, before it is published). The one exception is the
+//!   `anon_vma` that a fault prepares (`__anon_vma_prepare`), which Linux
+//!   sets under `mmap_lock` for *read* and `page_table_lock`: pervma keeps
+//!   it in a separate atomic slot, set once by compare-and-swap while the
+//!   VMA is read-locked or `mmap_lock` is held, and folded into the fields
+//!   by the next writer. Readers read them only while
 //!   holding a VMA read lock or `mmap_lock`, both of which exclude such a
 //!   writer. Lock-free (RCU) readers touch only the two lock words until
 //!   their read lock is confirmed.
@@ -47,7 +52,7 @@
 
 use crate::file::{AnonVma, File};
 use crate::flags::{VmFlags, PAGE_SHIFT};
-use crate::sync::prim::{AtomicU32, Ordering, UnsafeCell};
+use crate::sync::prim::{AtomicPtr, AtomicU32, Ordering, UnsafeCell};
 use crate::sync::seq::MmLockSeq;
 use crate::sync::wait::{wait_until, wake_all};
 use alloc::sync::Arc;
@@ -80,6 +85,10 @@ pub struct Vma<T> {
     vm_refcnt: AtomicU32,
     vm_lock_seq: AtomicU32,
     fields: UnsafeCell<VmaFields>,
+    /// The `anon_vma` a fault set under read locks: null, or
+    /// `Box::<Arc<AnonVma>>::into_raw`, set once, freed with the VMA. Only
+    /// meaningful while `fields.anon_vma` is `None`.
+    prepared_anon_vma: AtomicPtr<Arc<AnonVma>>,
     payload: UnsafeCell<T>,
 }
 
@@ -108,6 +117,7 @@ impl<T> Vma<T> {
             vm_refcnt: AtomicU32::new(0),
             vm_lock_seq: AtomicU32::new(seq),
             fields: UnsafeCell::new(fields),
+            prepared_anon_vma: AtomicPtr::new(core::ptr::null_mut()),
             payload: UnsafeCell::new(payload),
         }
     }
@@ -132,7 +142,52 @@ impl<T> Vma<T> {
     pub(crate) unsafe fn fields_mut(&self) -> &mut VmaFields {
         // SAFETY: by the caller's contract nobody else reads or writes the
         // fields while this reference lives.
-        self.fields.with_mut(|p| unsafe { &mut *p })
+        let fields = self.fields.with_mut(|p| unsafe { &mut *p });
+        if fields.anon_vma.is_none() {
+            fields.anon_vma = self.prepared().cloned();
+        }
+        fields
+    }
+
+    /// The `anon_vma` a fault prepared, if any.
+    fn prepared(&self) -> Option<&Arc<AnonVma>> {
+        // Acquire: pairs with the Release in `prepare_anon_vma`.
+        let p = self.prepared_anon_vma.load(Ordering::Acquire);
+        // SAFETY: a non-null slot is a live box that is freed only when the
+        // VMA is dropped, which `&self` rules out.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// `__anon_vma_prepare`'s store: gives the VMA `anon` unless it has an
+    /// `anon_vma` already (a racing fault's, which wins, as the one that
+    /// took `page_table_lock` first wins in Linux). Returns the VMA's.
+    ///
+    /// The caller holds a VMA read lock or `mmap_lock`, which keeps writers
+    /// of the fields away; concurrent faults on the VMA are fine.
+    pub(crate) fn prepare_anon_vma(&self, anon: Arc<AnonVma>) -> &Arc<AnonVma> {
+        if let Some(current) = self.anon_vma() {
+            return current;
+        }
+        let new = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(anon));
+        // Release publishes the box's contents; Acquire on failure reads
+        // the winner's.
+        match self.prepared_anon_vma.compare_exchange(
+            core::ptr::null_mut(),
+            new,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: published above; freed only with the VMA.
+            Ok(_) => unsafe { &*new },
+            Err(winner) => {
+                // SAFETY: `new` was never published; `winner` is a live box
+                // freed only with the VMA.
+                unsafe {
+                    drop(alloc::boxed::Box::from_raw(new));
+                    &*winner
+                }
+            }
+        }
     }
 
     /// Mutable access to the payload; same contract as [`Vma::fields_mut`].
@@ -148,7 +203,11 @@ impl<T> Vma<T> {
     }
 
     pub(crate) fn clone_fields(&self) -> VmaFields {
-        self.fields().clone()
+        let mut fields = self.fields().clone();
+        if fields.anon_vma.is_none() {
+            fields.anon_vma = self.prepared().cloned();
+        }
+        fields
     }
 
     /// The first address (`vm_start`).
@@ -214,7 +273,7 @@ impl<T> Vma<T> {
     /// The `anon_vma`, once anonymous pages have been needed.
     #[inline]
     pub fn anon_vma(&self) -> Option<&Arc<AnonVma>> {
-        self.fields().anon_vma.as_ref()
+        self.fields().anon_vma.as_ref().or_else(|| self.prepared())
     }
 
     /// The user's payload.
@@ -433,6 +492,17 @@ fn is_vma_writer_only(refcnt: u32) -> bool {
     refcnt & VMA_LOCK_OFFSET != 0 && refcnt <= VMA_LOCK_OFFSET + 1
 }
 
+impl<T> Drop for Vma<T> {
+    fn drop(&mut self) {
+        let p = self.prepared_anon_vma.load(Ordering::Relaxed);
+        if !p.is_null() {
+            // SAFETY: `&mut self`: nobody borrows the slot; it came from
+            // `Box::into_raw` in `prepare_anon_vma`.
+            drop(unsafe { alloc::boxed::Box::from_raw(p) });
+        }
+    }
+}
+
 impl<T: fmt::Debug> fmt::Debug for Vma<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.fields();
@@ -442,7 +512,7 @@ impl<T: fmt::Debug> fmt::Debug for Vma<T> {
             .field("pgoff", &format_args!("{:#x}", v.vm_pgoff))
             .field("flags", &v.vm_flags)
             .field("file", &v.vm_file.as_ref().map(|f| f.name()))
-            .field("anon_vma", &v.anon_vma.as_ref().map(|a| a.id()))
+            .field("anon_vma", &self.anon_vma().map(|a| a.id()))
             .field("payload", self.payload())
             .finish()
     }

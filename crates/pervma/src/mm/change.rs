@@ -28,6 +28,10 @@
 //!   unpublished tree until commit.
 //! - `removed` holds VMAs of the published tree that this change has
 //!   write-locked and unlinked from the pending tree; each appears once.
+//! - Page-table edits ([`VmaChange::zap_pages`], [`VmaChange::move_pages`])
+//!   happen at once, on ranges whose VMAs this change has write-locked (or
+//!   where Linux lets faults race, `MADV_DONTNEED`); the pages they drop
+//!   wait in `pages` for the commit's grace period.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -45,6 +49,9 @@ pub(crate) struct VmaChange<'g, 'mm, T> {
     tree: Option<TreeWriter<'mm, VmaPtr<T>>>,
     created: Vec<VmaPtr<T>>,
     removed: Vec<VmaPtr<T>>,
+    /// Pages unmapped by this change, freed after the commit's grace
+    /// period.
+    pages: RetireBatch,
 }
 
 // `T: Send + Sync + 'static`: removed VMAs are dropped by whichever thread
@@ -62,6 +69,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             tree: Some(tree),
             created: Vec::new(),
             removed: Vec::new(),
+            pages: RetireBatch::new(),
         }
     }
 
@@ -212,6 +220,23 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         }
     }
 
+    /// `zap_page_range`: empties the page table over `[start, end)` now.
+    /// The VMAs there are write-locked by this change, or (for
+    /// `MADV_DONTNEED`) faults may race with it as they do in Linux.
+    pub(crate) fn zap_pages(&mut self, start: u64, end: u64) {
+        self.guard.mm().page_table.zap(start, end, &mut self.pages);
+    }
+
+    /// `move_page_tables`: moves the pages of `[from, from + len)` to
+    /// `[to, to + len)` now, dropping what was at the destination. Both
+    /// ranges' VMAs are write-locked by this change.
+    pub(crate) fn move_pages(&mut self, from: u64, to: u64, len: u64) {
+        self.guard
+            .mm()
+            .page_table
+            .move_range(from, to, len, &mut self.pages);
+    }
+
     /// Publishes the change: one store of the tree root, then each removed
     /// VMA is detached (waiting for transient readers) and freed after a
     /// grace period.
@@ -222,7 +247,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         if let Some(tree) = self.tree.take() {
             tree.commit();
         }
-        let mut batch = RetireBatch::new();
+        let mut batch = core::mem::replace(&mut self.pages, RetireBatch::new());
         for vma in removed {
             // SAFETY: the VMA is write-locked in this cycle (by `remove`)
             // and no longer in the published tree; we hold mmap_lock for
@@ -246,6 +271,9 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
 
 impl<T> Drop for VmaChange<'_, '_, T> {
     fn drop(&mut self) {
+        // Pages zapped before a failure: readers inside RCU sections may
+        // still copy from them (after `commit`, this is empty).
+        rcu_read_lock().retire(core::mem::replace(&mut self.pages, RetireBatch::new()));
         // Not committed: the pending tree is thrown away by the writer's
         // own drop; free the VMAs only it referenced.
         for vma in self.created.drain(..) {

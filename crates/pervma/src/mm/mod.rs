@@ -12,7 +12,8 @@
 //! 2. VMA locks: write locks are taken only under `mmap_lock` for write
 //!    (`vma_start_write`); read locks either without any lock (RCU fast
 //!    path) or under `mmap_lock` for read (`vma_start_read_locked`);
-//! 3. page-table locks (the fault path).
+//! 3. page-table entries (the fault path), which are changed by single
+//!    atomic operations and so are never held.
 //!
 //! A thread never waits for `mmap_lock` while it holds a VMA read lock or
 //! `mmap_lock` of the same `Mm` (see "The deadlock rule" in the crate docs).
@@ -36,6 +37,7 @@ pub(crate) use guard::VmaPtr;
 pub use guard::{MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
 
 use crate::flags::PAGE_SIZE;
+use crate::mem::pte::PageTable;
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
 use crate::sync::percpu::this_cpu;
@@ -44,7 +46,7 @@ use crate::sync::rcu::rcu_read_lock;
 use crate::sync::rwsem::RawRwSem;
 use crate::sync::seq::MmLockSeq;
 use crate::tree::MapleTree;
-use crate::vma::ReadFail;
+use crate::vma::{ReadFail, Vma};
 use alloc::boxed::Box;
 use core::fmt;
 use crossbeam_utils::CachePadded;
@@ -110,6 +112,8 @@ pub struct Mm<T> {
     pub(crate) vma_writer_wait: AtomicU32,
     /// `mm_mt`.
     pub(crate) mm_mt: MapleTree<VmaPtr<T>>,
+    /// `mm->pgd`: the pages behind the VMAs.
+    pub(crate) page_table: PageTable,
     /// Behind a box: eight cache lines per counter would otherwise make
     /// every `Mm` several KiB.
     events: Box<LockEvents>,
@@ -147,6 +151,7 @@ impl<T> Mm<T> {
             mm_lock_seq: MmLockSeq::new(),
             vma_writer_wait: AtomicU32::new(0),
             mm_mt: MapleTree::new(),
+            page_table: PageTable::new(config.task_size),
             events: Box::new(LockEvents::new()),
             config,
         }
@@ -459,6 +464,39 @@ impl<T: fmt::Debug> fmt::Debug for Mm<T> {
         match self.mmap_read_trylock() {
             Some(mmap) => f.debug_list().entries(mmap.vmas()).finish(),
             None => f.write_str("Mm { <locked> }"),
+        }
+    }
+}
+
+/// What `smaps` reports about one VMA's memory, in bytes.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct VmaMemory {
+    /// `Rss`: resident pages (the zero page does not count).
+    pub rss: u64,
+    /// `Anonymous`: resident anonymous pages.
+    pub anonymous: u64,
+    /// `Locked`: the PSS of a `VM_LOCKED` VMA. [`Mm::vma_memory`] gives
+    /// its resident pages, which is the same while every page is mapped
+    /// once; [`MmapLocked::vma_memory`] gives Linux's figure.
+    pub locked: u64,
+}
+
+impl<T> Mm<T> {
+    /// The `Rss`, `Anonymous` and `Locked` figures of `smaps` for `vma`,
+    /// from the page table. The caller's lock on `vma` (the `&Vma` comes
+    /// from a guard) keeps faults from racing only where Linux's
+    /// `smaps_pte_range` would also race: the figures are a snapshot.
+    pub fn vma_memory(&self, vma: &Vma<T>) -> VmaMemory {
+        let counts = self.page_table.count(vma.start(), vma.end());
+        let rss = counts.resident * PAGE_SIZE;
+        VmaMemory {
+            rss,
+            anonymous: counts.anon * PAGE_SIZE,
+            locked: if vma.flags().contains(crate::flags::VmFlags::LOCKED) {
+                rss
+            } else {
+                0
+            },
         }
     }
 }

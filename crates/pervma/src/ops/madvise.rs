@@ -22,10 +22,13 @@ pub enum Advice {
     Random = 1,
     /// `MADV_SEQUENTIAL`: `VM_SEQ_READ` (and not `VM_RAND_READ`).
     Sequential = 2,
-    /// `MADV_DONTNEED`: drop the pages; VMAs do not change. Refused
+    /// `MADV_DONTNEED`: drop the pages (anonymous memory then reads as
+    /// zeroes, file mappings read the file again); VMAs do not change.
+    /// Refused
     /// (`EINVAL`) on `VM_LOCKED` and `VM_PFNMAP` VMAs.
     DontNeed = 4,
-    /// `MADV_FREE`: the pages may be freed lazily; VMAs do not change.
+    /// `MADV_FREE`: the pages may be freed lazily, when memory runs short;
+    /// pervma never runs short, so they stay. VMAs do not change.
     /// Private anonymous memory only, and not `VM_LOCKED` (else `EINVAL`).
     Free = 8,
     /// `MADV_DONTFORK`: `VM_DONTCOPY`.
@@ -105,9 +108,8 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// `madvise(start, len, advice)`: applies `advice` to every VMA part
     /// in `[start, start + PAGE_ALIGN(len))`. Advice kept in `vm_flags`
     /// splits VMAs at the ends of the range and merges the result with
-    /// compatible neighbours; `DontNeed` and `Free` only check the VMAs
-    /// (they drop pages, which come with the page table). `len == 0`
-    /// succeeds.
+    /// compatible neighbours; `DontNeed` and `Free` change no VMA
+    /// (`DontNeed` drops the pages). `len == 0` succeeds.
     ///
     /// # Errors
     ///
@@ -132,14 +134,25 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
             return Ok(());
         }
         let mut change = VmaChange::new(self);
+        // The VMA parts MADV_DONTNEED accepted, zapped after the walk.
+        let mut zap = alloc::vec::Vec::new();
         let result = change_range_flags(
             &mut change,
             start,
             end,
             Holes::Skip,
-            |vma| advice.new_flags(vma),
+            |vma| {
+                let flags = advice.new_flags(vma)?;
+                if advice == Advice::DontNeed {
+                    zap.push((vma.start().max(start), vma.end().min(end)));
+                }
+                Ok(flags)
+            },
             |_, _, _, _| {},
         );
+        for (from, to) in zap {
+            change.zap_pages(from, to);
+        }
         change.commit();
         result
     }

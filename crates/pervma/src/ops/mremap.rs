@@ -433,7 +433,7 @@ fn shrink_vma<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &mut VmaChange<'_, '_, T>,
     r: &Remap,
 ) -> Result<(), Errno> {
-    // pages: the unmapped part's pages are zapped with it.
+    // The unmapped part's pages are zapped with it.
     do_munmap(change, r.addr.wrapping_add(r.new_len), r.delta)
 }
 
@@ -538,21 +538,14 @@ fn move_vma<T: Clone + PartialEq + Send + Sync + 'static>(
     // "We don't want racing faults": write-lock the source first.
     change.update(vma, |_, _| {});
     let (source, new_vma) = copy_vma(change, vma, r.addr, r.new_addr, r.new_len)?;
-    move_page_tables(r.addr, r.new_addr, r.old_len);
+    // move_page_tables: both ranges' VMAs are write-locked by now.
+    change.move_pages(r.addr, r.new_addr, r.old_len);
     if r.flags.contains(MremapFlags::DONTUNMAP) {
         dontunmap_complete(change, source, new_vma, r.addr, r.old_len);
     } else {
         unmap_source_vma(change, r.addr, r.old_len);
     }
     Ok(r.new_addr)
-}
-
-/// `move_page_tables`: moves the pages of `[old, old + len)` to `new`.
-fn move_page_tables(old: u64, new: u64, len: u64) {
-    // pages: move the page-table entries of [old, old + len) to
-    // [new, new + len) here (Linux's move_page_tables), once pervma has a
-    // software page table. Nothing else in mremap touches pages.
-    let _ = (old, new, len);
 }
 
 /// `copy_vma`: a VMA for `[new_addr, new_addr + len)` with the properties
@@ -621,7 +614,7 @@ fn unmap_source_vma<T: Clone + PartialEq + Send + Sync + 'static>(
     addr: u64,
     len: u64,
 ) {
-    // pages: the old range's page tables were moved; this frees the rest.
+    // The old range's pages were moved; this frees what is left.
     let _ = do_munmap(change, addr, len);
 }
 

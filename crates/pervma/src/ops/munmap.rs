@@ -104,6 +104,8 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
             (false, false) => change.remove(vma),
         }
     }
+    // unmap_region: the pages go with the VMAs (all write-locked above).
+    change.zap_pages(start, end);
     Ok(())
 }
 

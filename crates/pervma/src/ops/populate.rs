@@ -6,17 +6,21 @@
 //! mm/gup.c (`__mm_populate`, `populate_vma_page_range`),
 //! mm/huge_memory.c (`do_huge_pmd_anonymous_page`: the huge zero page).
 //!
-//! pervma has no page table yet, so populating a range does only what it
-//! does to VMAs: a write fault in a private mapping needs anonymous memory,
-//! so the VMA gets an `anon_vma`; a read fault does not (private anonymous
-//! memory reads the zero page), except where Linux maps the huge zero page,
-//! which goes through `anon_vma_prepare` too.
+//! Populating a range faults its pages in (read faults, or write faults in
+//! writable private memory). A write fault in a private mapping needs
+//! anonymous memory, so the VMA gets an `anon_vma` first; a read fault
+//! does not (private anonymous memory reads the zero page), except where
+//! Linux maps the huge zero page, which goes through `anon_vma_prepare`
+//! too.
 
 use super::merge::{same_file, vma_prev};
 use crate::errno::Errno;
+use crate::fault::Access;
 use crate::file::AnonVma;
 use crate::flags::{VmFlags, PAGE_SIZE, PMD_SIZE};
-use crate::mm::{VmaChange, VmaPtr};
+use crate::mem::memory;
+use crate::mm::{Mm, VmaChange, VmaPtr};
+use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
 use alloc::sync::Arc;
 
@@ -36,24 +40,27 @@ pub(crate) fn anon_vma_prepare<T: Clone + PartialEq + Send + Sync + 'static>(
     if let Some(anon) = change.vma(vma).anon_vma() {
         return anon.clone();
     }
-    let anon = find_mergeable_anon_vma(change, vma).unwrap_or_else(AnonVma::new);
+    let v = change.vma(vma);
+    let next = change.find(v.end()).map(|n| change.vma(n));
+    let prev = vma_prev(change, v.start()).map(|p| change.vma(p));
+    let anon = find_mergeable_anon_vma(prev, v, next).unwrap_or_else(AnonVma::new);
     let set = anon.clone();
     change.update(vma, |f, _| f.anon_vma = Some(set));
     anon
 }
 
-/// `find_mergeable_anon_vma`: the `anon_vma` of a neighbour that `vma`
-/// could share: the next VMA's, else the previous one's.
-fn find_mergeable_anon_vma<T: Clone + PartialEq + Send + Sync + 'static>(
-    change: &VmaChange<'_, '_, T>,
-    vma: VmaPtr<T>,
+/// `find_mergeable_anon_vma`: the `anon_vma` of a neighbour that `v`
+/// could share: the next VMA's, else the previous one's. `next` is the
+/// first VMA above `v`, `prev` the last below it (either may not be
+/// adjacent, which the compatibility check rejects).
+pub(crate) fn find_mergeable_anon_vma<T: PartialEq>(
+    prev: Option<&Vma<T>>,
+    v: &Vma<T>,
+    next: Option<&Vma<T>>,
 ) -> Option<Arc<AnonVma>> {
-    let v = change.vma(vma);
-    let next = change.find(v.end()).map(|n| change.vma(n));
     if let Some(anon) = next.and_then(|n| reusable_anon_vma(n, v, n)) {
         return Some(anon);
     }
-    let prev = vma_prev(change, v.start()).map(|p| change.vma(p));
     prev.and_then(|p| reusable_anon_vma(p, p, v))
 }
 
@@ -80,6 +87,17 @@ fn anon_vma_compatible<T: PartialEq>(a: &Vma<T>, b: &Vma<T>) -> bool {
         && a.payload() == b.payload()
 }
 
+/// Faults in every page of `[from, to)` of `vma` (`populate_vma_page_range`
+/// through GUP): the caller has checked the access and prepared the
+/// `anon_vma` it needs.
+fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) {
+    let rcu = rcu_read_lock();
+    for addr in (from..to).step_by(PAGE_SIZE as usize) {
+        let faulted = memory::handle_pte_fault(&mm.page_table, vma, addr, access, &rcu);
+        debug_assert!(faulted.is_ok(), "populate without an anon_vma");
+    }
+}
+
 /// Whether a read fault somewhere in `[start, end)` (inside `vma`) is
 /// served with the huge zero page, which needs an `anon_vma`: a private
 /// anonymous `MADV_HUGEPAGE` VMA (THP mode `madvise`) covering an aligned
@@ -102,10 +120,9 @@ pub(crate) fn read_fault_maps_huge_zero_page<T>(vma: &Vma<T>, start: u64, end: u
 }
 
 /// `__mm_populate(start, end - start, ignore_errors)`: faults in every VMA
-/// part in `[start, end)` as `populate_vma_page_range` would, which for
-/// VMAs means `anon_vma_prepare` where the fault needs anonymous memory:
-/// a write fault in a writable private VMA, or a read fault served with
-/// the huge zero page. Holes are skipped; `VM_LOCKONFAULT` VMAs are not
+/// part in `[start, end)` as `populate_vma_page_range` would: write faults
+/// in writable private VMAs (which need an `anon_vma` first), read faults
+/// elsewhere (the huge zero page needs one too). Holes are skipped; `VM_LOCKONFAULT` VMAs are not
 /// faulted.
 ///
 /// # Errors
@@ -151,12 +168,16 @@ pub(super) fn populate<T: Clone + PartialEq + Send + Sync + 'static>(
             // the file page (do_cow_fault), so even past the end of file.
             anon_vma_prepare(change, vma);
         }
-        // Faulting a page past the end of the file fails (SIGBUS).
+        // Fault the pages in, up to the end of the file, past which a
+        // fault fails (SIGBUS).
         let v = change.vma(vma);
-        let past_eof = v
-            .file()
-            .is_some_and(|file| v.linear_page_index(to - 1) >= file.size().div_ceil(PAGE_SIZE));
-        if past_eof && !ignore_errors {
+        let eof = v.file().map_or(to, |file| {
+            let pages = file.size().div_ceil(PAGE_SIZE).saturating_sub(v.pgoff());
+            vs.saturating_add(pages.saturating_mul(PAGE_SIZE))
+        });
+        let access = if write { Access::Write } else { Access::Read };
+        fault_in(change.guard().mm(), v, from, to.min(eof), access);
+        if eof < to && !ignore_errors {
             return Err(Errno::EFAULT);
         }
     }

@@ -164,6 +164,17 @@ unsafe fn drop_box<T>(ptr: *mut ()) {
     drop(unsafe { alloc::boxed::Box::from_raw(ptr.cast::<T>()) });
 }
 
+/// Gives back the strong count of the `Arc<T>` behind `ptr`.
+///
+/// # Safety
+///
+/// `ptr` came from `Arc::<T>::into_raw` and its count is given back
+/// nowhere else.
+unsafe fn drop_arc<T>(ptr: *mut ()) {
+    // SAFETY: forwarded contract.
+    drop(unsafe { alloc::sync::Arc::from_raw(ptr.cast::<T>().cast_const()) });
+}
+
 impl RetireBatch {
     pub(crate) const fn new() -> Self {
         RetireBatch {
@@ -178,6 +189,17 @@ impl RetireBatch {
     /// As for [`RcuGuard::defer_drop`], by the time the batch is retired.
     pub(crate) unsafe fn push<T>(&mut self, ptr: *mut T) {
         self.items.push((ptr.cast(), drop_box::<T>));
+    }
+
+    /// Adds one strong count of the `Arc<T>` behind `ptr` to the batch.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from `Arc::<T>::into_raw`, the count is given back nowhere
+    /// else, and otherwise as for [`RcuGuard::defer_drop`] (dropping the
+    /// last count may free `T` on another thread).
+    pub(crate) unsafe fn push_arc<T>(&mut self, ptr: *const T) {
+        self.items.push((ptr.cast_mut().cast(), drop_arc::<T>));
     }
 }
 

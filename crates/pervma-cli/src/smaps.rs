@@ -1,0 +1,24 @@
+//! The smaps mode of `pervma replay --smaps` (for tests, not part of
+//! mmscript v1): every `maps` line also carries the VMA's `Rss`,
+//! `Anonymous` and `Locked` in kB, which the kernel runner reads from
+//! `/proc/self/smaps` and the model takes from [`MmapLocked::vma_memory`]
+//! (`Locked` is a PSS there, as in Linux). The printing is
+//! [`mmscript::MapsLine`]'s, shared with the kernel runner.
+
+use mmscript::{MapsLine, Memory};
+use pervma::{MmapLocked, Vma};
+
+/// `line` for `vma`, with its smaps figures.
+pub(crate) fn with_memory(
+    mut line: MapsLine,
+    mmap: &MmapLocked<'_, ()>,
+    vma: &Vma<()>,
+) -> MapsLine {
+    let memory = mmap.vma_memory(vma);
+    line.memory = Some(Memory {
+        rss_kb: memory.rss >> 10,
+        anon_kb: memory.anonymous >> 10,
+        locked_kb: memory.locked >> 10,
+    });
+    line
+}

@@ -1,0 +1,265 @@
+//! Page-level faults and copies: what happens to the page table when a
+//! VMA's page is touched.
+//!
+//! Linux: mm/memory.c (`handle_pte_fault`, `do_anonymous_page`,
+//! `do_read_fault`, `do_cow_fault`, `do_shared_fault`, `do_wp_page`),
+//! mm/huge_memory.c (`do_huge_pmd_anonymous_page`).
+//!
+//! These functions know pages, not locks. Their callers hold what keeps
+//! the VMA stable (its read lock, or `mmap_lock`) and have checked the
+//! access against the VMA's flags; what they need from the caller beyond
+//! that, an `anon_vma`, they ask for by returning [`NeedsAnonVma`].
+
+use super::page::{Chunk, Page};
+use super::pte::{NewPte, PageTable, Pte, PteKind};
+use crate::fault::Access;
+use crate::flags::{VmFlags, PAGE_SIZE, PMD_SIZE};
+use crate::sync::rcu::RcuGuard;
+use crate::vma::Vma;
+use alloc::sync::Arc;
+
+/// The fault would give the VMA anonymous memory and it has no
+/// `anon_vma` yet: the caller prepares one (`vmf_anon_prepare`) and runs
+/// the fault again.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct NeedsAnonVma;
+
+/// A copy stopped at a page that needs a fault first (`Access` is the
+/// kind of fault).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct PageMiss;
+
+/// `handle_pte_fault` for the page holding `addr` in `vma`, for an access
+/// the VMA permits: after `Ok`, [`copy_from_page`] (for `Read`) or
+/// [`copy_to_page`] (for `Write`) succeeds unless the entry is zapped in
+/// between.
+pub(crate) fn handle_pte_fault<T>(
+    pt: &PageTable,
+    vma: &Vma<T>,
+    addr: u64,
+    access: Access,
+    rcu: &RcuGuard,
+) -> Result<(), NeedsAnonVma> {
+    if access == Access::Read && pt.get(addr, rcu).kind() == PteKind::None {
+        // do_read_fault: ->map_pages() first.
+        fault_around(pt, vma, addr, rcu);
+    }
+    loop {
+        let pte = pt.get(addr, rcu);
+        let Some(new) = fault_entry(pt, vma, addr, access, pte, rcu)? else {
+            return Ok(());
+        };
+        if pt.install(addr, pte, new, rcu) {
+            return Ok(());
+        }
+        // Another fault (or a zap) changed the entry: look again.
+    }
+}
+
+/// `fault_around_bytes`: 64 KiB, as `fault_around_pages` pages.
+const FAULT_AROUND_PAGES: u64 = 16;
+
+/// `do_fault_around` with `filemap_map_pages` (which shmem uses too): a
+/// read fault on an empty entry of a file (or shmem) mapping first maps
+/// every page around it that the page cache already holds, into entries
+/// that are empty, without faulting anything in. The window is the
+/// 64 KiB-aligned block holding `addr`, moved up to start at the VMA if
+/// the VMA starts inside it (`from_pte`), then cut at the VMA's end, the
+/// page table's end (2 MiB) and the end of the file.
+///
+/// This is where a page that one mapping faulted in shows up in the `Rss`
+/// of another mapping of the same file that only read a neighbour: Linux
+/// counts it (the differential smaps test caught the model without it).
+fn fault_around<T>(pt: &PageTable, vma: &Vma<T>, addr: u64, rcu: &RcuGuard) {
+    let Some(file) = vma.file() else {
+        return; // no ->map_pages for anonymous memory
+    };
+    let window = FAULT_AROUND_PAGES * PAGE_SIZE;
+    let pmd = addr & !(PMD_SIZE - 1);
+    let from = (addr & !(window - 1)).max(vma.start()).max(pmd);
+    let eof_pages = file.size().div_ceil(PAGE_SIZE);
+    let to = (from + window).min(pmd + PMD_SIZE).min(vma.end());
+    for a in (from..to).step_by(PAGE_SIZE as usize) {
+        let index = vma.linear_page_index(a);
+        if index >= eof_pages {
+            break; // filemap_map_pages stops at the end of the file
+        }
+        let pte = pt.get(a, rcu);
+        if pte.kind() == PteKind::None && file.cache().peek(index).is_some() {
+            // Lost races leave the entry to whoever won it.
+            pt.install(a, pte, NewPte::File, rcu);
+        }
+    }
+}
+
+/// What the entry `pte` for `addr` must become for `access`, or `None` if
+/// it serves the access already.
+fn fault_entry<T>(
+    pt: &PageTable,
+    vma: &Vma<T>,
+    addr: u64,
+    access: Access,
+    pte: Pte<'_>,
+    rcu: &RcuGuard,
+) -> Result<Option<NewPte>, NeedsAnonVma> {
+    let flags = vma.flags();
+    let kind = pte.kind();
+    // do_shared_fault / do_read_fault of a shared mapping: the file page.
+    if flags.contains(VmFlags::SHARED) {
+        if kind != PteKind::None {
+            return Ok(None);
+        }
+        read_in(vma, addr);
+        return Ok(Some(NewPte::File));
+    }
+    match (access, kind) {
+        (_, PteKind::Anon) | (Access::Read, PteKind::File | PteKind::Zero) => Ok(None),
+        (Access::Read, PteKind::None) => {
+            if vma.file().is_some() {
+                // do_read_fault: the page-cache page, read-only.
+                read_in(vma, addr);
+                return Ok(Some(NewPte::File));
+            }
+            // do_anonymous_page: the zero page; the huge zero page needs an
+            // anon_vma first (do_huge_pmd_anonymous_page).
+            if vma.anon_vma().is_none() && thp_block(vma, addr).is_some() {
+                return Err(NeedsAnonVma);
+            }
+            Ok(Some(NewPte::Zero))
+        }
+        // do_cow_fault / do_wp_page / do_anonymous_page for a store.
+        (Access::Write, PteKind::None | PteKind::Zero | PteKind::File) => {
+            if vma.anon_vma().is_none() {
+                return Err(NeedsAnonVma);
+            }
+            if vma.file().is_none() {
+                if let Some(block) = thp_block(vma, addr) {
+                    // A THP: the whole aligned 2 MiB block at once, when no
+                    // page of it has anonymous memory yet.
+                    fill_huge_block(pt, block, rcu);
+                }
+                return Ok(Some(NewPte::AnonZero));
+            }
+            Ok(Some(cow_copy(vma, addr)))
+        }
+    }
+}
+
+/// The aligned 2 MiB block holding `addr`, if a fault there gets a
+/// transparent huge page (private anonymous, `MADV_HUGEPAGE` with THP in
+/// `madvise` mode, block inside the VMA).
+fn thp_block<T>(vma: &Vma<T>, addr: u64) -> Option<u64> {
+    crate::ops::read_fault_maps_huge_zero_page(vma, addr, addr + 1)
+        .then_some(addr & !(PMD_SIZE - 1))
+}
+
+/// Installs anonymous zeroes across the THP block at `block` if none of
+/// its pages is anonymous yet (the huge zero page, or nothing, is there).
+fn fill_huge_block(pt: &PageTable, block: u64, rcu: &RcuGuard) {
+    let pages = block..block + PMD_SIZE;
+    if pages
+        .clone()
+        .step_by(PAGE_SIZE as usize)
+        .any(|a| pt.get(a, rcu).kind() == PteKind::Anon)
+    {
+        return;
+    }
+    for a in pages.step_by(PAGE_SIZE as usize) {
+        let pte = pt.get(a, rcu);
+        if matches!(pte.kind(), PteKind::None | PteKind::Zero) {
+            // A racing fault may win a page; then it is anonymous anyway.
+            pt.install(a, pte, NewPte::AnonZero, rcu);
+        }
+    }
+}
+
+/// `__do_fault` -> `filemap_fault`/`shmem_fault`: brings the file page
+/// that `addr` maps into the page cache (as zeroes if it was never
+/// written), where a later fault-around of any mapping of the file finds
+/// it. Every fault that maps or copies a file page goes through it.
+fn read_in<T>(vma: &Vma<T>, addr: u64) -> Option<&Page> {
+    vma.file()?.cache().get(vma.linear_page_index(addr))
+}
+
+/// The private copy a store to a private file mapping gets
+/// (`do_cow_fault`): the file page's contents, read into the page cache
+/// first (`__do_fault`), or zeroes lazily if the page was never written.
+fn cow_copy<T>(vma: &Vma<T>, addr: u64) -> NewPte {
+    let file_page = read_in(vma, addr);
+    match file_page {
+        Some(page) => NewPte::Anon(Arc::new(Page::copy_of(page))),
+        None => NewPte::AnonZero,
+    }
+}
+
+/// Copies one page's part of a read out of `vma`'s memory without
+/// faulting: `Err(PageMiss)` if the page is not mapped.
+pub(crate) fn copy_from_page<T>(
+    pt: &PageTable,
+    vma: &Vma<T>,
+    chunk: Chunk,
+    buf: &mut [u8],
+    rcu: &RcuGuard,
+) -> Result<(), PageMiss> {
+    let out = &mut buf[chunk.done..chunk.done + chunk.len];
+    let pte = pt.get(chunk.addr, rcu);
+    match pte.kind() {
+        PteKind::None => return Err(PageMiss),
+        PteKind::Zero => out.fill(0),
+        PteKind::Anon => match pte.anon_page() {
+            Some(page) => page.read(chunk.in_page, out),
+            None => out.fill(0),
+        },
+        PteKind::File => match file_page(vma, chunk.addr, false) {
+            Some(page) => page.read(chunk.in_page, out),
+            None => out.fill(0),
+        },
+    }
+    Ok(())
+}
+
+/// Copies one page's part of a store into `vma`'s memory without
+/// faulting: `Err(PageMiss)` if the page is not mapped writably (absent,
+/// the zero page, or a file page of a private mapping).
+pub(crate) fn copy_to_page<T>(
+    pt: &PageTable,
+    vma: &Vma<T>,
+    chunk: Chunk,
+    data: &[u8],
+    rcu: &RcuGuard,
+) -> Result<(), PageMiss> {
+    let data = &data[chunk.done..chunk.done + chunk.len];
+    loop {
+        let pte = pt.get(chunk.addr, rcu);
+        let page = match pte.kind() {
+            PteKind::None | PteKind::Zero => return Err(PageMiss),
+            PteKind::File if !vma.flags().contains(VmFlags::SHARED) => return Err(PageMiss),
+            PteKind::File => file_page(vma, chunk.addr, true).ok_or(PageMiss)?,
+            PteKind::Anon => match pte.anon_page() {
+                Some(page) => page,
+                None => {
+                    // First store to lazily zeroed anonymous memory: give
+                    // it a page, then store (if the entry changed
+                    // meanwhile, look again anyway).
+                    pt.install(chunk.addr, pte, NewPte::Anon(Arc::new(Page::zeroed())), rcu);
+                    continue;
+                }
+            },
+        };
+        page.write(chunk.in_page, data);
+        return Ok(());
+    }
+}
+
+/// The page-cache page that `addr` maps in `vma`, brought into the cache
+/// if `create` (a store), else `None` when the cache does not hold it (it
+/// reads as zeroes).
+fn file_page<T>(vma: &Vma<T>, addr: u64, create: bool) -> Option<&Page> {
+    let file = vma.file()?;
+    let index = vma.linear_page_index(addr);
+    if create {
+        file.cache().get(index)
+    } else {
+        file.cache().peek(index)
+    }
+}

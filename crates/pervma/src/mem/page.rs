@@ -1,0 +1,102 @@
+//! A page of memory: 4 KiB of bytes that any thread may read and write.
+//!
+//! Linux: `struct page`/`struct folio` and the memory they describe.
+//!
+//! The bytes are atomics (relaxed, byte-wise) because user memory is shared
+//! without locks: two threads may store to the same page at once, and a
+//! thread may copy out of a page that a `munmap` on another thread is about
+//! to free (RCU keeps it alive). With plain bytes either would be a data
+//! race; with relaxed atomics it is what hardware gives a racy program:
+//! each byte reads some value that was written to it. They are `core`'s
+//! atomics even under loom: the models check who owns a page, not its
+//! bytes.
+
+use crate::flags::PAGE_SIZE;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// Bytes in a page, as a `usize`.
+pub(crate) const PAGE_BYTES: usize = PAGE_SIZE as usize;
+
+/// One page frame. Aligned so that page-table entries can keep tag bits in
+/// the low bits of its address.
+#[repr(C, align(64))]
+pub(crate) struct Page {
+    bytes: [AtomicU8; PAGE_BYTES],
+}
+
+/// The low address bits of a `Page` pointer that are always zero.
+pub(crate) const PAGE_PTR_TAG_BITS: usize = 0b11_1111;
+
+impl Page {
+    /// A page of zeroes (`alloc_zeroed_user_highpage`).
+    pub(crate) fn zeroed() -> Self {
+        Page {
+            bytes: [const { AtomicU8::new(0) }; PAGE_BYTES],
+        }
+    }
+
+    /// A copy of `src` (`copy_user_highpage`, the copy of copy-on-write).
+    pub(crate) fn copy_of(src: &Page) -> Self {
+        let page = Page::zeroed();
+        for (d, s) in page.bytes.iter().zip(&src.bytes) {
+            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        page
+    }
+
+    /// Copies `buf.len()` bytes from `offset` into `buf`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + buf.len()` is past the end of the page (callers split
+    /// accesses at page boundaries).
+    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) {
+        let src = &self.bytes[offset..offset + buf.len()];
+        for (d, s) in buf.iter_mut().zip(src) {
+            *d = s.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Copies `data` into the page at `offset`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + data.len()` is past the end of the page.
+    pub(crate) fn write(&self, offset: usize, data: &[u8]) {
+        for (d, s) in self.bytes[offset..offset + data.len()].iter().zip(data) {
+            d.store(*s, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One page's part of an access: `len` bytes at `addr`, which is
+/// `in_page` bytes into its page, and `done` bytes into the access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    pub(crate) addr: u64,
+    pub(crate) in_page: usize,
+    pub(crate) done: usize,
+    pub(crate) len: usize,
+}
+
+/// Splits `[start, start + len)` at page boundaries. The range must not
+/// wrap around the address space (callers check).
+pub(crate) fn page_chunks(start: u64, len: usize) -> impl Iterator<Item = Chunk> {
+    let mut done = 0;
+    core::iter::from_fn(move || {
+        if done == len {
+            return None;
+        }
+        let addr = start + done as u64;
+        let in_page = (addr % PAGE_SIZE) as usize;
+        let n = (PAGE_BYTES - in_page).min(len - done);
+        let chunk = Chunk {
+            addr,
+            in_page,
+            done,
+            len: n,
+        };
+        done += n;
+        Some(chunk)
+    })
+}

@@ -1,0 +1,332 @@
+//! The page table: which page backs each user address of one `Mm`.
+//!
+//! Linux: mm/memory.c (`handle_pte_fault`, `zap_pte_range`,
+//! `set_pte_at`), mm/mremap.c (`move_ptes`).
+//!
+//! One word per page, in a [`Radix`] indexed by `addr >> PAGE_SHIFT`:
+//!
+//! | word        | meaning                                                   |
+//! |-------------|-----------------------------------------------------------|
+//! | `NONE` (0)  | `pte_none`: nothing mapped                                |
+//! | `ZERO`      | the shared zero page (reads as zeroes, not in RSS)        |
+//! | `FILE`      | the page of the VMA's file (or shmem object) at this     |
+//! |             | address's offset, found in the file's page cache          |
+//! | `ANON_ZERO` | an anonymous page of zeroes, allocated on first store     |
+//! | pointer     | an anonymous page: `Arc::<Page>::into_raw`, owning one    |
+//! |             | strong count                                              |
+//!
+//! A `FILE` entry names no page: the VMA and the address say which page of
+//! which file it is (`linear_page_index`), and the page cache holds it, so
+//! a shared mapping sees every store to the file. `ANON_ZERO` is what
+//! populating writable private memory installs: resident and anonymous, as
+//! in Linux, but without 4 KiB of zeroes per page until something is
+//! stored.
+//!
+//! # Invariants
+//!
+//! - An entry changes only by a single atomic operation: a fault installs
+//!   one with compare-and-swap against the value it decided on (so two
+//!   faults on one page agree on the winner, as `pte_same` under the PTE
+//!   lock does in Linux), and unmapping swaps it out.
+//! - A page whose entry was swapped out is released through RCU
+//!   ([`RetireBatch`]), so a reader inside an RCU read section that loaded
+//!   the entry may still copy to or from it. (Linux: the TLB flush before
+//!   the page is freed.)
+//! - Whoever changes entries for a range holds what keeps faults off it:
+//!   faults run under the VMA's read lock (or `mmap_lock`), and `munmap`,
+//!   `mremap` and `mprotect` hold `mmap_lock` for write with the VMAs
+//!   write-locked. Only `MADV_DONTNEED` zaps under faults' feet, as in
+//!   Linux, where it needs only `mmap_lock` for read.
+//!
+//! Entries take no lock: faults on different pages never contend, and
+//! faults on the same page contend on its word only. Lock order:
+//! `mmap_lock` -> VMA lock -> page-table entry (never held, so nothing
+//! below it).
+
+use super::page::{Page, PAGE_PTR_TAG_BITS};
+use super::radix::Radix;
+use crate::flags::PAGE_SHIFT;
+use crate::sync::prim::Ordering;
+use crate::sync::rcu::{RcuGuard, RetireBatch};
+use alloc::sync::Arc;
+use core::marker::PhantomData;
+use core::ptr;
+
+const NONE: usize = 0;
+const ZERO: usize = 1;
+const FILE: usize = 2;
+const ANON_ZERO: usize = 3;
+
+// Markers are below the alignment of `Page`, so no page pointer is one.
+const _: () = assert!(ANON_ZERO <= PAGE_PTR_TAG_BITS);
+
+/// What an entry holds, as seen by a reader.
+#[derive(Clone, Copy)]
+pub(crate) struct Pte<'g> {
+    word: *mut (),
+    _rcu: PhantomData<&'g Page>,
+}
+
+/// The kind of page an entry maps.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PteKind {
+    /// `pte_none`.
+    None,
+    /// The zero page.
+    Zero,
+    /// A page-cache page (file or shmem).
+    File,
+    /// An anonymous page (allocated or not).
+    Anon,
+}
+
+impl<'g> Pte<'g> {
+    const NONE: Pte<'static> = Pte {
+        word: ptr::null_mut(),
+        _rcu: PhantomData,
+    };
+
+    pub(crate) fn kind(&self) -> PteKind {
+        match self.word as usize {
+            NONE => PteKind::None,
+            ZERO => PteKind::Zero,
+            FILE => PteKind::File,
+            _ => PteKind::Anon,
+        }
+    }
+
+    /// The anonymous page, if the entry holds an allocated one.
+    pub(crate) fn anon_page(&self) -> Option<&'g Page> {
+        page_ptr(self.word).map(|p| {
+            // SAFETY: a pointer word holds a strong count of a live `Page`,
+            // and `'g` is an RCU read section (or exclusive access) that
+            // began before the entry could be swapped out, so the page
+            // outlives `'g` (invariants).
+            unsafe { &*p }
+        })
+    }
+}
+
+/// An entry about to be installed; it owns its page's strong count.
+pub(crate) enum NewPte {
+    /// The zero page.
+    Zero,
+    /// The file page at this address.
+    File,
+    /// An anonymous page of zeroes, not allocated yet.
+    AnonZero,
+    /// An anonymous page.
+    Anon(Arc<Page>),
+}
+
+impl NewPte {
+    fn into_word(self) -> *mut () {
+        let w = match self {
+            NewPte::Zero => ZERO,
+            NewPte::File => FILE,
+            NewPte::AnonZero => ANON_ZERO,
+            NewPte::Anon(page) => Arc::into_raw(page) as usize,
+        };
+        w as *mut ()
+    }
+}
+
+/// Gives back the strong count an entry word owns, now.
+///
+/// # Safety
+///
+/// `word` was made by `NewPte::into_word`, is in no table any more, and no
+/// reader can still be using its page.
+unsafe fn release_now(word: *mut ()) {
+    if let Some(p) = page_ptr(word) {
+        // SAFETY: the word owned this strong count (contract).
+        drop(unsafe { Arc::from_raw(p) });
+    }
+}
+
+/// Hands the strong count an entry word owns to `batch`, for release after
+/// a grace period.
+///
+/// # Safety
+///
+/// `word` was made by `NewPte::into_word` and is in no table any more.
+unsafe fn release_later(word: *mut (), batch: &mut RetireBatch) {
+    if let Some(p) = page_ptr(word) {
+        // SAFETY: the word owned this strong count; readers that loaded it
+        // are inside RCU read sections that the batch's grace period waits
+        // for.
+        unsafe { batch.push_arc(p) };
+    }
+}
+
+fn page_ptr(word: *mut ()) -> Option<*const Page> {
+    (word as usize > PAGE_PTR_TAG_BITS).then_some(word.cast::<Page>().cast_const())
+}
+
+/// Resident pages in a range, as `smaps` counts them
+/// (`smaps_pte_entry`).
+///
+/// A `FILE` entry counts whether or not the cache has allocated its page
+/// yet: it is mapped.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(crate) struct PteCounts {
+    /// Pages mapped (`Rss`); the zero page does not count.
+    pub(crate) resident: u64,
+    /// Of those, anonymous pages (`Anonymous`).
+    pub(crate) anon: u64,
+}
+
+/// The page table of one `Mm`.
+pub(crate) struct PageTable {
+    radix: Radix,
+}
+
+impl PageTable {
+    /// A table for user addresses below `task_size`.
+    pub(crate) fn new(task_size: u64) -> Self {
+        let pages = task_size.div_ceil(1 << PAGE_SHIFT);
+        PageTable {
+            radix: Radix::new(u64::BITS - pages.leading_zeros()),
+        }
+    }
+
+    /// The entry for the page holding `addr`.
+    pub(crate) fn get<'g>(&self, addr: u64, _rcu: &'g RcuGuard) -> Pte<'g> {
+        match self.radix.leaf(addr >> PAGE_SHIFT) {
+            // Acquire: pairs with the Release in `install`, so the page's
+            // contents (zeroed or copied) are visible before its address.
+            Some(leaf) => Pte {
+                word: leaf.load(Ordering::Acquire),
+                _rcu: PhantomData,
+            },
+            None => Pte::NONE,
+        }
+    }
+
+    /// Replaces the entry for `addr` with `new` if it still holds `old`
+    /// (`pte_same` + `set_pte_at`). On failure, `new` is dropped and the
+    /// caller looks again. The replaced entry's page is released after a
+    /// grace period.
+    pub(crate) fn install(&self, addr: u64, old: Pte<'_>, new: NewPte, rcu: &RcuGuard) -> bool {
+        let Some(leaf) = self.radix.leaf_or_alloc(addr >> PAGE_SHIFT) else {
+            return false;
+        };
+        let word = new.into_word();
+        match leaf.compare_exchange(old.word, word, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(replaced) => {
+                let mut batch = RetireBatch::new();
+                // SAFETY: `replaced` was just unlinked by the CAS.
+                unsafe { release_later(replaced, &mut batch) };
+                rcu.retire(batch);
+                true
+            }
+            Err(_) => {
+                // SAFETY: `word` was never published.
+                unsafe { release_now(word) };
+                false
+            }
+        }
+    }
+
+    /// Empties every entry in `[start, end)` (`zap_page_range`), handing
+    /// their pages to `batch`.
+    pub(crate) fn zap(&self, start: u64, end: u64, batch: &mut RetireBatch) {
+        if start >= end {
+            return;
+        }
+        self.radix
+            .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
+                let old = leaf.swap(ptr::null_mut(), Ordering::AcqRel);
+                // SAFETY: `old` was just unlinked by the swap.
+                unsafe { release_later(old, batch) };
+            });
+    }
+
+    /// Moves the entries of `[from, from + len)` to `[to, to + len)`
+    /// (`move_page_tables`); entries already at the destination are zapped
+    /// into `batch` first.
+    ///
+    /// The caller holds `mmap_lock` for write with both ranges' VMAs
+    /// write-locked, so no fault runs on either range.
+    pub(crate) fn move_range(&self, from: u64, to: u64, len: u64, batch: &mut RetireBatch) {
+        if len == 0 || from == to {
+            return;
+        }
+        self.zap(to, to + len, batch);
+        let mut moved = alloc::vec::Vec::new();
+        self.radix.for_each(
+            from >> PAGE_SHIFT,
+            (from + len - 1) >> PAGE_SHIFT,
+            |index, leaf| {
+                moved.push((index, leaf.swap(ptr::null_mut(), Ordering::AcqRel)));
+            },
+        );
+        let shift = (to >> PAGE_SHIFT).wrapping_sub(from >> PAGE_SHIFT);
+        for (index, word) in moved {
+            match self.radix.leaf_or_alloc(index.wrapping_add(shift)) {
+                Some(leaf) => leaf.store(word, Ordering::Release),
+                // SAFETY: unlinked by the swap above.
+                None => unsafe { release_later(word, batch) },
+            }
+        }
+    }
+
+    /// Calls `f(addr, kind)` for every entry of `[start, end)` that is not
+    /// `NONE`, lowest first.
+    pub(crate) fn for_each_present(&self, start: u64, end: u64, mut f: impl FnMut(u64, PteKind)) {
+        if start >= end {
+            return;
+        }
+        let rcu = crate::sync::rcu::rcu_read_lock();
+        self.radix.for_each(
+            start >> PAGE_SHIFT,
+            (end - 1) >> PAGE_SHIFT,
+            |index, leaf| {
+                let pte = Pte {
+                    word: leaf.load(Ordering::Acquire),
+                    _rcu: PhantomData,
+                };
+                if pte.kind() != PteKind::None {
+                    f(index << PAGE_SHIFT, pte.kind());
+                }
+            },
+        );
+        drop(rcu);
+    }
+
+    /// Counts the resident pages of `[start, end)`.
+    pub(crate) fn count(&self, start: u64, end: u64) -> PteCounts {
+        let mut counts = PteCounts::default();
+        if start >= end {
+            return counts;
+        }
+        let rcu = crate::sync::rcu::rcu_read_lock();
+        self.radix
+            .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
+                let pte = Pte {
+                    word: leaf.load(Ordering::Acquire),
+                    _rcu: PhantomData,
+                };
+                match pte.kind() {
+                    PteKind::None | PteKind::Zero => {}
+                    PteKind::File => counts.resident += 1,
+                    PteKind::Anon => {
+                        counts.resident += 1;
+                        counts.anon += 1;
+                    }
+                }
+            });
+        drop(rcu);
+        counts
+    }
+}
+
+impl Drop for PageTable {
+    fn drop(&mut self) {
+        self.radix.for_each(0, u64::MAX, |_, leaf| {
+            let word = leaf.swap(ptr::null_mut(), Ordering::Relaxed);
+            // SAFETY: `&mut self`: no reader; the word is unlinked.
+            unsafe { release_now(word) };
+        });
+    }
+}
