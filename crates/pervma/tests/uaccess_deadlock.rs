@@ -82,7 +82,7 @@ fn nofault_copies_return_while_a_writer_waits_for_the_vma() {
     let (read, stop) = with_writer_waiting(&mm, |vma| {
         // The writer holds mmap_lock and waits for this VMA: a mapped page
         // still copies, an unmapped one reports itself instead of faulting.
-        assert!(!vma.mm().mmap_read_trylock().is_some());
+        assert!(vma.mm().mmap_read_trylock().is_none());
         let mut buf = [0u8; 6];
         vma.read_nofault(A, &mut buf).unwrap();
         (buf, vma.write_nofault(A + P, b"x").unwrap_err())
