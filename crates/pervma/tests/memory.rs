@@ -302,3 +302,39 @@ fn access_vma_faults_in_and_retries() {
     let err = mm.access_vma(A + P, |_| Ok(())).unwrap_err();
     assert_eq!(err.fault, FaultError::MapErr);
 }
+
+#[test]
+fn mremap_moves_pages_with_the_mapping() {
+    use pervma::MremapFlags;
+    let mm = Mm::new();
+    let mv = MremapFlags::MAYMOVE | MremapFlags::FIXED;
+    mm.mmap(A, 4 * P, RW, PRIVATE, None, ()).unwrap();
+    mm.access_write(A + P, b"moving").unwrap();
+    // Move and grow: the pages go along; the old range is gone.
+    let b = A + 0x10_0000;
+    assert_eq!(mm.mremap(A, 4 * P, 8 * P, mv, b).unwrap(), b);
+    assert_eq!(read(&mm, b + P, 6), b"moving");
+    assert_eq!(read(&mm, b + 6 * P, 2), [0, 0]);
+    assert_eq!(mm.access_read(A + P, &mut [0]).unwrap_err().fault, FaultError::MapErr);
+    assert_eq!(memory(&mm, b).rss, P);
+    // Shrink in place: the tail's pages go.
+    mm.access_write(b + 7 * P, b"tail").unwrap();
+    mm.mremap(b, 8 * P, 2 * P, MremapFlags::empty(), 0).unwrap();
+    assert_eq!(memory(&mm, b).rss, P);
+    // Grow in place again: fresh zeroes where the tail was.
+    mm.mremap(b, 2 * P, 8 * P, MremapFlags::empty(), 0).unwrap();
+    assert_eq!(read(&mm, b + 7 * P, 4), [0; 4]);
+    // Move back over what is there, replacing it.
+    mm.mmap(A, 2 * P, RW, PRIVATE, None, ()).unwrap();
+    mm.access_write(A, b"replaced").unwrap();
+    mm.mremap(b, 8 * P, 8 * P, mv, A).unwrap();
+    assert_eq!(read(&mm, A + P, 6), b"moving");
+    assert_eq!(read(&mm, A, 8), [0; 8]);
+    // DONTUNMAP: the pages move, the old range stays mapped and empty.
+    let c = A + 0x20_0000;
+    let du = MremapFlags::MAYMOVE | MremapFlags::FIXED | MremapFlags::DONTUNMAP;
+    mm.mremap(A, 8 * P, 8 * P, du, c).unwrap();
+    assert_eq!(read(&mm, c + P, 6), b"moving");
+    assert_eq!(read(&mm, A + P, 6), [0; 6]);
+    assert_eq!(memory(&mm, A).rss, 0);
+}
