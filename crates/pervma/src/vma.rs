@@ -86,8 +86,9 @@ pub struct Vma<T> {
     vm_lock_seq: AtomicU32,
     fields: UnsafeCell<VmaFields>,
     /// The `anon_vma` a fault set under read locks: null, or
-    /// `Box::<Arc<AnonVma>>::into_raw`, set once, freed with the VMA. Only
-    /// meaningful while `fields.anon_vma` is `None`.
+    /// `Box::<Arc<AnonVma>>::into_raw`. Set at most once between two
+    /// writers; the next writer moves it into the fields (`fields_mut`).
+    /// Only meaningful while `fields.anon_vma` is `None`.
     prepared_anon_vma: AtomicPtr<Arc<AnonVma>>,
     payload: UnsafeCell<T>,
 }
@@ -136,15 +137,25 @@ impl<T> Vma<T> {
     /// # Safety
     ///
     /// The caller holds `mmap_lock` for write and this VMA is write-locked
-    /// (or not yet published), and no other reference to the fields or the
-    /// payload is live.
+    /// (or not yet published), and no other reference to the fields, the
+    /// `anon_vma` or the payload is live.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn fields_mut(&self) -> &mut VmaFields {
         // SAFETY: by the caller's contract nobody else reads or writes the
         // fields while this reference lives.
         let fields = self.fields.with_mut(|p| unsafe { &mut *p });
-        if fields.anon_vma.is_none() {
-            fields.anon_vma = self.prepared().cloned();
+        // Fold the anon_vma a fault prepared into the fields, emptying the
+        // slot, so that the writer may also clear it (a whole-VMA
+        // `MREMAP_DONTUNMAP` does).
+        let prepared = self
+            .prepared_anon_vma
+            .swap(core::ptr::null_mut(), Ordering::Acquire);
+        if !prepared.is_null() {
+            // SAFETY: the slot held a box from `prepare_anon_vma`; the
+            // caller's exclusive access means no `&Arc` borrowed from it is
+            // live (the contract covers every reference into the VMA).
+            let anon = *unsafe { alloc::boxed::Box::from_raw(prepared) };
+            fields.anon_vma.get_or_insert(anon);
         }
         fields
     }
@@ -153,8 +164,9 @@ impl<T> Vma<T> {
     fn prepared(&self) -> Option<&Arc<AnonVma>> {
         // Acquire: pairs with the Release in `prepare_anon_vma`.
         let p = self.prepared_anon_vma.load(Ordering::Acquire);
-        // SAFETY: a non-null slot is a live box that is freed only when the
-        // VMA is dropped, which `&self` rules out.
+        // SAFETY: a non-null slot is a live box, freed only by a writer with
+        // exclusive access (`fields_mut`, which no `&` borrow outlives by
+        // its contract) or when the VMA is dropped.
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
@@ -177,11 +189,12 @@ impl<T> Vma<T> {
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            // SAFETY: published above; freed only with the VMA.
+            // SAFETY: published above; freed only by an exclusive writer,
+            // which our read lock excludes, or with the VMA.
             Ok(_) => unsafe { &*new },
             Err(winner) => {
-                // SAFETY: `new` was never published; `winner` is a live box
-                // freed only with the VMA.
+                // SAFETY: `new` was never published; `winner` is a live box,
+                // freed as above.
                 unsafe {
                     drop(alloc::boxed::Box::from_raw(new));
                     &*winner

@@ -315,7 +315,10 @@ fn mremap_moves_pages_with_the_mapping() {
     assert_eq!(mm.mremap(A, 4 * P, 8 * P, mv, b).unwrap(), b);
     assert_eq!(read(&mm, b + P, 6), b"moving");
     assert_eq!(read(&mm, b + 6 * P, 2), [0, 0]);
-    assert_eq!(mm.access_read(A + P, &mut [0]).unwrap_err().fault, FaultError::MapErr);
+    assert_eq!(
+        mm.access_read(A + P, &mut [0]).unwrap_err().fault,
+        FaultError::MapErr
+    );
     assert_eq!(memory(&mm, b).rss, P);
     // Shrink in place: the tail's pages go.
     mm.access_write(b + 7 * P, b"tail").unwrap();
