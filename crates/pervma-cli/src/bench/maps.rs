@@ -1,0 +1,134 @@
+//! `maps`: the whole `/proc/pid/maps` text of N VMAs, per line.
+//!
+//! pervma's text comes from [`maps_text`], today built under
+//! `mmap_read_lock`; when `Mm` gets its own maps text (read VMA by VMA
+//! under per-VMA locks) that function is the one thing to change. The
+//! kernel row reads this process's `/proc/self/maps` with N extra VMAs
+//! mapped.
+
+use super::kernel;
+use super::measure::{measure, Summary};
+use super::registry::{Context, Workload};
+use super::report::{group, Table};
+use super::strategy::{Kind, Layout, MmLookup, MmStrategy};
+use pervma::{Mm, VmFlags};
+use std::fmt::Write as _;
+
+/// Column where `/proc/pid/maps` starts a mapping's name (Linux pads the
+/// line to `25 + 6 * sizeof(void *)` characters before it).
+const NAME_COLUMN: usize = 73;
+
+/// Writes `mm`'s maps text into `out` and returns its number of lines.
+pub(crate) fn maps_text<T>(mm: &Mm<T>, out: &mut String) -> usize {
+    out.clear();
+    let g = mm.mmap_read_lock();
+    let mut lines = 0;
+    for vma in g.vmas() {
+        let line_start = out.len();
+        let f = vma.flags();
+        let bit = |flag: VmFlags, c: char| if f.contains(flag) { c } else { '-' };
+        let _ = write!(
+            out,
+            "{:08x}-{:08x} {}{}{}{} {:08x} 00:00 0 ",
+            vma.start(),
+            vma.end(),
+            bit(VmFlags::READ, 'r'),
+            bit(VmFlags::WRITE, 'w'),
+            bit(VmFlags::EXEC, 'x'),
+            if f.contains(VmFlags::MAYSHARE) {
+                's'
+            } else {
+                'p'
+            },
+            // Linux prints the offset of file mappings only.
+            if vma.file().is_some() {
+                vma.pgoff() << 12
+            } else {
+                0
+            },
+        );
+        if let Some(file) = vma.file() {
+            let pad = NAME_COLUMN.saturating_sub(out.len() - line_start);
+            out.extend(std::iter::repeat_n(' ', pad));
+            out.push_str(file.name());
+        }
+        out.push('\n');
+        lines += 1;
+    }
+    lines
+}
+
+/// The `maps` workload.
+pub(crate) struct Maps;
+
+impl Workload for Maps {
+    fn name(&self) -> &'static str {
+        "maps"
+    }
+
+    fn run(&self, cx: &Context<'_>) -> Vec<Table> {
+        let mut table = Table::new(
+            "maps",
+            "the whole maps text of N VMAs (pervma: under mmap_read_lock; kernel: /proc/self/maps)",
+            "line",
+        );
+        for n in cx.args.vmas_or(&[1000, 30_000]) {
+            let s = MmStrategy::new(Layout { n }, MmLookup::Helper);
+            cx.progress.set(format!("maps vmas={n} pervma"));
+            let pervma = measure(&cx.plan, 1, &[], &|| {}, cx.progress, |_| {
+                let mut text = String::new();
+                let mm = &s.mm;
+                move || maps_text(mm, &mut text) as u64
+            });
+            drop(s);
+            cx.progress.set(format!("maps vmas={n} kernel"));
+            let vmas = kernel::Vmas::new(n as usize).expect("mapping the kernel layout");
+            let kernel = measure(&cx.plan, 1, &[], &|| {}, cx.progress, |_| {
+                let mut buf = Vec::new();
+                move || kernel::read_maps(&mut buf).expect("reading /proc/self/maps") as u64
+            });
+            drop(vmas);
+            let rows: [(&str, Summary); 2] = [(Kind::Pervma.name(), pervma), ("kernel", kernel)];
+            for (name, s) in rows {
+                table.push(name, group![vmas = n], s, vec![]);
+            }
+        }
+        vec![table]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pervma::{File, MapFlags, Prot};
+
+    #[test]
+    fn lines_look_like_proc_maps() {
+        let mm: Mm<u64> = Mm::new();
+        mm.mmap(
+            0x10_0000,
+            0x2000,
+            Prot::READ | Prot::WRITE,
+            MapFlags::PRIVATE | MapFlags::FIXED,
+            None,
+            0,
+        )
+        .unwrap();
+        let f = File::new("/lib/libfoo.so", 0x10000);
+        mm.mmap(
+            0x20_0000,
+            0x1000,
+            Prot::READ | Prot::EXEC,
+            MapFlags::PRIVATE | MapFlags::FIXED,
+            Some((f, 0x1000)),
+            0,
+        )
+        .unwrap();
+        let mut text = String::new();
+        assert_eq!(maps_text(&mm, &mut text), 2);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "00100000-00102000 rw-p 00000000 00:00 0 ");
+        assert!(lines[1].starts_with("00200000-00201000 r-xp 00001000 00:00 0 "));
+        assert_eq!(lines[1].find('/'), Some(NAME_COLUMN));
+    }
+}
