@@ -35,6 +35,7 @@ fn table(t: &Table) -> Value {
                 },
                 "ns_per_op_reps": r.summary.reps,
                 "ops_per_sec": r.summary.ops_per_sec,
+                "on_cpu_share": r.summary.on_cpu,
                 "ratio_to_first": r.ratio,
                 "extra": extra,
             })

@@ -59,17 +59,23 @@ pub(crate) struct Summary {
     pub(crate) ops_per_sec: f64,
     pub(crate) threads: usize,
     pub(crate) reps: Vec<f64>,
+    /// The median share of the wall time the measured threads spent on a
+    /// CPU (from /proc/thread-self/schedstat; `None` where it is
+    /// missing). Below 1, other processes took CPU time from them: the
+    /// figure is noise-inflated.
+    pub(crate) on_cpu: Option<f64>,
 }
 
 impl Summary {
     /// A summary of per-thread ns/op figures, one per repetition.
-    pub(crate) fn from_reps(reps: Vec<f64>, threads: usize) -> Summary {
+    pub(crate) fn from_reps(reps: Vec<f64>, threads: usize, on_cpu: &[f64]) -> Summary {
         let ns = Spread::of(&reps);
         Summary {
             ns,
             ops_per_sec: threads as f64 * 1e9 / ns.median,
             threads,
             reps,
+            on_cpu: (!on_cpu.is_empty()).then(|| Spread::of(on_cpu).median),
         }
     }
 }
@@ -101,9 +107,10 @@ where
     let stop = AtomicBool::new(false);
     let finished = AtomicBool::new(false);
     let background_stop = AtomicBool::new(false);
-    // Per repetition, per thread: (ops, elapsed ns).
-    let results = Mutex::new(vec![(0u64, 0u64); threads]);
+    // Per repetition, per thread: (ops, elapsed ns, on-CPU ns).
+    let results = Mutex::new(vec![(0u64, 0u64, None); threads]);
     let mut reps = Vec::with_capacity(plan.reps as usize);
+    let mut on_cpu = Vec::with_capacity(plan.reps as usize);
     std::thread::scope(|s| {
         for bg in background {
             let flag = &background_stop;
@@ -119,13 +126,15 @@ where
                     if finished.load(Ordering::Relaxed) {
                         break;
                     }
+                    let cpu0 = on_cpu_ns();
                     let t0 = Instant::now();
                     let mut ops = 0;
                     while !stop.load(Ordering::Relaxed) {
                         ops += batch();
                     }
                     let ns = t0.elapsed().as_nanos() as u64;
-                    results.lock().unwrap()[t] = (ops, ns);
+                    let cpu = cpu0.zip(on_cpu_ns()).map(|(a, b)| b.saturating_sub(a));
+                    results.lock().unwrap()[t] = (ops, ns, cpu);
                     barrier.wait();
                 }
             });
@@ -144,16 +153,34 @@ where
             let r = results.lock().unwrap();
             let per_thread: f64 = r
                 .iter()
-                .map(|&(ops, ns)| ns as f64 / ops.max(1) as f64)
+                .map(|&(ops, ns, _)| ns as f64 / ops.max(1) as f64)
                 .sum::<f64>()
                 / threads as f64;
             reps.push(per_thread);
+            let shares: Option<Vec<f64>> = r
+                .iter()
+                .map(|&(_, ns, cpu)| cpu.map(|c| (c as f64 / ns.max(1) as f64).min(1.0)))
+                .collect();
+            if let Some(s) = shares {
+                on_cpu.push(s.iter().sum::<f64>() / threads as f64);
+            }
         }
         finished.store(true, Ordering::Relaxed);
         barrier.wait();
         background_stop.store(true, Ordering::Relaxed);
     });
-    Summary::from_reps(reps, threads)
+    Summary::from_reps(reps, threads, &on_cpu)
+}
+
+/// The calling thread's time on a CPU so far, in ns (the first field of
+/// /proc/thread-self/schedstat), if the kernel reports it.
+fn on_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The `p`-th percentile (0..=100) of sorted `values`.

@@ -101,7 +101,7 @@ impl Table {
         header.push("strategy".into());
         header.push("ops/s".into());
         header.push(format!("ns/{}", self.unit));
-        header.extend(["min", "max", "ratio"].map(String::from));
+        header.extend(["min", "max", "ratio", "cpu%"].map(String::from));
         header.extend(extras.iter().map(|e| e.to_string()));
 
         let mut lines: Vec<Option<Vec<String>>> = Vec::new();
@@ -118,6 +118,11 @@ impl Table {
             cells.push(ns(r.summary.ns.min));
             cells.push(ns(r.summary.ns.max));
             cells.push(format!("{:.2}x", r.ratio));
+            cells.push(
+                r.summary
+                    .on_cpu
+                    .map_or("-".into(), |c| format!("{:.0}", c * 100.0)),
+            );
             for e in &extras {
                 cells.push(match r.extra.iter().find(|(k, _)| k == e) {
                     Some((k, v)) => extra(k, *v),
@@ -134,7 +139,7 @@ impl Table {
         }
         let mut out = String::new();
         let _ = writeln!(out, "== {}: {}", self.workload, self.title);
-        let first_number = header.len() - extras.len() - 5;
+        let first_number = header.len() - extras.len() - 6;
         let fmt_line = |out: &mut String, cells: &[String]| {
             for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
                 if i >= first_number {
@@ -197,7 +202,7 @@ mod tests {
 
     #[test]
     fn ratios_are_to_the_first_row_of_the_group() {
-        let s = |ns: f64| Summary::from_reps(vec![ns; 5], 1);
+        let s = |ns: f64| Summary::from_reps(vec![ns; 5], 1, &[]);
         let mut t = Table::new("w", "test", "op");
         t.push("a", group![n = 1], s(10.0), vec![]);
         t.push("b", group![n = 1], s(15.0), vec![("kept", 0.9)]);

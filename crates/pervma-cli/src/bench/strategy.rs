@@ -122,7 +122,7 @@ pub(crate) trait WithStrategy {
 
 /// Builds strategy `kind` holding `layout` and runs `w` on it.
 pub(crate) fn with_strategy<W: WithStrategy>(kind: Kind, layout: Layout, w: W) -> W::Out {
-    match kind {
+    let out = match kind {
         Kind::Pervma => w.run(&MmStrategy::new(layout, MmLookup::Helper)),
         Kind::PervmaFallback => w.run(&MmStrategy::new(layout, MmLookup::Fallback)),
         Kind::MmapLock => w.run(&MmStrategy::new(layout, MmLookup::MmapLock)),
@@ -130,7 +130,11 @@ pub(crate) fn with_strategy<W: WithStrategy>(kind: Kind, layout: Layout, w: W) -
         Kind::ParkingLotBTreeMap => w.run(&Locked(parking_lot::RwLock::new(btree(layout)))),
         Kind::SkipList => w.run(&skiplist(layout)),
         Kind::BTreeMapUnlocked => w.run(&Unlocked(btree(layout))),
-    }
+    };
+    // Free the dropped space's memory now, not in the next figure's
+    // read sections.
+    pervma::rcu_barrier();
+    out
 }
 
 // ---- pervma ---------------------------------------------------------------
@@ -172,6 +176,10 @@ impl MmStrategy {
             )
             .expect("mapping the layout");
         }
+        // Building retired thousands of tree nodes; free them now, or the
+        // first readers' RCU read sections would (crossbeam-epoch collects
+        // garbage when a thread pins).
+        pervma::rcu_barrier();
         MmStrategy { mm, how }
     }
 }
