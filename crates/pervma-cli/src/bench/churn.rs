@@ -1,7 +1,11 @@
 //! `churn`: readers do `lookup` while another thread maps and unmaps (or
 //! splits and re-merges with `mprotect`) an unrelated range of the same
 //! address space. The figure that matters is `kept`: the readers'
-//! throughput with churn over their throughput alone.
+//! throughput with churn over their throughput alone. `kept(cpu)` is the
+//! same per unit of CPU time the readers got: on two cores the writer and
+//! any other process take CPU time from the readers, which `kept` counts
+//! and `kept(cpu)` sets aside (but a reader that blocks on a lock also
+//! stops using CPU, so `kept(cpu)` flatters the locking strategies).
 //!
 //! The kernel row: readers take real page faults (touch a page of their
 //! own mapping, `MADV_DONTNEED` it all every 256 pages) while another
@@ -164,11 +168,17 @@ impl Workload for Churn {
                 for (i, c) in WRITERS.iter().enumerate() {
                     for (name, sums) in &rows {
                         let kept = sums[0].ns.median / sums[i].ns.median;
+                        let mut extra = vec![("kept", kept)];
+                        // The same on CPU time: what is left when the
+                        // time other processes took is set aside.
+                        if let (Some(solo), Some(churn)) = (sums[0].on_cpu, sums[i].on_cpu) {
+                            extra.push(("kept(cpu)", kept * solo / churn));
+                        }
                         table.push(
                             name,
                             group![vmas = n, threads = threads, writer = c.name()],
                             sums[i].clone(),
-                            vec![("kept", kept)],
+                            extra,
                         );
                     }
                 }

@@ -18,6 +18,17 @@
 //! | `lookup`, `churn`, `write`, `maps`, `helper` | one file per workload |
 //! | `kernel` | real mmap/munmap/mprotect/madvise and page faults |
 //! | `report`, `verdict`, `json`, `svg`, `machine` | the output |
+//!
+//! Adding a workload (the `fault` and `uffd` rows, once the page table
+//! lands): a file with a type that implements `registry::Workload`, whose
+//! `run` measures with `measure::measure` (threads, barrier, warm-up,
+//! repetitions) and returns `report::Table`s; its `mod` line here; its
+//! line in `registry::WORKLOADS`. The tables, JSON, SVG and `--workload`
+//! pick it up from there.
+//!
+//! Every figure also carries the share of the wall time its threads spent
+//! on a CPU (`cpu%`): on a machine shared with other work, a figure whose
+//! threads ran 50% of the time is noise, whatever its spread says.
 
 mod args;
 mod churn;

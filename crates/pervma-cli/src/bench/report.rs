@@ -187,7 +187,7 @@ pub(crate) fn ns(v: f64) -> String {
 fn extra(name: &str, v: f64) -> String {
     if name.ends_with('%') {
         format!("{v:.2}")
-    } else if name == "kept" {
+    } else if name.starts_with("kept") {
         format!("{v:.2}x")
     } else if name.ends_with("/s") {
         si(v)
