@@ -13,10 +13,10 @@
 
 use super::kernel::{self, Mapping};
 use super::lookup::readers;
-use super::measure::{measure, Background, Summary};
+use super::measure::{interleave, measure, Background, Plan, Summary};
 use super::registry::{Context, Workload};
 use super::report::{group, Table};
-use super::strategy::{with_strategy, Kind, Layout, Strategy, WithStrategy, P};
+use super::strategy::{Built, Kind, Layout, Strategy, WithStrategy, P};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// What the writer thread does.
@@ -42,20 +42,21 @@ impl Writer {
 /// The `churn` workload.
 pub(crate) struct Churn;
 
-/// Measures one strategy alone and under each churn.
-struct Run<'a, 'c> {
+/// One repetition of one strategy's readers beside one writer.
+struct Figure<'a, 'c> {
     cx: &'a Context<'c>,
+    plan: &'a Plan,
     layout: Layout,
     threads: usize,
-    kind: Kind,
+    writer: Writer,
 }
 
-impl WithStrategy for Run<'_, '_> {
-    type Out = Vec<Summary>;
-    fn run<S: Strategy>(self, s: &S) -> Vec<Summary> {
+impl WithStrategy for Figure<'_, '_> {
+    type Out = Summary;
+    fn run<S: Strategy>(self, s: &S) -> Summary {
         // The writers' ranges: far above the layout, apart from each other.
         let far = self.layout.end() + 0x100_0000;
-        let split = s.map(Some(far + 0x10_0000), 3 * P);
+        let split = far + 0x10_0000;
         let mmap_writer = |stop: &AtomicBool| {
             while !stop.load(Relaxed) {
                 let a = s.map(Some(far), P);
@@ -68,31 +69,27 @@ impl WithStrategy for Run<'_, '_> {
                 s.protect(split + P, P, true);
             }
         };
-        WRITERS
-            .iter()
-            .map(|&c| {
-                self.cx.progress.set(format!(
-                    "churn vmas={} threads={} writer={} {}",
-                    self.layout.n,
-                    self.threads,
-                    c.name(),
-                    self.kind.name()
-                ));
-                let bg: &[Background<'_>] = match c {
-                    Writer::None => &[],
-                    Writer::Mmap => &[&mmap_writer],
-                    Writer::Mprotect => &[&mprotect_writer],
-                };
-                readers(self.cx, s, self.layout, self.threads, bg)
-            })
-            .collect()
+        let bg: &[Background<'_>] = match self.writer {
+            Writer::None => &[],
+            Writer::Mmap => &[&mmap_writer],
+            Writer::Mprotect => &[&mprotect_writer],
+        };
+        s.map(Some(split), 3 * P);
+        let summary = readers(self.cx, self.plan, s, self.layout, self.threads, bg);
+        s.unmap(split, 3 * P);
+        summary
     }
 }
 
-/// The kernel row: faulting readers, a real writer elsewhere.
-fn kernel_row(cx: &Context<'_>, n: u64, threads: usize) -> Vec<Summary> {
-    let _vmas = kernel::Vmas::new(n as usize).expect("mapping the kernel layout");
-    let split = Mapping::new(3).expect("mmap");
+/// The kernel's figure: faulting readers, a real writer elsewhere (`split`
+/// is the writer's 3-page mapping for `mprotect`).
+fn kernel_figure(
+    cx: &Context<'_>,
+    plan: &Plan,
+    threads: usize,
+    writer: Writer,
+    split: &Mapping,
+) -> Summary {
     let mmap_writer = |stop: &AtomicBool| {
         while !stop.load(Relaxed) {
             kernel::mmap_munmap_page();
@@ -106,35 +103,26 @@ fn kernel_row(cx: &Context<'_>, n: u64, threads: usize) -> Vec<Summary> {
                 .expect("mprotect");
         }
     };
-    WRITERS
-        .iter()
-        .map(|&c| {
-            cx.progress.set(format!(
-                "churn vmas={n} threads={threads} writer={} kernel",
-                c.name()
-            ));
-            let bg: &[Background<'_>] = match c {
-                Writer::None => &[],
-                Writer::Mmap => &[&mmap_writer],
-                Writer::Mprotect => &[&mprotect_writer],
-            };
-            measure(&cx.plan, threads, bg, &|| {}, cx.progress, |_| {
-                let area = Mapping::new(256).expect("mmap");
-                let mut page = 0;
-                move || {
-                    for _ in 0..64 {
-                        area.touch(page);
-                        page += 1;
-                        if page == area.pages() {
-                            area.drop_pages().expect("madvise");
-                            page = 0;
-                        }
-                    }
-                    64
+    let bg: &[Background<'_>] = match writer {
+        Writer::None => &[],
+        Writer::Mmap => &[&mmap_writer],
+        Writer::Mprotect => &[&mprotect_writer],
+    };
+    measure(plan, threads, bg, &|| {}, cx.progress, |_| {
+        let area = Mapping::new(256).expect("mmap");
+        let mut page = 0;
+        move || {
+            for _ in 0..64 {
+                area.touch(page);
+                page += 1;
+                if page == area.pages() {
+                    area.drop_pages().expect("madvise");
+                    page = 0;
                 }
-            })
-        })
-        .collect()
+            }
+            64
+        }
+    })
 }
 
 impl Workload for Churn {
@@ -150,39 +138,69 @@ impl Workload for Churn {
             "op",
         );
         for n in cx.args.vmas_or(&[1000]) {
+            let layout = Layout { n };
+            cx.progress.set(format!("churn vmas={n}: building"));
+            let built: Vec<Built> = Kind::SHARED
+                .iter()
+                .map(|&k| Built::new(k, layout))
+                .collect();
+            pervma::rcu_barrier();
+            let _vmas = kernel::Vmas::new(n as usize).expect("mapping the kernel layout");
+            let split = Mapping::new(3).expect("mmap");
+            // `None` is the kernel.
+            let who: Vec<Option<usize>> = (0..built.len()).map(Some).chain([None]).collect();
+            let name = |w: Option<usize>| w.map_or("kernel", |k| Kind::SHARED[k].name());
             for threads in cx.args.threads_or(&[1]) {
-                let layout = Layout { n };
-                let mut rows: Vec<(&str, Vec<Summary>)> = Kind::SHARED
+                let figures: Vec<(Writer, Option<usize>)> = WRITERS
                     .iter()
-                    .map(|&kind| {
-                        let w = Run {
+                    .flat_map(|&c| who.iter().map(move |&w| (c, w)))
+                    .collect();
+                let sums = interleave(&cx.plan, figures.len(), |i, round, plan| {
+                    let (writer, w) = figures[i];
+                    cx.progress.set(format!(
+                        "churn vmas={n} round {}/{} threads={threads} writer={} {}",
+                        round + 1,
+                        cx.plan.reps,
+                        writer.name(),
+                        name(w)
+                    ));
+                    match w {
+                        Some(k) => built[k].visit(Figure {
                             cx,
+                            plan,
                             layout,
                             threads,
-                            kind,
-                        };
-                        (kind.name(), with_strategy(kind, layout, w))
-                    })
-                    .collect();
-                rows.push(("kernel", kernel_row(cx, n, threads)));
-                for (i, c) in WRITERS.iter().enumerate() {
-                    for (name, sums) in &rows {
-                        let kept = sums[0].ns.median / sums[i].ns.median;
-                        let mut extra = vec![("kept", kept)];
-                        // The same on CPU time: what is left when the
-                        // time other processes took is set aside.
-                        if let (Some(solo), Some(churn)) = (sums[0].on_cpu, sums[i].on_cpu) {
-                            extra.push(("kept(cpu)", kept * solo / churn));
-                        }
-                        table.push(
-                            name,
-                            group![vmas = n, threads = threads, writer = c.name()],
-                            sums[i].clone(),
-                            extra,
-                        );
+                            writer,
+                        }),
+                        None => kernel_figure(cx, plan, threads, writer, &split),
                     }
+                });
+                let solo = |w: Option<usize>| {
+                    let i = figures
+                        .iter()
+                        .position(|&f| f == (Writer::None, w))
+                        .unwrap();
+                    sums[i].clone()
+                };
+                for (&(writer, w), s) in figures.iter().zip(&sums) {
+                    let alone = solo(w);
+                    let kept = alone.ns.median / s.ns.median;
+                    let mut extra = vec![("kept", kept)];
+                    // The same on CPU time: what is left when the time
+                    // other processes took is set aside.
+                    if let (Some(a), Some(c)) = (alone.on_cpu, s.on_cpu) {
+                        extra.push(("kept(cpu)", kept * a / c));
+                    }
+                    table.push(
+                        name(w),
+                        group![vmas = n, threads = threads, writer = writer.name()],
+                        s.clone(),
+                        extra,
+                    );
                 }
             }
+            drop(built);
+            pervma::rcu_barrier();
         }
         vec![table]
     }

@@ -64,7 +64,8 @@ pub(crate) fn report(
         "plan": {
             "duration_ms": plan.duration.as_secs_f64() * 1e3,
             "reps": plan.reps,
-            "warmup_reps": 1,
+            "warmup_ms": plan.warmup.as_secs_f64() * 1e3,
+            "interleaved": "lookup, churn, write and maps run one repetition of every figure of a VMA count per round; helper runs its figures one after another",
             "statistic": "median of the repetitions' per-thread ns/op, with min and max",
         },
         "tables": tables.iter().map(table).collect::<Vec<_>>(),

@@ -1,11 +1,13 @@
 //! `lookup`: each thread locks the VMA at a random address among N VMAs,
 //! reads its payload and unlocks. The addresses are drawn before the
 //! clock starts, so the random generator's cost is not in the figure.
+//! Every strategy is built once per N and the figures of one N are
+//! measured interleaved (see [`interleave`]).
 
-use super::measure::{measure, Background, Summary};
+use super::measure::{interleave, measure, Background, Plan, Summary};
 use super::registry::{Context, Workload};
 use super::report::{group, Table};
-use super::strategy::{with_strategy, Kind, Layout, Strategy, WithStrategy};
+use super::strategy::{Built, Kind, Layout, Strategy, WithStrategy};
 use std::hint::black_box;
 
 /// Lookups per batch (between two looks at the stop flag).
@@ -17,12 +19,13 @@ const ADDRS: usize = 1 << 14;
 /// threads beside them) and returns their per-thread ns/lookup.
 pub(crate) fn readers<S: Strategy>(
     cx: &Context<'_>,
+    plan: &Plan,
     s: &S,
     layout: Layout,
     threads: usize,
     background: &[Background<'_>],
 ) -> Summary {
-    measure(&cx.plan, threads, background, &|| {}, cx.progress, |t| {
+    measure(plan, threads, background, &|| {}, cx.progress, |t| {
         let addrs = layout.random_addrs(t as u64, ADDRS);
         let mut i = 0;
         move || {
@@ -36,28 +39,23 @@ pub(crate) fn readers<S: Strategy>(
     })
 }
 
-/// The `lookup` workload.
-pub(crate) struct Lookup;
-
-struct AllThreads<'a, 'c> {
+/// One repetition of readers alone.
+struct Readers<'a, 'c> {
     cx: &'a Context<'c>,
+    plan: &'a Plan,
     layout: Layout,
-    threads: &'a [usize],
-    label: &'a dyn Fn(usize) -> String,
+    threads: usize,
 }
 
-impl WithStrategy for AllThreads<'_, '_> {
-    type Out = Vec<Summary>;
-    fn run<S: Strategy>(self, s: &S) -> Vec<Summary> {
-        self.threads
-            .iter()
-            .map(|&t| {
-                self.cx.progress.set((self.label)(t));
-                readers(self.cx, s, self.layout, t, &[])
-            })
-            .collect()
+impl WithStrategy for Readers<'_, '_> {
+    type Out = Summary;
+    fn run<S: Strategy>(self, s: &S) -> Summary {
+        readers(self.cx, self.plan, s, self.layout, self.threads, &[])
     }
 }
+
+/// The `lookup` workload.
+pub(crate) struct Lookup;
 
 impl Workload for Lookup {
     fn name(&self) -> &'static str {
@@ -71,38 +69,42 @@ impl Workload for Lookup {
             "op",
         );
         let threads = cx.args.threads_or(&[1, 2]);
+        let kinds: Vec<Kind> = Kind::SHARED
+            .into_iter()
+            .chain([Kind::BTreeMapUnlocked])
+            .collect();
         for n in cx.args.vmas_or(&[10, 1000, 30_000]) {
             let layout = Layout { n };
-            let kinds = Kind::SHARED.into_iter().chain([Kind::BTreeMapUnlocked]);
-            let mut rows = Vec::new();
-            for kind in kinds {
-                // The unlocked map is the reference for one thread only.
-                let ts: Vec<usize> = match kind {
-                    Kind::BTreeMapUnlocked => threads.iter().copied().filter(|&t| t == 1).collect(),
-                    _ => threads.clone(),
-                };
-                let label = |t: usize| format!("lookup vmas={n} threads={t} {}", kind.name());
-                let w = AllThreads {
+            cx.progress.set(format!("lookup vmas={n}: building"));
+            let built: Vec<Built> = kinds.iter().map(|&k| Built::new(k, layout)).collect();
+            pervma::rcu_barrier();
+            // The figures, in table order; the unlocked map is the
+            // reference for one thread only.
+            let figures: Vec<(usize, usize)> = threads
+                .iter()
+                .flat_map(|&t| (0..kinds.len()).map(move |k| (t, k)))
+                .filter(|&(t, k)| kinds[k] != Kind::BTreeMapUnlocked || t == 1)
+                .collect();
+            let sums = interleave(&cx.plan, figures.len(), |i, round, plan| {
+                let (t, k) = figures[i];
+                cx.progress.set(format!(
+                    "lookup vmas={n} round {}/{} threads={t} {}",
+                    round + 1,
+                    cx.plan.reps,
+                    kinds[k].name()
+                ));
+                built[k].visit(Readers {
                     cx,
+                    plan,
                     layout,
-                    threads: &ts,
-                    label: &label,
-                };
-                for (t, s) in ts.iter().zip(with_strategy(kind, layout, w)) {
-                    rows.push((*t, kind, s));
-                }
+                    threads: t,
+                })
+            });
+            for (&(t, k), s) in figures.iter().zip(sums) {
+                table.push(kinds[k].name(), group![vmas = n, threads = t], s, vec![]);
             }
-            // Print grouped by thread count, in strategy order.
-            for &t in &threads {
-                for (_, kind, s) in rows.iter().filter(|r| r.0 == t) {
-                    table.push(
-                        kind.name(),
-                        group![vmas = n, threads = t],
-                        s.clone(),
-                        vec![],
-                    );
-                }
-            }
+            drop(built);
+            pervma::rcu_barrier();
         }
         vec![table]
     }

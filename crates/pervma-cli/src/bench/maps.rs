@@ -7,7 +7,7 @@
 //! mapped.
 
 use super::kernel;
-use super::measure::{measure, Summary};
+use super::measure::{interleave, measure};
 use super::registry::{Context, Workload};
 use super::report::{group, Table};
 use super::strategy::{Kind, Layout, MmLookup, MmStrategy};
@@ -73,23 +73,32 @@ impl Workload for Maps {
             "line",
         );
         for n in cx.args.vmas_or(&[1000, 30_000]) {
+            cx.progress.set(format!("maps vmas={n}: building"));
             let s = MmStrategy::new(Layout { n }, MmLookup::Helper);
-            cx.progress.set(format!("maps vmas={n} pervma"));
-            let pervma = measure(&cx.plan, 1, &[], &|| {}, cx.progress, |_| {
-                let mut text = String::new();
-                let mm = &s.mm;
-                move || maps_text(mm, &mut text) as u64
-            });
-            drop(s);
-            cx.progress.set(format!("maps vmas={n} kernel"));
             let vmas = kernel::Vmas::new(n as usize).expect("mapping the kernel layout");
-            let kernel = measure(&cx.plan, 1, &[], &|| {}, cx.progress, |_| {
-                let mut buf = Vec::new();
-                move || kernel::read_maps(&mut buf).expect("reading /proc/self/maps") as u64
+            let names = [Kind::Pervma.name(), "kernel"];
+            let sums = interleave(&cx.plan, 2, |i, round, plan| {
+                cx.progress.set(format!(
+                    "maps vmas={n} round {}/{} {}",
+                    round + 1,
+                    cx.plan.reps,
+                    names[i]
+                ));
+                if i == 0 {
+                    measure(plan, 1, &[], &|| {}, cx.progress, |_| {
+                        let mut text = String::new();
+                        let mm = &s.mm;
+                        move || maps_text(mm, &mut text) as u64
+                    })
+                } else {
+                    measure(plan, 1, &[], &|| {}, cx.progress, |_| {
+                        let mut buf = Vec::new();
+                        move || kernel::read_maps(&mut buf).expect("reading /proc/self/maps") as u64
+                    })
+                }
             });
-            drop(vmas);
-            let rows: [(&str, Summary); 2] = [(Kind::Pervma.name(), pervma), ("kernel", kernel)];
-            for (name, s) in rows {
+            drop((s, vmas));
+            for (name, s) in names.into_iter().zip(sums) {
                 table.push(name, group![vmas = n], s, vec![]);
             }
         }

@@ -21,6 +21,20 @@ pub(crate) struct Plan {
     pub(crate) duration: Duration,
     /// Timed repetitions (the warm-up is extra).
     pub(crate) reps: u32,
+    /// Time of the untimed warm-up before them.
+    pub(crate) warmup: Duration,
+}
+
+impl Plan {
+    /// `reps` repetitions of `duration`, each figure warmed up for a
+    /// quarter of that first.
+    pub(crate) fn new(duration: Duration, reps: u32) -> Plan {
+        Plan {
+            duration,
+            reps,
+            warmup: (duration / 4).max(Duration::from_millis(1)),
+        }
+    }
 }
 
 /// Minimum, median and maximum of the repetitions' figures.
@@ -143,7 +157,7 @@ where
             progress.rep(rep, plan.reps);
             stop.store(false, Ordering::Relaxed);
             barrier.wait();
-            std::thread::sleep(plan.duration);
+            std::thread::sleep(if rep == 0 { plan.warmup } else { plan.duration });
             stop.store(true, Ordering::Relaxed);
             barrier.wait();
             if rep == 0 {
@@ -181,6 +195,37 @@ fn on_cpu_ns() -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// Measures `count` figures interleaved, so that a machine whose load
+/// changes during the run spreads the change over every figure instead of
+/// the ones that happened to run then: round `r` runs one repetition of
+/// each figure (after that figure's warm-up) before round `r + 1` begins.
+///
+/// `one(i, round, plan)` measures figure `i` with `plan` (one repetition)
+/// and returns its summary.
+pub(crate) fn interleave(
+    plan: &Plan,
+    count: usize,
+    mut one: impl FnMut(usize, u32, &Plan) -> Summary,
+) -> Vec<Summary> {
+    let single = Plan { reps: 1, ..*plan };
+    let mut reps = vec![Vec::new(); count];
+    let mut cpu = vec![Vec::new(); count];
+    let mut threads = vec![1; count];
+    for round in 0..plan.reps {
+        for i in 0..count {
+            let s = one(i, round, &single);
+            reps[i].extend(s.reps);
+            cpu[i].extend(s.on_cpu);
+            threads[i] = s.threads;
+        }
+    }
+    reps.into_iter()
+        .zip(cpu)
+        .zip(threads)
+        .map(|((r, c), t)| Summary::from_reps(r, t, &c))
+        .collect()
 }
 
 /// The `p`-th percentile (0..=100) of sorted `values`.
@@ -276,10 +321,7 @@ mod tests {
 
     #[test]
     fn measure_runs_every_repetition() {
-        let plan = Plan {
-            duration: Duration::from_millis(2),
-            reps: 5,
-        };
+        let plan = Plan::new(Duration::from_millis(2), 5);
         let s = measure(&plan, 2, &[], &|| {}, &Progress::new(), |_| {
             || {
                 std::hint::black_box((0..100u64).sum::<u64>());
@@ -288,5 +330,20 @@ mod tests {
         });
         assert_eq!(s.reps.len(), 5);
         assert!(s.ns.median > 0.0 && s.ns.min <= s.ns.median && s.ns.median <= s.ns.max);
+    }
+
+    #[test]
+    fn interleave_runs_rounds_of_every_figure() {
+        let plan = Plan::new(Duration::from_millis(1), 5);
+        let mut order = Vec::new();
+        let sums = interleave(&plan, 3, |i, round, p| {
+            assert_eq!(p.reps, 1);
+            order.push((round, i));
+            Summary::from_reps(vec![(i + 1) as f64], 1, &[0.5])
+        });
+        assert_eq!(order.len(), 15);
+        assert_eq!(&order[..4], &[(0, 0), (0, 1), (0, 2), (1, 0)]);
+        assert_eq!(sums[2].reps, vec![3.0; 5]);
+        assert_eq!(sums[1].on_cpu, Some(0.5));
     }
 }

@@ -76,16 +76,15 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
     };
     let start = Instant::now();
     let machine = machine::Machine::detect();
-    let plan = measure::Plan {
-        duration: args.duration,
-        reps: args.reps,
-    };
+    let plan = measure::Plan::new(args.duration, args.reps);
     println!("pervma bench on {}", machine.line());
     println!(
-        "{} ms per repetition, 1 warm-up + {} timed repetitions per figure; \
-         ns/op is per thread, the median with min and max; ratio = cost / first row of the group\n",
+        "{} ms per repetition, {} timed repetitions per figure after a {} ms warm-up, \
+         the figures of a group interleaved; ns/op is per thread, the median with min and max; \
+         ratio = cost / first row of the group; cpu% = share of the time the threads were on a CPU\n",
         plan.duration.as_secs_f64() * 1e3,
-        plan.reps
+        plan.reps,
+        plan.warmup.as_secs_f64() * 1e3
     );
     let progress = measure::Progress::new();
     let cx = registry::Context {

@@ -12,7 +12,7 @@
 //! | `btreemap-unlocked` | a plain `BTreeMap`, no lock: the 1-thread reference | none |
 //!
 //! The workloads are generic over [`Strategy`] and reach a concrete one
-//! through [`with_strategy`], so each strategy's loop is compiled for it
+//! through [`Built::visit`], so each strategy's loop is compiled for it
 //! (no dynamic call per operation).
 //!
 //! `SkipMap::lower_bound` takes a reference count on the entry it returns
@@ -120,21 +120,42 @@ pub(crate) trait WithStrategy {
     fn run<S: Strategy>(self, s: &S) -> Self::Out;
 }
 
-/// Builds strategy `kind` holding `layout` and runs `w` on it.
-pub(crate) fn with_strategy<W: WithStrategy>(kind: Kind, layout: Layout, w: W) -> W::Out {
-    let out = match kind {
-        Kind::Pervma => w.run(&MmStrategy::new(layout, MmLookup::Helper)),
-        Kind::PervmaFallback => w.run(&MmStrategy::new(layout, MmLookup::Fallback)),
-        Kind::MmapLock => w.run(&MmStrategy::new(layout, MmLookup::MmapLock)),
-        Kind::RwLockBTreeMap => w.run(&Locked(std::sync::RwLock::new(btree(layout)))),
-        Kind::ParkingLotBTreeMap => w.run(&Locked(parking_lot::RwLock::new(btree(layout)))),
-        Kind::SkipList => w.run(&skiplist(layout)),
-        Kind::BTreeMapUnlocked => w.run(&Unlocked(btree(layout))),
-    };
-    // Free the dropped space's memory now, not in the next figure's
-    // read sections.
-    pervma::rcu_barrier();
-    out
+/// A strategy of any kind, built: kept across the rounds of an
+/// interleaved measurement and visited with a generic closure.
+pub(crate) enum Built {
+    Mm(MmStrategy),
+    Std(Locked<std::sync::RwLock<Tree>>),
+    ParkingLot(Locked<parking_lot::RwLock<Tree>>),
+    Skip(Skip),
+    Unlocked(Unlocked),
+}
+
+impl Built {
+    /// Strategy `kind` holding `layout`.
+    pub(crate) fn new(kind: Kind, layout: Layout) -> Built {
+        match kind {
+            Kind::Pervma => Built::Mm(MmStrategy::new(layout, MmLookup::Helper)),
+            Kind::PervmaFallback => Built::Mm(MmStrategy::new(layout, MmLookup::Fallback)),
+            Kind::MmapLock => Built::Mm(MmStrategy::new(layout, MmLookup::MmapLock)),
+            Kind::RwLockBTreeMap => Built::Std(Locked(std::sync::RwLock::new(btree(layout)))),
+            Kind::ParkingLotBTreeMap => {
+                Built::ParkingLot(Locked(parking_lot::RwLock::new(btree(layout))))
+            }
+            Kind::SkipList => Built::Skip(skiplist(layout)),
+            Kind::BTreeMapUnlocked => Built::Unlocked(Unlocked(btree(layout))),
+        }
+    }
+
+    /// Runs `w` on the concrete strategy.
+    pub(crate) fn visit<W: WithStrategy>(&self, w: W) -> W::Out {
+        match self {
+            Built::Mm(s) => w.run(s),
+            Built::Std(s) => w.run(s),
+            Built::ParkingLot(s) => w.run(s),
+            Built::Skip(s) => w.run(s),
+            Built::Unlocked(s) => w.run(s),
+        }
+    }
 }
 
 // ---- pervma ---------------------------------------------------------------
@@ -228,7 +249,7 @@ impl Strategy for MmStrategy {
 
 /// A range map's entry: `[start, end)`, payload, writable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Range {
+pub(crate) struct Range {
     start: u64,
     end: u64,
     payload: u64,
@@ -283,7 +304,7 @@ fn protect(m: &mut impl RangeMap, addr: u64, len: u64, writable: bool) {
     m.insert(new);
 }
 
-type Tree = BTreeMap<u64, Range>;
+pub(crate) type Tree = BTreeMap<u64, Range>;
 
 fn btree(layout: Layout) -> Tree {
     (0..layout.n)
@@ -315,7 +336,7 @@ impl RangeMap for Tree {
 }
 
 /// A read-write lock around a range map.
-trait RwLockLike<M>: Sync {
+pub(crate) trait RwLockLike<M>: Sync {
     fn read_with<R>(&self, f: impl FnOnce(&M) -> R) -> R;
     fn write_with<R>(&self, f: impl FnOnce(&mut M) -> R) -> R;
 }
@@ -341,7 +362,7 @@ impl<M: Send + Sync> RwLockLike<M> for parking_lot::RwLock<M> {
 }
 
 /// A range map behind a read-write lock.
-struct Locked<L>(L);
+pub(crate) struct Locked<L>(L);
 
 /// Writers shared by every range map: `map` inserts, `unmap` removes,
 /// `protect` splits and merges.
@@ -379,7 +400,7 @@ impl<L: RwLockLike<Tree>> Strategy for Locked<L> {
 }
 
 /// A plain `BTreeMap`: lookups only.
-struct Unlocked(Tree);
+pub(crate) struct Unlocked(Tree);
 
 impl Strategy for Unlocked {
     #[inline]
@@ -399,7 +420,7 @@ impl Strategy for Unlocked {
 
 /// A `SkipMap` keyed by each range's end: the first entry whose end is
 /// above `addr` is the candidate, as in the maple tree.
-struct Skip(SkipMap<u64, Range>);
+pub(crate) struct Skip(SkipMap<u64, Range>);
 
 fn skiplist(layout: Layout) -> Skip {
     let m = SkipMap::new();
@@ -464,7 +485,7 @@ mod tests {
     #[test]
     fn every_shared_strategy_agrees() {
         for kind in Kind::SHARED {
-            with_strategy(kind, Layout { n: 10 }, Check);
+            Built::new(kind, Layout { n: 10 }).visit(Check);
         }
     }
 }

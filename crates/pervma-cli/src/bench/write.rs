@@ -5,10 +5,10 @@
 //! one that merges it back (one operation = the pair).
 
 use super::kernel::{self, Mapping};
-use super::measure::{measure, Summary};
+use super::measure::{interleave, measure, Plan, Progress, Summary};
 use super::registry::{Context, Workload};
 use super::report::{group, Table};
-use super::strategy::{with_strategy, Kind, Layout, Strategy, WithStrategy, P};
+use super::strategy::{Built, Kind, Layout, Strategy, WithStrategy, P};
 
 /// Operations per batch.
 const BATCH: u64 = 16;
@@ -40,73 +40,58 @@ const KINDS: [Kind; 4] = [
     Kind::SkipList,
 ];
 
-struct Run<'a, 'c> {
-    cx: &'a Context<'c>,
-    layout: Layout,
-    kind: Kind,
+/// One repetition of one operation on one strategy; `split` is the
+/// strategy's 3-page VMA for `mprotect`.
+struct Figure<'a> {
+    plan: &'a Plan,
+    progress: &'a Progress,
+    op: Op,
+    split: u64,
 }
 
-impl WithStrategy for Run<'_, '_> {
-    type Out = Vec<Summary>;
-    fn run<S: Strategy>(self, s: &S) -> Vec<Summary> {
-        let split = s.map(Some(self.layout.end()), 3 * P);
-        OPS.iter()
-            .map(|&op| {
-                self.cx.progress.set(format!(
-                    "write vmas={} {} {}",
-                    self.layout.n,
-                    op.name(),
-                    self.kind.name()
-                ));
-                measure(&self.cx.plan, 1, &[], &|| {}, self.cx.progress, |_| {
-                    move || {
-                        for _ in 0..BATCH {
-                            match op {
-                                Op::MmapMunmap => {
-                                    let a = s.map(None, P);
-                                    s.unmap(a, P);
-                                }
-                                Op::MprotectSplitMerge => {
-                                    s.protect(split + P, P, false);
-                                    s.protect(split + P, P, true);
-                                }
-                            }
+impl WithStrategy for Figure<'_> {
+    type Out = Summary;
+    fn run<S: Strategy>(self, s: &S) -> Summary {
+        let (op, split) = (self.op, self.split);
+        measure(self.plan, 1, &[], &|| {}, self.progress, |_| {
+            move || {
+                for _ in 0..BATCH {
+                    match op {
+                        Op::MmapMunmap => {
+                            let a = s.map(None, P);
+                            s.unmap(a, P);
                         }
-                        BATCH
+                        Op::MprotectSplitMerge => {
+                            s.protect(split + P, P, false);
+                            s.protect(split + P, P, true);
+                        }
                     }
-                })
-            })
-            .collect()
+                }
+                BATCH
+            }
+        })
     }
 }
 
-/// The live kernel doing the same among `n` real VMAs of this process.
-fn kernel_row(cx: &Context<'_>, n: u64) -> Vec<Summary> {
-    let _vmas = kernel::Vmas::new(n as usize).expect("mapping the kernel layout");
-    let split = Mapping::new(3).expect("mmap");
-    OPS.iter()
-        .map(|&op| {
-            cx.progress
-                .set(format!("write vmas={n} {} kernel", op.name()));
-            measure(&cx.plan, 1, &[], &|| {}, cx.progress, |_| {
-                let split = &split;
-                move || {
-                    for _ in 0..BATCH {
-                        match op {
-                            Op::MmapMunmap => kernel::mmap_munmap_page(),
-                            Op::MprotectSplitMerge => {
-                                split.protect(1, 1, libc::PROT_READ).expect("mprotect");
-                                split
-                                    .protect(1, 1, libc::PROT_READ | libc::PROT_WRITE)
-                                    .expect("mprotect");
-                            }
-                        }
+/// The live kernel doing the same among the real VMAs of this process;
+/// `split` is a 3-page mapping for `mprotect`.
+fn kernel_figure(plan: &Plan, progress: &Progress, op: Op, split: &Mapping) -> Summary {
+    measure(plan, 1, &[], &|| {}, progress, |_| {
+        move || {
+            for _ in 0..BATCH {
+                match op {
+                    Op::MmapMunmap => kernel::mmap_munmap_page(),
+                    Op::MprotectSplitMerge => {
+                        split.protect(1, 1, libc::PROT_READ).expect("mprotect");
+                        split
+                            .protect(1, 1, libc::PROT_READ | libc::PROT_WRITE)
+                            .expect("mprotect");
                     }
-                    BATCH
                 }
-            })
-        })
-        .collect()
+            }
+            BATCH
+        }
+    })
 }
 
 /// The `write` workload.
@@ -125,27 +110,64 @@ impl Workload for Write {
         );
         for n in cx.args.vmas_or(&[1000, 30_000]) {
             let layout = Layout { n };
-            let mut rows: Vec<(&str, Vec<Summary>)> = KINDS
+            cx.progress.set(format!("write vmas={n}: building"));
+            let built: Vec<(Built, u64)> = KINDS
                 .iter()
-                .map(|&kind| {
-                    (
-                        kind.name(),
-                        with_strategy(kind, layout, Run { cx, layout, kind }),
-                    )
+                .map(|&k| {
+                    let b = Built::new(k, layout);
+                    let split = b.visit(MapSplit(layout.end()));
+                    (b, split)
                 })
                 .collect();
-            rows.push(("kernel", kernel_row(cx, n)));
-            for (i, op) in OPS.iter().enumerate() {
-                for (name, sums) in &rows {
-                    table.push(
-                        name,
-                        group![vmas = n, op = op.name()],
-                        sums[i].clone(),
-                        vec![],
-                    );
+            pervma::rcu_barrier();
+            let _vmas = kernel::Vmas::new(n as usize).expect("mapping the kernel layout");
+            let split = Mapping::new(3).expect("mmap");
+            // `None` is the kernel.
+            let name = |w: Option<usize>| w.map_or("kernel", |k| KINDS[k].name());
+            let figures: Vec<(Op, Option<usize>)> = OPS
+                .iter()
+                .flat_map(|&op| {
+                    (0..KINDS.len())
+                        .map(Some)
+                        .chain([None])
+                        .map(move |w| (op, w))
+                })
+                .collect();
+            let sums = interleave(&cx.plan, figures.len(), |i, round, plan| {
+                let (op, w) = figures[i];
+                cx.progress.set(format!(
+                    "write vmas={n} round {}/{} {} {}",
+                    round + 1,
+                    cx.plan.reps,
+                    op.name(),
+                    name(w)
+                ));
+                match w {
+                    Some(k) => built[k].0.visit(Figure {
+                        plan,
+                        progress: cx.progress,
+                        op,
+                        split: built[k].1,
+                    }),
+                    None => kernel_figure(plan, cx.progress, op, &split),
                 }
+            });
+            for (&(op, w), s) in figures.iter().zip(sums) {
+                table.push(name(w), group![vmas = n, op = op.name()], s, vec![]);
             }
+            drop(built);
+            pervma::rcu_barrier();
         }
         vec![table]
+    }
+}
+
+/// Maps the 3-page VMA that `mprotect` splits, at the given address.
+struct MapSplit(u64);
+
+impl WithStrategy for MapSplit {
+    type Out = u64;
+    fn run<S: Strategy>(self, s: &S) -> u64 {
+        s.map(Some(self.0), 3 * P)
     }
 }
