@@ -16,7 +16,7 @@ use super::lookup::readers;
 use super::measure::{interleave, measure, Background, Plan, Summary};
 use super::registry::{Context, Workload};
 use super::report::{group, Table};
-use super::strategy::{Built, Kind, Layout, Strategy, WithStrategy, P};
+use super::strategy::{split_and_merge, Built, Kind, Layout, Strategy, WithStrategy, P};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// What the writer thread does.
@@ -65,8 +65,7 @@ impl WithStrategy for Figure<'_, '_> {
         };
         let mprotect_writer = |stop: &AtomicBool| {
             while !stop.load(Relaxed) {
-                s.protect(split + P, P, false);
-                s.protect(split + P, P, true);
+                split_and_merge(s, split);
             }
         };
         let bg: &[Background<'_>] = match self.writer {
@@ -97,10 +96,7 @@ fn kernel_figure(
     };
     let mprotect_writer = |stop: &AtomicBool| {
         while !stop.load(Relaxed) {
-            split.protect(1, 1, libc::PROT_READ).expect("mprotect");
-            split
-                .protect(1, 1, libc::PROT_READ | libc::PROT_WRITE)
-                .expect("mprotect");
+            split.split_and_merge();
         }
     };
     let bg: &[Background<'_>] = match writer {

@@ -84,6 +84,14 @@ impl Mapping {
         }
     }
 
+    /// Makes the middle page of this 3-page mapping read-only (a split in
+    /// three) and read-write again (a merge back into one).
+    pub(crate) fn split_and_merge(&self) {
+        self.protect(1, 1, libc::PROT_READ).expect("mprotect");
+        self.protect(1, 1, libc::PROT_READ | libc::PROT_WRITE)
+            .expect("mprotect");
+    }
+
     /// `madvise(MADV_DONTNEED)` of the whole mapping: its pages are freed
     /// and the next touch of each faults in a zeroed page.
     pub(crate) fn drop_pages(&self) -> io::Result<()> {

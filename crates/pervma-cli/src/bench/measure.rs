@@ -281,6 +281,8 @@ impl Progress {
     fn rep(&self, rep: u32, reps: u32) {
         if rep == 0 {
             self.draw(" warm-up");
+        } else if reps == 1 {
+            self.draw(" measuring");
         } else {
             self.draw(&format!(" rep {rep}/{reps}"));
         }

@@ -77,6 +77,14 @@ pub(crate) trait Strategy: Sync {
     fn protect(&self, addr: u64, len: u64, writable: bool);
 }
 
+/// Makes the middle page of the 3-page VMA at `split` read-only (a split
+/// in three) and writable again (a merge back into one).
+#[inline]
+pub(crate) fn split_and_merge<S: Strategy>(s: &S, split: u64) {
+    s.protect(split + P, P, false);
+    s.protect(split + P, P, true);
+}
+
 /// The strategies, in the order of the tables (the first is the
 /// reference of every ratio).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

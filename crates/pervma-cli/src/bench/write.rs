@@ -8,7 +8,7 @@ use super::kernel::{self, Mapping};
 use super::measure::{interleave, measure, Plan, Progress, Summary};
 use super::registry::{Context, Workload};
 use super::report::{group, Table};
-use super::strategy::{Built, Kind, Layout, Strategy, WithStrategy, P};
+use super::strategy::{split_and_merge, Built, Kind, Layout, Strategy, WithStrategy, P};
 
 /// Operations per batch.
 const BATCH: u64 = 16;
@@ -62,8 +62,7 @@ impl WithStrategy for Figure<'_> {
                             s.unmap(a, P);
                         }
                         Op::MprotectSplitMerge => {
-                            s.protect(split + P, P, false);
-                            s.protect(split + P, P, true);
+                            split_and_merge(s, split);
                         }
                     }
                 }
@@ -82,10 +81,7 @@ fn kernel_figure(plan: &Plan, progress: &Progress, op: Op, split: &Mapping) -> S
                 match op {
                     Op::MmapMunmap => kernel::mmap_munmap_page(),
                     Op::MprotectSplitMerge => {
-                        split.protect(1, 1, libc::PROT_READ).expect("mprotect");
-                        split
-                            .protect(1, 1, libc::PROT_READ | libc::PROT_WRITE)
-                            .expect("mprotect");
+                        split.split_and_merge();
                     }
                 }
             }
