@@ -20,7 +20,8 @@ pub(crate) struct BenchArgs {
     pub(crate) threads: Vec<u32>,
 
     /// VMA counts, comma-separated (default per workload: lookup
-    /// 10,1000,30000; churn and helper 1000; write and maps 1000,30000).
+    /// 10,1000,30000; churn and helper 1000; write and maps 1000,30000;
+    /// helper uses the first).
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=30_000))]
     pub(crate) vmas: Vec<u64>,
 
