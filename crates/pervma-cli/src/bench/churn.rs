@@ -1,0 +1,203 @@
+//! `churn`: readers do `lookup` while another thread maps and unmaps (or
+//! splits and re-merges with `mprotect`) an unrelated range of the same
+//! address space. The figure that matters is `kept`: the readers'
+//! throughput with churn over their throughput alone. `kept(cpu)` is the
+//! same per unit of CPU time the readers got: on two cores the writer and
+//! any other process take CPU time from the readers, which `kept` counts
+//! and `kept(cpu)` sets aside (but a reader that blocks on a lock also
+//! stops using CPU, so `kept(cpu)` flatters the locking strategies).
+//!
+//! The kernel row: readers take real page faults (touch a page of their
+//! own mapping, `MADV_DONTNEED` it all every 256 pages) while another
+//! thread does real `mmap`/`munmap` (or `mprotect`) elsewhere.
+
+use super::kernel::{self, Mapping};
+use super::lookup::readers;
+use super::measure::{interleave, measure, Background, Plan, Summary};
+use super::registry::{Context, Workload};
+use super::report::{group, Table};
+use super::strategy::{split_and_merge, Built, Kind, Layout, Strategy, WithStrategy, P};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// What the writer thread does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Writer {
+    None,
+    Mmap,
+    Mprotect,
+}
+
+const WRITERS: [Writer; 3] = [Writer::None, Writer::Mmap, Writer::Mprotect];
+
+impl Writer {
+    fn name(self) -> &'static str {
+        match self {
+            Writer::None => "none",
+            Writer::Mmap => "mmap+munmap",
+            Writer::Mprotect => "mprotect",
+        }
+    }
+}
+
+/// The `churn` workload.
+pub(crate) struct Churn;
+
+/// One repetition of one strategy's readers beside one writer.
+struct Figure<'a, 'c> {
+    cx: &'a Context<'c>,
+    plan: &'a Plan,
+    layout: Layout,
+    threads: usize,
+    writer: Writer,
+}
+
+impl WithStrategy for Figure<'_, '_> {
+    type Out = Summary;
+    fn run<S: Strategy>(self, s: &S) -> Summary {
+        // The writers' ranges: far above the layout, apart from each other.
+        let far = self.layout.end() + 0x100_0000;
+        let split = far + 0x10_0000;
+        let mmap_writer = |stop: &AtomicBool| {
+            while !stop.load(Relaxed) {
+                let a = s.map(Some(far), P);
+                s.unmap(a, P);
+            }
+        };
+        let mprotect_writer = |stop: &AtomicBool| {
+            while !stop.load(Relaxed) {
+                split_and_merge(s, split);
+            }
+        };
+        let bg: &[Background<'_>] = match self.writer {
+            Writer::None => &[],
+            Writer::Mmap => &[&mmap_writer],
+            Writer::Mprotect => &[&mprotect_writer],
+        };
+        s.map(Some(split), 3 * P);
+        let summary = readers(self.cx, self.plan, s, self.layout, self.threads, bg);
+        s.unmap(split, 3 * P);
+        summary
+    }
+}
+
+/// The kernel's figure: faulting readers, a real writer elsewhere (`split`
+/// is the writer's 3-page mapping for `mprotect`).
+fn kernel_figure(
+    cx: &Context<'_>,
+    plan: &Plan,
+    threads: usize,
+    writer: Writer,
+    split: &Mapping,
+) -> Summary {
+    let mmap_writer = |stop: &AtomicBool| {
+        while !stop.load(Relaxed) {
+            kernel::mmap_munmap_page();
+        }
+    };
+    let mprotect_writer = |stop: &AtomicBool| {
+        while !stop.load(Relaxed) {
+            split.split_and_merge();
+        }
+    };
+    let bg: &[Background<'_>] = match writer {
+        Writer::None => &[],
+        Writer::Mmap => &[&mmap_writer],
+        Writer::Mprotect => &[&mprotect_writer],
+    };
+    measure(plan, threads, bg, &|| {}, cx.progress, |_| {
+        let area = Mapping::new(256).expect("mmap");
+        let mut page = 0;
+        move || {
+            for _ in 0..64 {
+                area.touch(page);
+                page += 1;
+                if page == area.pages() {
+                    area.drop_pages().expect("madvise");
+                    page = 0;
+                }
+            }
+            64
+        }
+    })
+}
+
+impl Workload for Churn {
+    fn name(&self) -> &'static str {
+        "churn"
+    }
+
+    fn run(&self, cx: &Context<'_>) -> Vec<Table> {
+        let mut table = Table::new(
+            "churn",
+            "readers' lookups (kernel: page faults) while a writer churns an unrelated range; \
+             kept = throughput with churn / alone",
+            "op",
+        );
+        for n in cx.args.vmas_or(&[1000]) {
+            let layout = Layout { n };
+            cx.progress.set(format!("churn vmas={n}: building"));
+            let built: Vec<Built> = Kind::SHARED
+                .iter()
+                .map(|&k| Built::new(k, layout))
+                .collect();
+            pervma::rcu_barrier();
+            let _vmas = kernel::Vmas::new(n as usize).expect("mapping the kernel layout");
+            let split = Mapping::new(3).expect("mmap");
+            // `None` is the kernel.
+            let who: Vec<Option<usize>> = (0..built.len()).map(Some).chain([None]).collect();
+            let name = |w: Option<usize>| w.map_or("kernel", |k| Kind::SHARED[k].name());
+            for threads in cx.args.threads_or(&[1]) {
+                let figures: Vec<(Writer, Option<usize>)> = WRITERS
+                    .iter()
+                    .flat_map(|&c| who.iter().map(move |&w| (c, w)))
+                    .collect();
+                let sums = interleave(&cx.plan, figures.len(), |i, round, plan| {
+                    let (writer, w) = figures[i];
+                    cx.progress.set(format!(
+                        "churn vmas={n} round {}/{} threads={threads} writer={} {}",
+                        round + 1,
+                        cx.plan.reps,
+                        writer.name(),
+                        name(w)
+                    ));
+                    match w {
+                        Some(k) => built[k].visit(Figure {
+                            cx,
+                            plan,
+                            layout,
+                            threads,
+                            writer,
+                        }),
+                        None => kernel_figure(cx, plan, threads, writer, &split),
+                    }
+                });
+                let solo = |w: Option<usize>| {
+                    let i = figures
+                        .iter()
+                        .position(|&f| f == (Writer::None, w))
+                        .unwrap();
+                    sums[i].clone()
+                };
+                for (&(writer, w), s) in figures.iter().zip(&sums) {
+                    let alone = solo(w);
+                    let kept = alone.ns.median / s.ns.median;
+                    let mut extra = vec![("kept", kept)];
+                    // The same on CPU time: what is left when the time
+                    // other processes took is set aside.
+                    if let (Some(a), Some(c)) = (alone.on_cpu, s.on_cpu) {
+                        extra.push(("kept(cpu)", kept * a / c));
+                    }
+                    table.push(
+                        name(w),
+                        group![vmas = n, threads = threads, writer = writer.name()],
+                        s.clone(),
+                        extra,
+                    );
+                }
+            }
+            drop(built);
+            pervma::rcu_barrier();
+        }
+        vec![table]
+    }
+}

@@ -1,0 +1,37 @@
+//! The workloads `pervma bench` knows. A workload is one file with a type
+//! that implements [`Workload`], plus one line in [`WORKLOADS`].
+
+use super::args::BenchArgs;
+use super::measure::{Plan, Progress};
+use super::report::Table;
+use super::{churn, helper, lookup, maps, write};
+
+/// What every workload gets: the command line, the timing plan and the
+/// progress line.
+pub(crate) struct Context<'a> {
+    pub(crate) args: &'a BenchArgs,
+    pub(crate) plan: Plan,
+    pub(crate) progress: &'a Progress,
+}
+
+/// One workload: it builds its strategies, measures them and returns its
+/// tables.
+pub(crate) trait Workload: Sync {
+    /// The name `--workload` selects it by.
+    fn name(&self) -> &'static str;
+    fn run(&self, cx: &Context<'_>) -> Vec<Table>;
+}
+
+/// Every workload, in the order they run and print.
+pub(crate) static WORKLOADS: &[&dyn Workload] = &[
+    &lookup::Lookup,
+    &churn::Churn,
+    &write::Write,
+    &maps::Maps,
+    &helper::Helper,
+];
+
+/// The names, for the command line's possible values.
+pub(crate) fn names() -> Vec<&'static str> {
+    WORKLOADS.iter().map(|w| w.name()).collect()
+}
