@@ -21,16 +21,16 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// What the writer thread does.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Writer {
+pub(crate) enum Writer {
     None,
     Mmap,
     Mprotect,
 }
 
-const WRITERS: [Writer; 3] = [Writer::None, Writer::Mmap, Writer::Mprotect];
+pub(crate) const WRITERS: [Writer; 3] = [Writer::None, Writer::Mmap, Writer::Mprotect];
 
 impl Writer {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Writer::None => "none",
             Writer::Mmap => "mmap+munmap",
@@ -82,7 +82,7 @@ impl WithStrategy for Figure<'_, '_> {
 
 /// The kernel's figure: faulting readers, a real writer elsewhere (`split`
 /// is the writer's 3-page mapping for `mprotect`).
-fn kernel_figure(
+pub(crate) fn kernel_figure(
     cx: &Context<'_>,
     plan: &Plan,
     threads: usize,

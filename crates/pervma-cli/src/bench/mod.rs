@@ -32,6 +32,7 @@
 
 mod args;
 mod churn;
+mod fault;
 mod helper;
 mod json;
 #[allow(unsafe_code)]

@@ -4,7 +4,7 @@
 use super::args::BenchArgs;
 use super::measure::{Plan, Progress};
 use super::report::Table;
-use super::{churn, helper, lookup, maps, write};
+use super::{churn, fault, helper, lookup, maps, write};
 
 /// What every workload gets: the command line, the timing plan and the
 /// progress line.
@@ -26,6 +26,7 @@ pub(crate) trait Workload: Sync {
 pub(crate) static WORKLOADS: &[&dyn Workload] = &[
     &lookup::Lookup,
     &churn::Churn,
+    &fault::Fault,
     &write::Write,
     &maps::Maps,
     &helper::Helper,

@@ -8,7 +8,8 @@
 use super::merge::{change_range_flags, Holes};
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, VmFlags};
-use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::mm::{MmapLocked, MmapWriteGuard, VmaChange};
+use crate::sync::rcu::{rcu_read_lock, RetireBatch};
 use crate::vma::Vma;
 use crate::Mm;
 
@@ -61,6 +62,12 @@ impl Advice {
         Advice::WipeOnFork,
         Advice::KeepOnFork,
     ];
+
+    /// Whether the advice acts on pages only, never on VMAs, so that Linux
+    /// takes no more than `mmap_lock` for read (`madvise_need_mmap_write`).
+    fn only_pages(self) -> bool {
+        matches!(self, Advice::DontNeed | Advice::Free)
+    }
 
     /// The `MADV_*` value.
     pub const fn raw(self) -> i32 {
@@ -122,45 +129,92 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// - `ENOMEM`: a split would exceed `max_map_count`.
     pub fn madvise(&mut self, start: u64, len: u64, advice: Advice) -> Result<(), Errno> {
         // is_valid_madvise.
-        if offset_in_page(start) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let aligned = match page_align(len) {
-            Some(aligned) => aligned,
-            None => return Err(Errno::EINVAL),
-        };
-        let end = start.checked_add(aligned).ok_or(Errno::EINVAL)?;
-        if end == start {
+        let Some(end) = madvise_range(start, len)? else {
             return Ok(());
+        };
+        if advice.only_pages() {
+            return zap_range(self, start, end, advice);
         }
         let mut change = VmaChange::new(self);
-        // The VMA parts MADV_DONTNEED accepted, zapped after the walk.
-        let mut zap = alloc::vec::Vec::new();
         let result = change_range_flags(
             &mut change,
             start,
             end,
             Holes::Skip,
-            |vma| {
-                let flags = advice.new_flags(vma)?;
-                if advice == Advice::DontNeed {
-                    zap.push((vma.start().max(start), vma.end().min(end)));
-                }
-                Ok(flags)
-            },
+            |vma| advice.new_flags(vma),
             |_, _, _, _| {},
         );
-        for (from, to) in zap {
-            change.zap_pages(from, to);
-        }
         change.commit();
         result
     }
 }
 
 impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
-    /// [`MmapWriteGuard::madvise`] under its own write lock.
+    /// [`MmapWriteGuard::madvise`], taking the lock Linux takes
+    /// (`madvise_lock`): `mmap_lock` for write for the advice kept in VMA
+    /// flags; for `DontNeed` and `Free`, which change no VMA, the VMA lock
+    /// when the range lies in one VMA, else `mmap_lock` for read. So
+    /// dropping pages never waits for, or holds up, `mmap`/`munmap`
+    /// elsewhere.
     pub fn madvise(&self, start: u64, len: u64, advice: Advice) -> Result<(), Errno> {
-        self.mmap_write_lock().madvise(start, len, advice)
+        if !advice.only_pages() {
+            return self.mmap_write_lock().madvise(start, len, advice);
+        }
+        let Some(end) = madvise_range(start, len)? else {
+            return Ok(());
+        };
+        if let Some(vma) = self.lock_vma_under_rcu(start) {
+            if end <= vma.end() {
+                return zap_vma(self, &vma, start, end, advice);
+            }
+        }
+        zap_range(&self.mmap_read_lock(), start, end, advice)
     }
+}
+
+/// `is_valid_madvise`: the end of the page-aligned range, or `None` for an
+/// empty one (which succeeds).
+fn madvise_range(start: u64, len: u64) -> Result<Option<u64>, Errno> {
+    if offset_in_page(start) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let aligned = page_align(len).ok_or(Errno::EINVAL)?;
+    let end = start.checked_add(aligned).ok_or(Errno::EINVAL)?;
+    Ok((end != start).then_some(end))
+}
+
+/// `madvise_walk_vmas` for the advice that acts on pages only: each VMA
+/// part in `[start, end)` in turn, on both sides of holes (then
+/// `ENOMEM`), stopping at a VMA that refuses the advice.
+fn zap_range<T>(locked: &MmapLocked<'_, T>, start: u64, end: u64, advice: Advice) -> Result<(), Errno> {
+    let mut unmapped = Ok(());
+    let mut at = start;
+    for vma in locked.vmas_from(start) {
+        if vma.start() >= end {
+            break;
+        }
+        if vma.start() > at {
+            unmapped = Err(Errno::ENOMEM);
+        }
+        zap_vma(locked.mm(), vma, at.max(vma.start()), vma.end().min(end), advice)?;
+        at = vma.end();
+    }
+    if at < end {
+        unmapped = Err(Errno::ENOMEM);
+    }
+    unmapped
+}
+
+/// `madvise_dontneed_free` on the part `[from, to)` of `vma`: checks the
+/// VMA accepts the advice, and for `DontNeed` drops the pages
+/// (`zap_page_range_single`). Faults may race with it, as in Linux; the
+/// pages go after a grace period.
+fn zap_vma<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, advice: Advice) -> Result<(), Errno> {
+    advice.new_flags(vma)?;
+    if advice == Advice::DontNeed {
+        let mut batch = RetireBatch::new();
+        mm.page_table.zap(from, to, &mut batch);
+        rcu_read_lock().retire(batch);
+    }
+    Ok(())
 }

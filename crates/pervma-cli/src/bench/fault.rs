@@ -1,0 +1,148 @@
+//! `fault`: page faults per second, alone and while another thread churns
+//! an unrelated range of the same address space.
+//!
+//! Each faulting thread stores one byte to each page of a 256-page private
+//! anonymous mapping of its own, in turn, and drops the pages with
+//! `MADV_DONTNEED` after the last one, so every store faults a fresh page
+//! in: `Mm::access_write` for pervma (the VMA lock, a no-fault store that
+//! misses, `handle_fault`, the store again, which allocates the page), a
+//! real store for the kernel (a real page fault). The writers are the
+//! `churn` workload's. `kept` is the throughput with churn over alone: the
+//! point of per-VMA locks is that it stays near 1.
+
+use super::churn::{kernel_figure, Writer, WRITERS};
+use super::kernel::Mapping;
+use super::measure::{interleave, measure, Background, Plan, Summary};
+use super::registry::{Context, Workload};
+use super::report::{group, Table};
+use super::strategy::{split_and_merge, Layout, MmLookup, MmStrategy, Strategy, P};
+use pervma::{Advice, MapFlags, Prot};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// Pages per faulting thread's mapping (as the kernel row's).
+const PAGES: u64 = 256;
+
+/// The `fault` workload.
+pub(crate) struct Fault;
+
+/// One repetition of pervma's faulting threads beside one writer.
+fn pervma_figure(
+    cx: &Context<'_>,
+    plan: &Plan,
+    s: &MmStrategy,
+    layout: Layout,
+    threads: usize,
+    writer: Writer,
+) -> Summary {
+    let far = layout.end() + 0x100_0000;
+    let split = far + 0x10_0000;
+    let areas = split + 0x10_0000;
+    let mmap_writer = |stop: &AtomicBool| {
+        while !stop.load(Relaxed) {
+            let a = s.map(Some(far), P);
+            s.unmap(a, P);
+        }
+    };
+    let mprotect_writer = |stop: &AtomicBool| {
+        while !stop.load(Relaxed) {
+            split_and_merge(s, split);
+        }
+    };
+    let bg: &[Background<'_>] = match writer {
+        Writer::None => &[],
+        Writer::Mmap => &[&mmap_writer],
+        Writer::Mprotect => &[&mprotect_writer],
+    };
+    let mm = &s.mm;
+    s.map(Some(split), 3 * P);
+    let summary = measure(plan, threads, bg, &|| {}, cx.progress, |t| {
+        // Apart from each other, so that they never merge.
+        let area = areas + t as u64 * 2 * PAGES * P;
+        let rw = Prot::READ | Prot::WRITE;
+        mm.mmap(area, PAGES * P, rw, MapFlags::PRIVATE | MapFlags::FIXED, None, 0)
+            .expect("mmap of the fault area");
+        let mut page = 0;
+        move || {
+            for _ in 0..64 {
+                mm.access_write(area + page * P, &[1]).expect("a store to the fault area");
+                page += 1;
+                if page == PAGES {
+                    mm.madvise(area, PAGES * P, Advice::DontNeed).expect("madvise");
+                    page = 0;
+                }
+            }
+            64
+        }
+    });
+    for t in 0..threads as u64 {
+        s.unmap(areas + t * 2 * PAGES * P, PAGES * P);
+    }
+    s.unmap(split, 3 * P);
+    summary
+}
+
+impl Workload for Fault {
+    fn name(&self) -> &'static str {
+        "fault"
+    }
+
+    fn run(&self, cx: &Context<'_>) -> Vec<Table> {
+        let mut table = Table::new(
+            "fault",
+            "a store that faults in a fresh page (pervma: Mm::access_write; kernel: a real fault) \
+             while a writer churns an unrelated range; kept = throughput with churn / alone",
+            "fault",
+        );
+        for n in cx.args.vmas_or(&[1000]) {
+            let layout = Layout { n };
+            cx.progress.set(format!("fault vmas={n}: building"));
+            let s = MmStrategy::new(layout, MmLookup::Helper);
+            let _vmas = super::kernel::Vmas::new(n as usize).expect("mapping the kernel layout");
+            let split = Mapping::new(3).expect("mmap");
+            for threads in cx.args.threads_or(&[1, 2]) {
+                // (writer, kernel?) for every figure, measured interleaved.
+                let figures: Vec<(Writer, bool)> = WRITERS
+                    .iter()
+                    .flat_map(|&w| [(w, false), (w, true)])
+                    .collect();
+                let name = |kernel: bool| if kernel { "kernel" } else { "pervma" };
+                let sums = interleave(&cx.plan, figures.len(), |i, round, plan| {
+                    let (writer, kernel) = figures[i];
+                    cx.progress.set(format!(
+                        "fault vmas={n} round {}/{} threads={threads} writer={} {}",
+                        round + 1,
+                        cx.plan.reps,
+                        writer.name(),
+                        name(kernel)
+                    ));
+                    if kernel {
+                        kernel_figure(cx, plan, threads, writer, &split)
+                    } else {
+                        pervma_figure(cx, plan, &s, layout, threads, writer)
+                    }
+                });
+                for (&(writer, kernel), sum) in figures.iter().zip(&sums) {
+                    let alone = figures
+                        .iter()
+                        .position(|&f| f == (Writer::None, kernel))
+                        .map(|i| &sums[i])
+                        .expect("every strategy has a figure alone");
+                    let kept = alone.ns.median / sum.ns.median;
+                    let mut extra = vec![("kept", kept)];
+                    if let (Some(a), Some(c)) = (alone.on_cpu, sum.on_cpu) {
+                        extra.push(("kept(cpu)", kept * a / c));
+                    }
+                    table.push(
+                        name(kernel),
+                        group![vmas = n, threads = threads, writer = writer.name()],
+                        sum.clone(),
+                        extra,
+                    );
+                }
+            }
+            drop(s);
+            pervma::rcu_barrier();
+        }
+        vec![table]
+    }
+}
