@@ -59,15 +59,24 @@ fn pervma_figure(
         // Apart from each other, so that they never merge.
         let area = areas + t as u64 * 2 * PAGES * P;
         let rw = Prot::READ | Prot::WRITE;
-        mm.mmap(area, PAGES * P, rw, MapFlags::PRIVATE | MapFlags::FIXED, None, 0)
-            .expect("mmap of the fault area");
+        mm.mmap(
+            area,
+            PAGES * P,
+            rw,
+            MapFlags::PRIVATE | MapFlags::FIXED,
+            None,
+            0,
+        )
+        .expect("mmap of the fault area");
         let mut page = 0;
         move || {
             for _ in 0..64 {
-                mm.access_write(area + page * P, &[1]).expect("a store to the fault area");
+                mm.access_write(area + page * P, &[1])
+                    .expect("a store to the fault area");
                 page += 1;
                 if page == PAGES {
-                    mm.madvise(area, PAGES * P, Advice::DontNeed).expect("madvise");
+                    mm.madvise(area, PAGES * P, Advice::DontNeed)
+                        .expect("madvise");
                     page = 0;
                 }
             }

@@ -19,3 +19,6 @@ pub(crate) mod page;
 pub(crate) mod pte;
 pub(crate) mod radix;
 mod smaps;
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -22,6 +22,13 @@ pub(crate) const PAGE_BYTES: usize = PAGE_SIZE as usize;
 #[repr(C, align(64))]
 pub(crate) struct Page {
     bytes: [AtomicU8; PAGE_BYTES],
+    /// Under loom, a modelled atomic set when the page is built and read
+    /// by every copy: a copy that does not happen after the page's
+    /// construction (a publication with too weak an ordering) makes the
+    /// model fail with a causality violation. The bytes themselves are
+    /// invisible to loom.
+    #[cfg(loom)]
+    canary: loom::sync::atomic::AtomicU32,
 }
 
 /// The low address bits of a `Page` pointer that are always zero.
@@ -32,11 +39,22 @@ impl Page {
     pub(crate) fn zeroed() -> Self {
         Page {
             bytes: [const { AtomicU8::new(0) }; PAGE_BYTES],
+            #[cfg(loom)]
+            canary: loom::sync::atomic::AtomicU32::new(1),
         }
+    }
+
+    /// Under loom, checks that this thread's view of the page happens
+    /// after its construction (see `canary`).
+    #[inline(always)]
+    fn visit(&self) {
+        #[cfg(loom)]
+        assert_eq!(self.canary.load(core::sync::atomic::Ordering::Relaxed), 1);
     }
 
     /// A copy of `src` (`copy_user_highpage`, the copy of copy-on-write).
     pub(crate) fn copy_of(src: &Page) -> Self {
+        src.visit();
         let page = Page::zeroed();
         for (d, s) in page.bytes.iter().zip(&src.bytes) {
             d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -51,6 +69,7 @@ impl Page {
     /// If `offset + buf.len()` is past the end of the page (callers split
     /// accesses at page boundaries).
     pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) {
+        self.visit();
         let src = &self.bytes[offset..offset + buf.len()];
         for (d, s) in buf.iter_mut().zip(src) {
             *d = s.load(Ordering::Relaxed);
@@ -63,6 +82,7 @@ impl Page {
     ///
     /// If `offset + data.len()` is past the end of the page.
     pub(crate) fn write(&self, offset: usize, data: &[u8]) {
+        self.visit();
         for (d, s) in self.bytes[offset..offset + data.len()].iter().zip(data) {
             d.store(*s, Ordering::Relaxed);
         }

@@ -186,7 +186,12 @@ fn madvise_range(start: u64, len: u64) -> Result<Option<u64>, Errno> {
 /// `madvise_walk_vmas` for the advice that acts on pages only: each VMA
 /// part in `[start, end)` in turn, on both sides of holes (then
 /// `ENOMEM`), stopping at a VMA that refuses the advice.
-fn zap_range<T>(locked: &MmapLocked<'_, T>, start: u64, end: u64, advice: Advice) -> Result<(), Errno> {
+fn zap_range<T>(
+    locked: &MmapLocked<'_, T>,
+    start: u64,
+    end: u64,
+    advice: Advice,
+) -> Result<(), Errno> {
     let mut unmapped = Ok(());
     let mut at = start;
     for vma in locked.vmas_from(start) {
@@ -196,7 +201,13 @@ fn zap_range<T>(locked: &MmapLocked<'_, T>, start: u64, end: u64, advice: Advice
         if vma.start() > at {
             unmapped = Err(Errno::ENOMEM);
         }
-        zap_vma(locked.mm(), vma, at.max(vma.start()), vma.end().min(end), advice)?;
+        zap_vma(
+            locked.mm(),
+            vma,
+            at.max(vma.start()),
+            vma.end().min(end),
+            advice,
+        )?;
         at = vma.end();
     }
     if at < end {
