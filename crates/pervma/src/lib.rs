@@ -35,9 +35,16 @@
 //!   [`MmapWriteGuard::mremap`], ...).
 //!   Dropping a write guard ends the write cycle and with it every VMA
 //!   write lock taken in it (`vma_end_write_all`).
-//! - **Faults**: [`Mm::handle_fault`] decides what an access does (Linux's
-//!   permission checks, `SIGBUS` past the end of a file, `anon_vma`
-//!   creation), under the per-VMA lock.
+//! - **Memory and faults**: every `Mm` has a page table; anonymous pages
+//!   are its own, file pages live in the [`File`]'s page cache
+//!   ([`File::read_at`], [`File::write_at`]), private file mappings copy
+//!   on write. [`Mm::handle_fault`] is the fault path (under the per-VMA
+//!   lock, falling back to `mmap_lock` only when it must);
+//!   [`Mm::access_read`] / [`Mm::access_write`] are `copy_from_user` /
+//!   `copy_to_user`; [`VmaReadGuard::read_nofault`] /
+//!   [`VmaReadGuard::write_nofault`] copy under a VMA lock without ever
+//!   faulting or waiting, and [`Mm::access_vma`] joins the two safely.
+//!   [`Mm::vma_memory`] gives `smaps`' `Rss`, `Anonymous` and `Locked`.
 //! - **Maps**: [`Mm::lock_next_vma`], [`Mm::maps_lines`] / [`Mm::maps`]
 //!   (`/proc/pid/maps`) and [`Mm::procmap_query`] (`PROCMAP_QUERY`), read
 //!   without `mmap_lock`; see "Reading maps without `mmap_lock`" below.
@@ -66,6 +73,79 @@
 //!         mm.munmap(a, 1 << 12).unwrap();
 //!     });
 //! });
+//! ```
+//!
+//! ## Serving faults with pervma
+//!
+//! An emulator, sandbox or userfaultfd pager keeps the guest's address
+//! space in an `Mm` and turns each access into a fault on it. The fault
+//! path takes only the VMA's lock, so faults on several threads run while
+//! another thread maps, unmaps and `mprotect`s elsewhere; a fault that
+//! needs `mmap_lock` (the first store to a VMA, which needs an
+//! `anon_vma`) only *tries* it under the VMA lock and otherwise retries
+//! under `mmap_lock`, as Linux's `vmf_anon_prepare` does.
+//!
+//! ```
+//! use pervma::{Access, FaultError, File, MapFlags, Mm, Prot};
+//!
+//! const PAGE: u64 = 4096;
+//! let mm: Mm<()> = Mm::new();
+//! let rw = Prot::READ | Prot::WRITE;
+//! // Guest memory, and a guest file mapped privately (copy-on-write).
+//! let ram = mm.mmap(0x4000_0000, 64 * PAGE, rw, MapFlags::PRIVATE | MapFlags::FIXED, None, ()).unwrap();
+//! let file = File::new("guest.img", 16 * PAGE);
+//! file.write_at(0, b"boot sector");
+//! let img = mm.mmap(0, 16 * PAGE, rw, MapFlags::PRIVATE, Some((file.clone(), 0)), ()).unwrap();
+//!
+//! std::thread::scope(|s| {
+//!     // vCPU threads: guest loads and stores. Each copy faults its pages
+//!     // in (zero-filled, or the file's) and reports where it stopped.
+//!     for cpu in 0..2u64 {
+//!         let mm = &mm;
+//!         s.spawn(move || {
+//!             let at = ram + cpu * 32 * PAGE;
+//!             mm.access_write(at, &cpu.to_le_bytes()).unwrap();
+//!             let mut back = [0u8; 8];
+//!             mm.access_read(at, &mut back).unwrap();
+//!             assert_eq!(u64::from_le_bytes(back), cpu);
+//!         });
+//!     }
+//!     // The monitor thread remaps elsewhere meanwhile; the vCPUs' faults
+//!     // do not wait for it (per-VMA locks).
+//!     s.spawn(|| {
+//!         for _ in 0..100 {
+//!             let a = mm.mmap(0, PAGE, rw, MapFlags::PRIVATE, None, ()).unwrap();
+//!             mm.munmap(a, PAGE).unwrap();
+//!         }
+//!     });
+//! });
+//!
+//! // A store to the private file mapping copies the page; the file keeps
+//! // its contents.
+//! mm.access_write(img, b"BOOT").unwrap();
+//! let (mut mem, mut disk) = ([0u8; 11], [0u8; 11]);
+//! mm.access_read(img, &mut mem).unwrap();
+//! file.read_at(0, &mut disk);
+//! assert_eq!((&mem, &disk), (b"BOOT sector", b"boot sector"));
+//!
+//! // What a guest gets for bad accesses: the signal, as `handle_fault`
+//! // reports it (SEGV_ACCERR here), and EFAULT with how much was copied.
+//! mm.mprotect(ram, PAGE, Prot::READ).unwrap();
+//! assert_eq!(mm.handle_fault(ram, Access::Write), Err(FaultError::AccErr));
+//! let err = mm.access_write(ram + PAGE - 2, b"abcd").unwrap_err();
+//! assert_eq!((err.copied, err.addr, err.fault), (0, ram + PAGE - 2, FaultError::AccErr));
+//!
+//! // Under a VMA lock (binder's page installer, shadow-stack tokens), use
+//! // the no-fault copies through `access_vma`: it drops the lock, faults
+//! // the page in and retries, so it never waits for mmap_lock while
+//! // holding a VMA lock.
+//! let token = ram + 40 * PAGE;
+//! mm.access_vma(token, |vma| vma.write_nofault(token, &0xfeed_u64.to_le_bytes())).unwrap();
+//!
+//! // smaps: what is resident.
+//! let g = mm.mmap_read_lock();
+//! let rss = mm.vma_memory(g.vma_lookup(ram + 32 * PAGE).unwrap()).rss;
+//! assert!(rss >= 2 * PAGE);
 //! ```
 //!
 //! ## The locking protocol
@@ -102,9 +182,12 @@
 //!
 //! ## The deadlock rule
 //!
-//! Never call [`Mm::lock_vma`], [`Mm::mmap_read_lock`] or
-//! [`Mm::mmap_write_lock`] while the same thread holds `mmap_lock` or a VMA
-//! read lock of the same `Mm`. `mmap_lock` prefers writers, so a second
+//! Never call [`Mm::lock_vma`], [`Mm::mmap_read_lock`],
+//! [`Mm::mmap_write_lock`], or what may fault ([`Mm::handle_fault`],
+//! [`Mm::access_read`], [`Mm::access_write`], [`Mm::access_vma`], the
+//! operations on `Mm`) while the same thread holds `mmap_lock` or a VMA
+//! read lock of the same `Mm`; under a VMA lock, copy with
+//! [`VmaReadGuard::read_nofault`] / [`VmaReadGuard::write_nofault`]. `mmap_lock` prefers writers, so a second
 //! read acquisition queues behind a waiting writer that waits for the
 //! first; and a writer holding `mmap_lock` may be waiting in
 //! `vma_start_write` for the VMA we hold while we wait for `mmap_lock`.
