@@ -54,30 +54,60 @@ struct Figure<'a, 'c> {
 impl WithStrategy for Figure<'_, '_> {
     type Out = Summary;
     fn run<S: Strategy>(self, s: &S) -> Summary {
-        // The writers' ranges: far above the layout, apart from each other.
-        let far = self.layout.end() + 0x100_0000;
-        let split = far + 0x10_0000;
-        let mmap_writer = |stop: &AtomicBool| {
-            while !stop.load(Relaxed) {
-                let a = s.map(Some(far), P);
-                s.unmap(a, P);
-            }
-        };
-        let mprotect_writer = |stop: &AtomicBool| {
-            while !stop.load(Relaxed) {
-                split_and_merge(s, split);
-            }
-        };
-        let bg: &[Background<'_>] = match self.writer {
-            Writer::None => &[],
-            Writer::Mmap => &[&mmap_writer],
-            Writer::Mprotect => &[&mprotect_writer],
-        };
-        s.map(Some(split), 3 * P);
-        let summary = readers(self.cx, self.plan, s, self.layout, self.threads, bg);
-        s.unmap(split, 3 * P);
-        summary
+        with_writer(s, self.layout, self.writer, |bg| {
+            readers(self.cx, self.plan, s, self.layout, self.threads, bg)
+        })
     }
+}
+
+/// The first address above the writers' ranges (free for other uses).
+pub(crate) fn above_writers(layout: Layout) -> u64 {
+    layout.end() + 0x120_0000
+}
+
+/// Runs `f` with `writer` as its background thread on `s`: `mmap`+`munmap`
+/// of a page, or `mprotect` splitting and merging a 3-page VMA, in ranges
+/// far above `layout` (below [`above_writers`]).
+pub(crate) fn with_writer<S: Strategy, R>(
+    s: &S,
+    layout: Layout,
+    writer: Writer,
+    f: impl FnOnce(&[Background<'_>]) -> R,
+) -> R {
+    let far = layout.end() + 0x100_0000;
+    let split = far + 0x10_0000;
+    let mmap_writer = |stop: &AtomicBool| {
+        while !stop.load(Relaxed) {
+            let a = s.map(Some(far), P);
+            s.unmap(a, P);
+        }
+    };
+    let mprotect_writer = |stop: &AtomicBool| {
+        while !stop.load(Relaxed) {
+            split_and_merge(s, split);
+        }
+    };
+    let bg: &[Background<'_>] = match writer {
+        Writer::None => &[],
+        Writer::Mmap => &[&mmap_writer],
+        Writer::Mprotect => &[&mprotect_writer],
+    };
+    s.map(Some(split), 3 * P);
+    let result = f(bg);
+    s.unmap(split, 3 * P);
+    result
+}
+
+/// The `kept` columns of a figure with churn against the same strategy's
+/// figure alone: throughput kept, and the same per unit of CPU time (the
+/// time other processes took set aside).
+pub(crate) fn kept(alone: &Summary, with: &Summary) -> Vec<(&'static str, f64)> {
+    let kept = alone.ns.median / with.ns.median;
+    let mut extra = vec![("kept", kept)];
+    if let (Some(a), Some(c)) = (alone.on_cpu, with.on_cpu) {
+        extra.push(("kept(cpu)", kept * a / c));
+    }
+    extra
 }
 
 /// The kernel's figure: faulting readers, a real writer elsewhere (`split`
@@ -179,19 +209,11 @@ impl Workload for Churn {
                     sums[i].clone()
                 };
                 for (&(writer, w), s) in figures.iter().zip(&sums) {
-                    let alone = solo(w);
-                    let kept = alone.ns.median / s.ns.median;
-                    let mut extra = vec![("kept", kept)];
-                    // The same on CPU time: what is left when the time
-                    // other processes took is set aside.
-                    if let (Some(a), Some(c)) = (alone.on_cpu, s.on_cpu) {
-                        extra.push(("kept(cpu)", kept * a / c));
-                    }
                     table.push(
                         name(w),
                         group![vmas = n, threads = threads, writer = writer.name()],
                         s.clone(),
-                        extra,
+                        kept(&solo(w), s),
                     );
                 }
             }

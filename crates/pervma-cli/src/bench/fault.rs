@@ -10,14 +10,13 @@
 //! `churn` workload's. `kept` is the throughput with churn over alone: the
 //! point of per-VMA locks is that it stays near 1.
 
-use super::churn::{kernel_figure, Writer, WRITERS};
+use super::churn::{above_writers, kept, kernel_figure, with_writer, Writer, WRITERS};
 use super::kernel::Mapping;
-use super::measure::{interleave, measure, Background, Plan, Summary};
+use super::measure::{interleave, measure, Plan, Summary};
 use super::registry::{Context, Workload};
 use super::report::{group, Table};
-use super::strategy::{split_and_merge, Layout, MmLookup, MmStrategy, Strategy, P};
+use super::strategy::{Layout, MmLookup, MmStrategy, Strategy, P};
 use pervma::{Advice, MapFlags, Prot};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// Pages per faulting thread's mapping (as the kernel row's).
 const PAGES: u64 = 256;
@@ -34,60 +33,42 @@ fn pervma_figure(
     threads: usize,
     writer: Writer,
 ) -> Summary {
-    let far = layout.end() + 0x100_0000;
-    let split = far + 0x10_0000;
-    let areas = split + 0x10_0000;
-    let mmap_writer = |stop: &AtomicBool| {
-        while !stop.load(Relaxed) {
-            let a = s.map(Some(far), P);
-            s.unmap(a, P);
-        }
-    };
-    let mprotect_writer = |stop: &AtomicBool| {
-        while !stop.load(Relaxed) {
-            split_and_merge(s, split);
-        }
-    };
-    let bg: &[Background<'_>] = match writer {
-        Writer::None => &[],
-        Writer::Mmap => &[&mmap_writer],
-        Writer::Mprotect => &[&mprotect_writer],
-    };
+    let areas = above_writers(layout);
     let mm = &s.mm;
-    s.map(Some(split), 3 * P);
-    let summary = measure(plan, threads, bg, &|| {}, cx.progress, |t| {
-        // Apart from each other, so that they never merge.
-        let area = areas + t as u64 * 2 * PAGES * P;
-        let rw = Prot::READ | Prot::WRITE;
-        mm.mmap(
-            area,
-            PAGES * P,
-            rw,
-            MapFlags::PRIVATE | MapFlags::FIXED,
-            None,
-            0,
-        )
-        .expect("mmap of the fault area");
-        let mut page = 0;
-        move || {
-            for _ in 0..64 {
-                mm.access_write(area + page * P, &[1])
-                    .expect("a store to the fault area");
-                page += 1;
-                if page == PAGES {
-                    mm.madvise(area, PAGES * P, Advice::DontNeed)
-                        .expect("madvise");
-                    page = 0;
+    with_writer(s, layout, writer, |bg| {
+        let summary = measure(plan, threads, bg, &|| {}, cx.progress, |t| {
+            // Apart from each other, so that they never merge.
+            let area = areas + t as u64 * 2 * PAGES * P;
+            let rw = Prot::READ | Prot::WRITE;
+            mm.mmap(
+                area,
+                PAGES * P,
+                rw,
+                MapFlags::PRIVATE | MapFlags::FIXED,
+                None,
+                0,
+            )
+            .expect("mmap of the fault area");
+            let mut page = 0;
+            move || {
+                for _ in 0..64 {
+                    mm.access_write(area + page * P, &[1])
+                        .expect("a store to the fault area");
+                    page += 1;
+                    if page == PAGES {
+                        mm.madvise(area, PAGES * P, Advice::DontNeed)
+                            .expect("madvise");
+                        page = 0;
+                    }
                 }
+                64
             }
-            64
+        });
+        for t in 0..threads as u64 {
+            s.unmap(areas + t * 2 * PAGES * P, PAGES * P);
         }
-    });
-    for t in 0..threads as u64 {
-        s.unmap(areas + t * 2 * PAGES * P, PAGES * P);
-    }
-    s.unmap(split, 3 * P);
-    summary
+        summary
+    })
 }
 
 impl Workload for Fault {
@@ -136,16 +117,11 @@ impl Workload for Fault {
                         .position(|&f| f == (Writer::None, kernel))
                         .map(|i| &sums[i])
                         .expect("every strategy has a figure alone");
-                    let kept = alone.ns.median / sum.ns.median;
-                    let mut extra = vec![("kept", kept)];
-                    if let (Some(a), Some(c)) = (alone.on_cpu, sum.on_cpu) {
-                        extra.push(("kept(cpu)", kept * a / c));
-                    }
                     table.push(
                         name(kernel),
                         group![vmas = n, threads = threads, writer = writer.name()],
                         sum.clone(),
-                        extra,
+                        kept(alone, sum),
                     );
                 }
             }

@@ -88,35 +88,31 @@ fn loom_racing_faults_install_one_page() {
 /// entry's own publication, not the node's, is what the copy relies on.
 #[test]
 fn loom_fault_vs_copy() {
-    model(|| {
-        let pt = Arc::new(PageTable::new(TASK_SIZE));
-        assert!(fault_at(&pt, ADDR + 4096, 1));
-        let (a, b) = (pt.clone(), pt.clone());
-        let faulter = thread::spawn(move || assert!(fault(&a, 7)));
-        let reader = thread::spawn(move || {
-            let seen = first_byte(&b);
-            assert!(matches!(seen, None | Some(7)), "{seen:?}");
-        });
-        faulter.join().unwrap();
-        reader.join().unwrap();
-    });
+    model(|| fault_vs_copy(true));
 }
 
 /// The same where the fault also allocates the table's nodes: the copy
 /// walks them only after their construction.
 #[test]
 fn loom_fault_allocating_nodes_vs_copy() {
-    model(|| {
-        let pt = Arc::new(PageTable::new(TASK_SIZE));
-        let (a, b) = (pt.clone(), pt.clone());
-        let faulter = thread::spawn(move || assert!(fault(&a, 7)));
-        let reader = thread::spawn(move || {
-            let seen = first_byte(&b);
-            assert!(matches!(seen, None | Some(7)), "{seen:?}");
-        });
-        faulter.join().unwrap();
-        reader.join().unwrap();
+    model(|| fault_vs_copy(false));
+}
+
+/// A fault mapping a page of 7s at `ADDR` racing a copy from it, with
+/// the last-level node allocated beforehand or not.
+fn fault_vs_copy(nodes_exist: bool) {
+    let pt = Arc::new(PageTable::new(TASK_SIZE));
+    if nodes_exist {
+        assert!(fault_at(&pt, ADDR + 4096, 1));
+    }
+    let (a, b) = (pt.clone(), pt.clone());
+    let faulter = thread::spawn(move || assert!(fault(&a, 7)));
+    let reader = thread::spawn(move || {
+        let seen = first_byte(&b);
+        assert!(matches!(seen, None | Some(7)), "{seen:?}");
     });
+    faulter.join().unwrap();
+    reader.join().unwrap();
 }
 
 /// `MADV_DONTNEED` racing a copy: the copy sees the page's bytes or a
