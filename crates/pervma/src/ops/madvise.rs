@@ -152,6 +152,9 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
         );
         for (from, to) in zap {
             change.zap_pages(from, to);
+            // zap_huge_pmd, and CONFIG_PT_RECLAIM's freeing of the page
+            // tables MADV_DONTNEED empties.
+            change.guard().mm().page_table.zap_pmds(from, to, true);
         }
         change.commit();
         result
