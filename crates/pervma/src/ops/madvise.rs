@@ -148,7 +148,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
                 }
                 Ok(flags)
             },
-            |_, _, _, _| {},
+            |_, _, _, _, _| {},
         );
         for (from, to) in zap {
             change.zap_pages(from, to);
