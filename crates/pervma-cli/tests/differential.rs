@@ -5,11 +5,16 @@
 //! tests/corpus are what it printed when the scripts were written, and a
 //! difference between those and the live kernel is reported too.
 //!
-//! `corpus_and_random_scripts` runs every script of tests/corpus and
-//! [`RANDOM_SEEDS`] seeded random scripts (`mmscript::generate`, 30 to 200
-//! operations each, every operation including `mremap`, with `maps`
-//! checkpoints), and prints how many agree and the first difference of
-//! each that does not.
+//! `corpus_and_random_scripts` runs every script of tests/corpus (32,
+//! smaps/ and examples/ included) and [`RANDOM_SEEDS`] (400) seeded random
+//! scripts (`mmscript::generate`, 30 to 200 operations each, every
+//! operation including `mremap`, with `maps` checkpoints), and prints how
+//! many agree and the first difference of each that does not.
+//!
+//! `random_scripts_hunt` (ignored: minutes, not for CI) runs the seeds of
+//! `PERVMA_HUNT_SEEDS` (`FROM..TO`, default `0..3000`) with the same op
+//! counts, in the smaps mode if `PERVMA_HUNT_SMAPS` is set, and lists
+//! every disagreement.
 //!
 //! It skips with a message (not a pass) where the kernel runner cannot
 //! run: not Linux on x86-64, or its window is taken.
@@ -190,6 +195,45 @@ fn corpus_and_random_scripts() {
         scripts.len(),
         scripts.len() - RANDOM_SEEDS as usize,
         started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "disagreements:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "a hunt over thousands of seeds: minutes"]
+fn random_scripts_hunt() {
+    let Some(judge) = Judge::new() else { return };
+    let seeds = std::env::var("PERVMA_HUNT_SEEDS").unwrap_or_else(|_| "0..3000".into());
+    let (from, to) = seeds.split_once("..").expect("PERVMA_HUNT_SEEDS=FROM..TO");
+    let (from, to): (u64, u64) = (from.parse().unwrap(), to.parse().unwrap());
+    let smaps = std::env::var_os("PERVMA_HUNT_SMAPS").is_some();
+    let mode: &[&str] = if smaps { &["--smaps"] } else { &[] };
+    let mut failures = Vec::new();
+    for seed in from..to {
+        let ops = 30 + (seed * 7919 % 171) as usize;
+        let script = mmscript::generate(seed, ops);
+        let kernel = run(&judge.kernel, &[mode, &["-"]].concat(), &script);
+        let model = run(
+            Path::new(env!("CARGO_BIN_EXE_pervma")),
+            &[&["replay"], mode, &["-"]].concat(),
+            &script,
+        );
+        if kernel != model {
+            failures.push(format!(
+                "seed {seed} ({ops} ops): {}",
+                first_difference(&model.0, &kernel.0)
+            ));
+        }
+    }
+    println!(
+        "{} of {} seeds agree{}",
+        (to - from) as usize - failures.len(),
+        to - from,
+        if smaps { " in the smaps mode" } else { "" }
     );
     assert!(
         failures.is_empty(),

@@ -9,14 +9,14 @@
 //!   the kernel must also still print their recorded `NAME.smaps.out`.
 //! - `corpus_in_smaps_mode`: every other script of tests/corpus.
 //! - `random_scripts_in_smaps_mode`: 100 seeded `mmscript::generate`
-//!   scripts.
+//!   scripts (seeds 0..100); differential.rs's ignored
+//!   `random_scripts_hunt` runs more.
 //!
-//! While the model prints `ENOSYS` for `mremap`, corpus scripts with
-//! `mremap` are skipped (with a note, not a failure), and the random
-//! scripts, nearly all of which have some, run with their `mremap` lines
-//! removed (as differential.rs does). The check is made at run time, so
-//! they join in whole once mremap is modelled. Every test skips with a message (not a
-//! pass) where the kernel runner cannot run: not Linux on x86-64, or its
+//! The model runs `mremap` (moving pages, page tables and THPs), so every
+//! script runs whole, `mremap` lines included. (While the model printed
+//! `ENOSYS` for it, scripts with `mremap` were skipped or had those lines
+//! removed; the check is still made at run time.) Every test skips with a
+//! message (not a pass) where the kernel runner cannot run: not Linux on x86-64, or its
 //! window is taken.
 //!
 //! Each script runs in a fresh runner process, so the page cache of its

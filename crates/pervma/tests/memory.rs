@@ -341,3 +341,63 @@ fn mremap_moves_pages_with_the_mapping() {
     assert_eq!(read(&mm, A + P, 6), [0; 6]);
     assert_eq!(memory(&mm, A).rss, 0);
 }
+
+/// A page table in a 2 MiB block, even an empty one, makes faults there
+/// PTE-level ones (`pmd_none` fails): no THP and no huge zero page, so a
+/// read gives the VMA no `anon_vma`. (Random seed 2605; corpus script
+/// smaps/thp-page-table.)
+#[test]
+fn a_page_table_in_the_block_means_no_huge_page() {
+    use pervma::MremapFlags;
+    const HUGE: u64 = 2 << 20;
+    const B: u64 = 0x4000_0000;
+    let mv = MremapFlags::MAYMOVE | MremapFlags::FIXED;
+    let mm = Mm::new();
+    mm.mmap(B, 2 * HUGE, RW, PRIVATE, None, ()).unwrap();
+    // A read before MADV_HUGEPAGE gives block 0 a page table (the seed
+    // had mlock do it); the move copies it into block 1.
+    assert_eq!(read(&mm, B + 0x106000, 1), [0]);
+    mm.madvise(B, 2 * HUGE, Advice::HugePage).unwrap();
+    mm.mremap(B + 0x106000, 5 * P, 4 * P, mv, B + 0x359000)
+        .unwrap();
+    // The small zero page: no anon_vma, so the page moves as unfaulted
+    // and merges with both pieces around its new place.
+    assert_eq!(read(&mm, B + 0x35bb14, 1), [0]);
+    mm.mremap(B + 0x359000, P, 7 * P, mv, B + 0x3c1000).unwrap();
+    {
+        let g = mm.mmap_read_lock();
+        let v = g.vma_lookup(B + 0x3c1000).unwrap();
+        assert_eq!((v.start(), v.end()), (B + 0x35a000, B + 2 * HUGE));
+    }
+    // A store there gets a 4 KiB page, not a THP.
+    mm.access_write(B + 0x3c1000, b"x").unwrap();
+    assert_eq!(memory(&mm, B + 0x3c1000).rss, P);
+    // MADV_DONTNEED of a whole block frees its table: a THP again.
+    let c = B + 0x1000_0000;
+    mm.mmap(c, HUGE, RW, PRIVATE, None, ()).unwrap();
+    assert_eq!(read(&mm, c, 1), [0]);
+    mm.madvise(c, HUGE, Advice::HugePage).unwrap();
+    mm.access_write(c + P, b"x").unwrap();
+    assert_eq!(memory(&mm, c).rss, P);
+    mm.madvise(c, HUGE, Advice::DontNeed).unwrap();
+    mm.access_write(c + P, b"x").unwrap();
+    assert_eq!(memory(&mm, c).rss, HUGE);
+}
+
+/// `mprotect` populates the locked part it makes writable, not a
+/// writable locked neighbour that it merges with. (Random seed 751;
+/// corpus script smaps/mprotect-locked-populate.)
+#[test]
+fn mprotect_populates_only_the_part_made_writable() {
+    let mm = Mm::new();
+    mm.mmap(A, 8 * P, RW, PRIVATE, None, ()).unwrap();
+    // Locked but not populated: VM_LOCKONFAULT-free mlock that fails at
+    // a hole is what the seed did; a locked mmap without populate is the
+    // same state, reached through mprotect to read-only and back.
+    mm.mprotect(A + 4 * P, 4 * P, Prot::READ).unwrap();
+    mm.mmap(A + 8 * P, P, RW, PRIVATE, None, ()).unwrap();
+    mm.munmap(A + 8 * P, P).unwrap();
+    let _ = mm.mlock(A, 9 * P);
+    mm.mprotect(A + 2 * P, 3 * P, RW).unwrap();
+    assert_eq!(memory(&mm, A).rss, P);
+}

@@ -11,7 +11,7 @@
 //! that, an `anon_vma`, they ask for by returning [`NeedsAnonVma`].
 
 use super::page::{Chunk, Page};
-use super::pte::{NewPte, PageTable, Pte, PteKind};
+use super::pte::{NewPte, PageTable, PmdKind, Pte, PteKind};
 use crate::fault::Access;
 use crate::flags::{VmFlags, PAGE_SIZE, PMD_SIZE};
 use crate::sync::rcu::RcuGuard;
@@ -122,8 +122,11 @@ fn fault_entry<T>(
             }
             // do_anonymous_page: the zero page; the huge zero page needs an
             // anon_vma first (do_huge_pmd_anonymous_page).
-            if vma.anon_vma().is_none() && thp_block(vma, addr).is_some() {
-                return Err(NeedsAnonVma);
+            if let Some(block) = thp_block(pt, vma, addr) {
+                if vma.anon_vma().is_none() {
+                    return Err(NeedsAnonVma);
+                }
+                pt.set_pmd(block, PmdKind::HugeZero);
             }
             Ok(Some(NewPte::Zero))
         }
@@ -133,9 +136,14 @@ fn fault_entry<T>(
                 return Err(NeedsAnonVma);
             }
             if vma.file().is_none() {
-                if let Some(block) = thp_block(vma, addr) {
-                    // A THP: the whole aligned 2 MiB block at once, when no
-                    // page of it has anonymous memory yet.
+                let block = addr & !(PMD_SIZE - 1);
+                let huge_zero = pt.pmd(addr) == PmdKind::HugeZero
+                    && vma.start() <= block
+                    && block.checked_add(PMD_SIZE).is_some_and(|e| e <= vma.end());
+                if thp_block(pt, vma, addr).is_some() || huge_zero {
+                    // A THP: the whole aligned 2 MiB block at once, where
+                    // the PMD entry is empty or holds the huge zero page
+                    // (do_huge_zero_wp_pmd).
                     fill_huge_block(pt, block, rcu);
                 }
                 return Ok(Some(NewPte::AnonZero));
@@ -146,24 +154,47 @@ fn fault_entry<T>(
 }
 
 /// The aligned 2 MiB block holding `addr`, if a fault there gets a
-/// transparent huge page (private anonymous, `MADV_HUGEPAGE` with THP in
-/// `madvise` mode, block inside the VMA).
-fn thp_block<T>(vma: &Vma<T>, addr: u64) -> Option<u64> {
-    crate::ops::read_fault_maps_huge_zero_page(vma, addr, addr + 1)
+/// transparent huge page: private anonymous, `MADV_HUGEPAGE` with THP in
+/// `madvise` mode, block inside the VMA (`thp_vma_suitable_order`), and
+/// `pmd_none` (`__handle_mm_fault`): a page table there, even an empty one
+/// (left by an earlier fault in the block, or brought by `mremap`), makes
+/// the fault a PTE-level one, which maps the (small) zero page for a read
+/// without an `anon_vma`.
+fn thp_block<T>(pt: &PageTable, vma: &Vma<T>, addr: u64) -> Option<u64> {
+    (crate::ops::read_fault_maps_huge_zero_page(vma, addr, addr + 1)
+        && pt.pmd(addr) == PmdKind::None)
         .then_some(addr & !(PMD_SIZE - 1))
 }
 
-/// Installs anonymous zeroes across the THP block at `block` if none of
-/// its pages is anonymous yet (the huge zero page, or nothing, is there).
+/// Whether a read fault somewhere in `[start, end)` of `vma` maps the
+/// huge zero page (and so needs an `anon_vma`): [`thp_block`] for some
+/// block the range reaches.
+pub(crate) fn read_maps_huge_zero_page<T>(
+    pt: &PageTable,
+    vma: &Vma<T>,
+    start: u64,
+    end: u64,
+) -> bool {
+    let mut block = start & !(PMD_SIZE - 1);
+    while block < end {
+        let addr = block.max(start);
+        if thp_block(pt, vma, addr).is_some() {
+            return true;
+        }
+        match block.checked_add(PMD_SIZE) {
+            Some(next) => block = next,
+            None => break,
+        }
+    }
+    false
+}
+
+/// Installs anonymous zeroes across the THP block at `block` (whose PMD
+/// entry is empty or the huge zero page); the block's entry becomes a
+/// table from then on.
 fn fill_huge_block(pt: &PageTable, block: u64, rcu: &RcuGuard) {
     let pages = block..block + PMD_SIZE;
-    if pages
-        .clone()
-        .step_by(PAGE_SIZE as usize)
-        .any(|a| pt.get(a, rcu).kind() == PteKind::Anon)
-    {
-        return;
-    }
+    pt.set_pmd(block, PmdKind::Table);
     for a in pages.step_by(PAGE_SIZE as usize) {
         let pte = pt.get(a, rcu);
         if matches!(pte.kind(), PteKind::None | PteKind::Zero) {

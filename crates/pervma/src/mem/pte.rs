@@ -176,17 +176,151 @@ pub(crate) struct PteCounts {
     pub(crate) anon: u64,
 }
 
+/// What a page-middle-directory entry (one per aligned 2 MiB block) holds,
+/// as far as the model needs it: whether a fault there may still map a
+/// transparent huge page (`pmd_none`), and the huge zero page.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PmdKind {
+    /// `pmd_none`: no page table below it; a fault in a THP-eligible VMA
+    /// maps a huge page (or the huge zero page) here.
+    None,
+    /// A page table (`pte_alloc`), or a THP: faults are PTE-level faults
+    /// from now on, even where every entry is empty, until the table is
+    /// freed (`free_pgtables`, `MADV_DONTNEED` of the whole block) or moved
+    /// away whole (`move_normal_pmd`).
+    Table,
+    /// The huge zero page (a read fault's THP): a store here allocates a THP
+    /// (`do_huge_zero_wp_pmd`); a split makes it a `Table` of zero pages.
+    HugeZero,
+}
+
+const PMD_SHIFT: u32 = 21;
+const PMD_BLOCK: u64 = 1 << PMD_SHIFT;
+
 /// The page table of one `Mm`.
 pub(crate) struct PageTable {
     radix: Radix,
+    /// One word per 2 MiB block: `PmdKind as usize`.
+    pmds: Radix,
 }
 
 impl PageTable {
     /// A table for user addresses below `task_size`.
     pub(crate) fn new(task_size: u64) -> Self {
         let pages = task_size.div_ceil(1 << PAGE_SHIFT);
+        let bits = u64::BITS - pages.leading_zeros();
         PageTable {
-            radix: Radix::new(u64::BITS - pages.leading_zeros()),
+            radix: Radix::new(bits),
+            pmds: Radix::new(bits.saturating_sub(PMD_SHIFT - PAGE_SHIFT).max(1)),
+        }
+    }
+
+    /// The PMD entry of the 2 MiB block holding `addr`.
+    pub(crate) fn pmd(&self, addr: u64) -> PmdKind {
+        match self.pmds.leaf(addr >> PMD_SHIFT) {
+            Some(leaf) => match leaf.load(Ordering::Acquire) as usize {
+                0 => PmdKind::None,
+                1 => PmdKind::Table,
+                _ => PmdKind::HugeZero,
+            },
+            None => PmdKind::None,
+        }
+    }
+
+    /// Sets the PMD entry of the block holding `addr`.
+    pub(crate) fn set_pmd(&self, addr: u64, kind: PmdKind) {
+        if let Some(leaf) = self.pmds.leaf_or_alloc(addr >> PMD_SHIFT) {
+            leaf.store(kind as usize as *mut (), Ordering::Release);
+        }
+    }
+
+    /// `pte_alloc`: a page table for the block holding `addr`, unless
+    /// its PMD entry holds one (or a huge page) already.
+    fn pte_alloc(&self, addr: u64) {
+        if let Some(leaf) = self.pmds.leaf_or_alloc(addr >> PMD_SHIFT) {
+            let none = PmdKind::None as usize as *mut ();
+            let table = PmdKind::Table as usize as *mut ();
+            let _ = leaf.compare_exchange(none, table, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// `split_huge_pmd` of the huge zero page at the block holding `addr`
+    /// (a range edge that is not 2 MiB-aligned): a table of zero pages.
+    pub(crate) fn split_huge_zero(&self, addr: u64) {
+        if addr % PMD_BLOCK != 0 && self.pmd(addr) == PmdKind::HugeZero {
+            self.set_pmd(addr, PmdKind::Table);
+        }
+    }
+
+    /// What zapping `[start, end)` does to the PMD entries: a huge zero
+    /// page only partly covered is split; with `reclaim`
+    /// (`MADV_DONTNEED`: `zap_huge_pmd`, and the `CONFIG_PT_RECLAIM` freeing
+    /// of a page table left empty), whole blocks become `pmd_none`.
+    pub(crate) fn zap_pmds(&self, start: u64, end: u64, reclaim: bool) {
+        if start >= end {
+            return;
+        }
+        self.split_huge_zero(start);
+        self.split_huge_zero(end);
+        if reclaim {
+            let mut block = start.next_multiple_of(PMD_BLOCK);
+            while block.checked_add(PMD_BLOCK).is_some_and(|e| e <= end) {
+                self.set_pmd(block, PmdKind::None);
+                block += PMD_BLOCK;
+            }
+        }
+    }
+
+    /// `free_pgtables` after an unmap: frees the page tables of the blocks
+    /// that meet one of the unmapped `ranges` and lie inside `[floor,
+    /// ceiling)` (the end of the VMA below, the start of the VMA above;
+    /// `None` for no VMA above), as `free_pgd_range` does.
+    pub(crate) fn free_tables(&self, ranges: &[(u64, u64)], floor: u64, ceiling: Option<u64>) {
+        for &(start, end) in ranges {
+            let mut block = start & !(PMD_BLOCK - 1);
+            while block < end {
+                let Some(block_end) = block.checked_add(PMD_BLOCK) else {
+                    break;
+                };
+                if block >= floor && ceiling.is_none_or(|c| block_end <= c) {
+                    self.set_pmd(block, PmdKind::None);
+                }
+                block = block_end;
+            }
+        }
+    }
+
+    /// `move_page_tables` at the PMD level, for a move of `len` bytes from
+    /// `old` to `new`, aligned down to 2 MiB first if `realign`
+    /// (`try_realign_addr`): a block moved whole onto an empty PMD entry
+    /// takes its table (or huge page) along (`move_normal_pmd`,
+    /// `move_huge_pmd`); otherwise a huge page is split and the destination
+    /// gets a table (`pte_alloc`) whenever the source has one. The entries
+    /// themselves move with [`PageTable::move_range`].
+    pub(crate) fn move_pmds(&self, mut old: u64, mut new: u64, len: u64, realign: bool) {
+        let old_end = old + len;
+        if realign {
+            old &= !(PMD_BLOCK - 1);
+            new &= !(PMD_BLOCK - 1);
+        }
+        while old < old_end {
+            let extent = (PMD_BLOCK - old % PMD_BLOCK)
+                .min(old_end - old)
+                .min(PMD_BLOCK - new % PMD_BLOCK);
+            let kind = self.pmd(old);
+            if kind != PmdKind::None {
+                if extent == PMD_BLOCK && self.pmd(new) == PmdKind::None {
+                    self.set_pmd(new, kind);
+                    self.set_pmd(old, PmdKind::None);
+                } else {
+                    if kind == PmdKind::HugeZero {
+                        self.set_pmd(old, PmdKind::Table);
+                    }
+                    self.pte_alloc(new);
+                }
+            }
+            old += extent;
+            new += extent;
         }
     }
 
@@ -208,6 +342,7 @@ impl PageTable {
     /// caller looks again. The replaced entry's page is released after a
     /// grace period.
     pub(crate) fn install(&self, addr: u64, old: Pte<'_>, new: NewPte, rcu: &RcuGuard) -> bool {
+        self.pte_alloc(addr);
         let Some(leaf) = self.radix.leaf_or_alloc(addr >> PAGE_SHIFT) else {
             return false;
         };

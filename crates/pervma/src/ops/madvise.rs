@@ -142,7 +142,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
             end,
             Holes::Skip,
             |vma| advice.new_flags(vma),
-            |_, _, _, _| {},
+            |_, _, _, _, _| {},
         );
         change.commit();
         result
@@ -225,6 +225,9 @@ fn zap_vma<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, advice: Advice) -> R
     if advice == Advice::DontNeed {
         let mut batch = RetireBatch::new();
         mm.page_table.zap(from, to, &mut batch);
+        // zap_huge_pmd, and CONFIG_PT_RECLAIM's freeing of the page
+        // tables MADV_DONTNEED empties.
+        mm.page_table.zap_pmds(from, to, true);
         rcu_read_lock().retire(batch);
     }
     Ok(())

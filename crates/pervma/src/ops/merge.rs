@@ -371,7 +371,7 @@ pub(super) fn change_range_flags<T, F, A>(
 where
     T: Clone + PartialEq + Send + Sync + 'static,
     F: FnMut(&Vma<T>) -> Result<VmFlags, Errno>,
-    A: FnMut(&mut VmaChange<'_, '_, T>, VmaPtr<T>, VmFlags, VmFlags),
+    A: FnMut(&mut VmaChange<'_, '_, T>, VmaPtr<T>, VmFlags, VmFlags, (u64, u64)),
 {
     let mut unmapped = Ok(());
     let mut nstart = start;
@@ -409,7 +409,7 @@ where
             vma
         } else {
             let merged = modify_flags(change, prev, vma, nstart, part_end, flags)?;
-            after(change, merged, old, flags);
+            after(change, merged, old, flags, (nstart, part_end));
             merged
         };
         prev = Some(covering);

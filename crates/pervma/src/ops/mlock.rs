@@ -107,7 +107,7 @@ fn apply_vma_lock_flags<T: Clone + PartialEq + Send + Sync + 'static>(
         end,
         Holes::Stop,
         |vma| Ok((vma.flags() - VM_LOCKED_MASK) | flags),
-        |_, _, _, _| {},
+        |_, _, _, _, _| {},
     );
     change.commit();
     result

@@ -112,15 +112,13 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
                 }
                 Ok(new)
             },
-            |change, vma, old, new| {
+            |change, _, old, new, (from, to)| {
                 // A locked private read-only range made writable is
-                // write-faulted now (populate_vma_page_range).
+                // write-faulted now (populate_vma_page_range): the part
+                // that was read-only only, not a writable neighbour it
+                // merged with.
                 let locked_ro = VmFlags::WRITE | VmFlags::SHARED | VmFlags::LOCKED;
                 if old & locked_ro == VmFlags::LOCKED && new.contains(VmFlags::WRITE) {
-                    let (from, to) = {
-                        let v = change.vma(vma);
-                        (v.start().max(start), v.end().min(end))
-                    };
                     // Errors are ignored, as mprotect_fixup ignores them.
                     let _ = populate(change, from, to, true);
                 }

@@ -539,6 +539,9 @@ fn move_vma<T: Clone + PartialEq + Send + Sync + 'static>(
     change.update(vma, |_, _| {});
     let (source, new_vma) = copy_vma(change, vma, r.addr, r.new_addr, r.new_len)?;
     // move_page_tables: both ranges' VMAs are write-locked by now.
+    let realign = can_realign_addr(change, r, source, new_vma);
+    let pt = &change.guard().mm().page_table;
+    pt.move_pmds(r.addr, r.new_addr, r.old_len, realign);
     change.move_pages(r.addr, r.new_addr, r.old_len);
     if r.flags.contains(MremapFlags::DONTUNMAP) {
         dontunmap_complete(change, source, new_vma, r.addr, r.old_len);
@@ -546,6 +549,28 @@ fn move_vma<T: Clone + PartialEq + Send + Sync + 'static>(
         unmap_source_vma(change, r.addr, r.old_len);
     }
     Ok(r.new_addr)
+}
+
+/// `can_realign_addr` for `PMD_MASK`: whether `move_page_tables` starts
+/// at the 2 MiB boundaries below both addresses (so that a first block
+/// moves whole), which it does when the range reaches the next boundary,
+/// both addresses are equally misaligned, and each starts its VMA with no
+/// VMA between it and the boundary below (`can_align_down`).
+fn can_realign_addr<T: Clone + PartialEq + Send + Sync + 'static>(
+    change: &VmaChange<'_, '_, T>,
+    r: &Remap,
+    old: VmaPtr<T>,
+    new: VmaPtr<T>,
+) -> bool {
+    let old_align = r.addr % PMD_SIZE;
+    if r.old_len < PMD_SIZE - old_align || old_align == 0 || old_align != r.new_addr % PMD_SIZE {
+        return false;
+    }
+    let can_align_down = |vma: VmaPtr<T>, addr: u64| {
+        change.vma(vma).start() == addr
+            && change.overlapping(addr & !(PMD_SIZE - 1), addr).is_empty()
+    };
+    can_align_down(old, r.addr) && can_align_down(new, r.new_addr)
 }
 
 /// `copy_vma`: a VMA for `[new_addr, new_addr + len)` with the properties

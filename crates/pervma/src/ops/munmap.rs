@@ -3,11 +3,13 @@
 //! Linux: mm/vma.c (`do_vmi_munmap`, `vms_gather_munmap_vmas`,
 //! `__split_vma`).
 
+use super::merge::vma_prev;
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
 use crate::vma::VmaFields;
 use crate::Mm;
+use alloc::vec::Vec;
 
 impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// `munmap(start, len)`: removes every mapping in
@@ -82,6 +84,26 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
         return Err(Errno::ENOMEM);
     }
     // From here on nothing fails.
+    // free_pgtables' limits: the end of the VMA below and the start of the
+    // one above what is unmapped; and the unmapped VMA parts.
+    let floor = if first_vma.start() < start {
+        start
+    } else {
+        vma_prev(change, start).map_or(0, |p| change.vma(p).end())
+    };
+    let last_end = change.vma(*vmas.last().unwrap_or(&first)).end();
+    let ceiling = if end < last_end {
+        Some(end)
+    } else {
+        change.find(end).map(|n| change.vma(n).start())
+    };
+    let detached: Vec<(u64, u64)> = vmas
+        .iter()
+        .map(|&v| {
+            let v = change.vma(v);
+            (v.start().max(start), v.end().min(end))
+        })
+        .collect();
     for vma in vmas {
         let (vs, ve) = {
             let v = change.vma(vma);
@@ -106,6 +128,9 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
     }
     // unmap_region: the pages go with the VMAs (all write-locked above).
     change.zap_pages(start, end);
+    let pt = &change.guard().mm().page_table;
+    pt.zap_pmds(start, end, false);
+    pt.free_tables(&detached, floor, ceiling);
     Ok(())
 }
 

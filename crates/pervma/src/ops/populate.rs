@@ -163,7 +163,8 @@ pub(super) fn populate<T: Clone + PartialEq + Send + Sync + 'static>(
             return Err(Errno::EFAULT);
         }
         let write = flags & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE;
-        if write || read_fault_maps_huge_zero_page(change.vma(vma), from, to) {
+        let pt = &change.guard().mm().page_table;
+        if write || memory::read_maps_huge_zero_page(pt, change.vma(vma), from, to) {
             // A copy-on-write fault prepares the anon_vma before it reads
             // the file page (do_cow_fault), so even past the end of file.
             anon_vma_prepare(change, vma);
