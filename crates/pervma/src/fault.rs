@@ -110,10 +110,13 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
         if access_error(vma, access) {
             return Ok(Err(FaultError::AccErr));
         }
+        let rcu = rcu_read_lock();
         if beyond_eof(vma, addr) {
+            if access == Access::Read {
+                memory::read_fault_around(&self.page_table, vma, addr, &rcu);
+            }
             return Ok(Err(FaultError::Bus));
         }
-        let rcu = rcu_read_lock();
         loop {
             match memory::handle_pte_fault(&self.page_table, vma, addr, access, &rcu) {
                 Ok(()) => return Ok(Ok(())),

@@ -40,9 +40,8 @@ pub(crate) fn handle_pte_fault<T>(
     access: Access,
     rcu: &RcuGuard,
 ) -> Result<(), NeedsAnonVma> {
-    if access == Access::Read && pt.get(addr, rcu).kind() == PteKind::None {
-        // do_read_fault: ->map_pages() first.
-        fault_around(pt, vma, addr, rcu);
+    if access == Access::Read {
+        read_fault_around(pt, vma, addr, rcu);
     }
     loop {
         let pte = pt.get(addr, rcu);
@@ -53,6 +52,16 @@ pub(crate) fn handle_pte_fault<T>(
             return Ok(());
         }
         // Another fault (or a zap) changed the entry: look again.
+    }
+}
+
+/// `do_read_fault`'s first step: for an empty entry, `->map_pages()`
+/// (see [`fault_around`]). It comes before `->fault()`, so a read past the
+/// end of the file, which then fails with `SIGBUS`, maps the cached pages
+/// around it all the same.
+pub(crate) fn read_fault_around<T>(pt: &PageTable, vma: &Vma<T>, addr: u64, rcu: &RcuGuard) {
+    if pt.get(addr, rcu).kind() == PteKind::None {
+        fault_around(pt, vma, addr, rcu);
     }
 }
 
