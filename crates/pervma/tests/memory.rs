@@ -401,3 +401,23 @@ fn mprotect_populates_only_the_part_made_writable() {
     mm.mprotect(A + 2 * P, 3 * P, RW).unwrap();
     assert_eq!(memory(&mm, A).rss, P);
 }
+
+#[test]
+fn madv_free_over_part_of_a_huge_page_splits_it_and_drops_its_zero_pages() {
+    const HUGE: u64 = 2 << 20;
+    let mm = Mm::new();
+    let base = 0x4000_0000;
+    mm.mmap(base, HUGE, RW, PRIVATE, None, ()).unwrap();
+    mm.madvise(base, HUGE, Advice::HugePage).unwrap();
+    mm.access_write(base + 7 * P, b"data").unwrap();
+    assert_eq!(memory(&mm, base).rss, HUGE);
+    // Part of it: the split keeps the page with data and maps the zero
+    // page for the other 511.
+    mm.madvise(base + 16 * P, 4 * P, Advice::Free).unwrap();
+    assert_eq!(memory(&mm, base).rss, P);
+    assert_eq!(read(&mm, base + 7 * P, 4), b"data");
+    assert_eq!(read(&mm, base + 8 * P, 4), [0; 4]);
+    // A store to a subpage that went to the zero page faults in a page.
+    mm.access_write(base + 9 * P, b"x").unwrap();
+    assert_eq!(memory(&mm, base).rss, 2 * P);
+}

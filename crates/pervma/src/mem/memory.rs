@@ -208,7 +208,7 @@ fn fill_huge_block(pt: &PageTable, block: u64, rcu: &RcuGuard) {
         let pte = pt.get(a, rcu);
         if matches!(pte.kind(), PteKind::None | PteKind::Zero) {
             // A racing fault may win a page; then it is anonymous anyway.
-            pt.install(a, pte, NewPte::AnonZero, rcu);
+            pt.install(a, pte, NewPte::AnonZeroThp, rcu);
         }
     }
 }
@@ -281,7 +281,13 @@ pub(crate) fn copy_to_page<T>(
                     // First store to lazily zeroed anonymous memory: give
                     // it a page, then store (if the entry changed
                     // meanwhile, look again anyway).
-                    pt.install(chunk.addr, pte, NewPte::Anon(Arc::new(Page::zeroed())), rcu);
+                    let page = Arc::new(Page::zeroed());
+                    let new = if pte.is_thp() {
+                        NewPte::AnonThp(page)
+                    } else {
+                        NewPte::Anon(page)
+                    };
+                    pt.install(chunk.addr, pte, new, rcu);
                     continue;
                 }
             },

@@ -62,6 +62,12 @@ impl Page {
         page
     }
 
+    /// Whether every byte is zero (`pages_identical` with the zero page).
+    pub(crate) fn is_zero(&self) -> bool {
+        self.visit();
+        self.bytes.iter().all(|b| b.load(Ordering::Relaxed) == 0)
+    }
+
     /// Copies `buf.len()` bytes from `offset` into `buf`.
     ///
     /// # Panics

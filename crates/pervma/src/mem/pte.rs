@@ -56,9 +56,14 @@ const NONE: usize = 0;
 const ZERO: usize = 1;
 const FILE: usize = 2;
 const ANON_ZERO: usize = 3;
+/// `ANON_ZERO` for a subpage of a transparent huge page.
+const ANON_ZERO_THP: usize = 4;
+/// Tag bit of a pointer word: the page is a subpage of a transparent huge
+/// page that has not been split (`folio_test_large`).
+const THP: usize = 1;
 
 // Markers are below the alignment of `Page`, so no page pointer is one.
-const _: () = assert!(ANON_ZERO <= PAGE_PTR_TAG_BITS);
+const _: () = assert!(ANON_ZERO_THP <= PAGE_PTR_TAG_BITS);
 
 /// What an entry holds, as seen by a reader.
 #[derive(Clone, Copy)]
@@ -95,6 +100,13 @@ impl<'g> Pte<'g> {
         }
     }
 
+    /// Whether the entry maps a subpage of a transparent huge page that
+    /// has not been split.
+    pub(crate) fn is_thp(&self) -> bool {
+        let w = self.word as usize;
+        w == ANON_ZERO_THP || (w > PAGE_PTR_TAG_BITS && w & THP != 0)
+    }
+
     /// The anonymous page, if the entry holds an allocated one.
     pub(crate) fn anon_page(&self) -> Option<&'g Page> {
         page_ptr(self.word).map(|p| {
@@ -117,6 +129,10 @@ pub(crate) enum NewPte {
     AnonZero,
     /// An anonymous page.
     Anon(Arc<Page>),
+    /// `AnonZero` as a subpage of a transparent huge page.
+    AnonZeroThp,
+    /// `Anon` as a subpage of a transparent huge page.
+    AnonThp(Arc<Page>),
 }
 
 impl NewPte {
@@ -125,7 +141,9 @@ impl NewPte {
             NewPte::Zero => ZERO,
             NewPte::File => FILE,
             NewPte::AnonZero => ANON_ZERO,
+            NewPte::AnonZeroThp => ANON_ZERO_THP,
             NewPte::Anon(page) => Arc::into_raw(page) as usize,
+            NewPte::AnonThp(page) => Arc::into_raw(page) as usize | THP,
         };
         w as *mut ()
     }
@@ -160,7 +178,8 @@ unsafe fn release_later(word: *mut (), batch: &mut RetireBatch) {
 }
 
 fn page_ptr(word: *mut ()) -> Option<*const Page> {
-    (word as usize > PAGE_PTR_TAG_BITS).then_some(word.cast::<Page>().cast_const())
+    let w = word as usize;
+    (w > PAGE_PTR_TAG_BITS).then_some((w & !THP) as *const Page)
 }
 
 /// Resident pages in a range, as `smaps` counts them
@@ -212,6 +231,46 @@ impl PageTable {
         PageTable {
             radix: Radix::new(bits),
             pmds: Radix::new(bits.saturating_sub(PMD_SHIFT - PAGE_SHIFT).max(1)),
+        }
+    }
+
+    /// `MADV_FREE` of `[start, end)` at the folio level: a THP that the
+    /// range covers only in part is split (`split_folio`), and since Linux
+    /// 6.12 a split maps every subpage that holds only zeroes to the shared
+    /// zero page (`try_to_map_unused_to_zeropage`), so they leave `Rss`.
+    /// (Pages the range covers are then only marked lazily freeable, which
+    /// pervma does not model: they stay until memory runs short.)
+    pub(crate) fn madvise_free(&self, start: u64, end: u64, rcu: &RcuGuard) {
+        let mut block = start & !(PMD_BLOCK - 1);
+        while block < end {
+            let Some(block_end) = block.checked_add(PMD_BLOCK) else {
+                break;
+            };
+            let whole = start <= block && block_end <= end;
+            if !whole {
+                self.split_thp(block, block_end, rcu);
+            }
+            block = block_end;
+        }
+    }
+
+    /// `split_folio` of the THP subpages in `[block, block_end)`: each
+    /// becomes a page of its own, or the zero page if it holds only
+    /// zeroes.
+    fn split_thp(&self, block: u64, block_end: u64, rcu: &RcuGuard) {
+        for a in (block..block_end).step_by(1 << PAGE_SHIFT) {
+            let pte = self.get(a, rcu);
+            if !pte.is_thp() {
+                continue;
+            }
+            // A racing store wins (its page is not zero); the split then
+            // leaves that entry alone.
+            if pte.anon_page().is_none_or(|page| page.is_zero()) {
+                self.install(a, pte, NewPte::Zero, rcu);
+            } else if let Some(leaf) = self.radix.leaf(a >> PAGE_SHIFT) {
+                let word = (pte.word as usize & !THP) as *mut ();
+                let _ = leaf.compare_exchange(pte.word, word, Ordering::AcqRel, Ordering::Relaxed);
+            }
         }
     }
 

@@ -222,6 +222,9 @@ fn zap_range<T>(
 /// pages go after a grace period.
 fn zap_vma<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, advice: Advice) -> Result<(), Errno> {
     advice.new_flags(vma)?;
+    if advice == Advice::Free {
+        mm.page_table.madvise_free(from, to, &rcu_read_lock());
+    }
     if advice == Advice::DontNeed {
         let mut batch = RetireBatch::new();
         mm.page_table.zap(from, to, &mut batch);
