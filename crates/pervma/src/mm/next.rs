@@ -36,7 +36,7 @@
 
 use super::{Mm, VmaReadGuard};
 use crate::sync::lockdep;
-use crate::sync::percpu::this_cpu;
+use crate::sync::percpu::this_shard;
 use crate::sync::prim::spin_hint;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::ReadFail;
@@ -91,7 +91,7 @@ impl<T> Mm<T> {
     }
 
     fn lock_next_vma_fast(&self, from_addr: u64) -> Result<Option<VmaReadGuard<'_, T>>, Contended> {
-        let cpu = this_cpu();
+        let cpu = this_shard();
         loop {
             // Before the walk: if no write cycle runs from here until a
             // later check, the walk saw a state readers under mmap_lock see.
@@ -174,7 +174,7 @@ impl<T> Mm<T> {
     /// for contention. Drops `mmap_lock` before returning.
     #[cold]
     fn lock_next_vma_under_mmap_lock(&self, from_addr: u64) -> Option<VmaReadGuard<'_, T>> {
-        self.events.wait.inc(this_cpu());
+        self.events.wait.inc(this_shard());
         loop {
             let mmap = self.mmap_read_lock();
             let vma = mmap.find_vma(from_addr)?;
