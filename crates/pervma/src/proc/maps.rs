@@ -11,6 +11,7 @@ use crate::mm::Mm;
 use crate::vma::Vma;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt::{self, Write};
 use core::iter::FusedIterator;
 
@@ -244,6 +245,13 @@ impl fmt::Display for MapsLine {
 /// Each item is produced under the VMA's read lock, which is dropped
 /// before the item is returned, so nothing is held between items.
 ///
+/// Lines are read ahead, up to 32 in one RCU read section (each still
+/// under its own VMA read lock, one at a time), and a line read ahead is
+/// returned only if no `mmap_lock` write cycle has run since it was read,
+/// in which case a fresh read would give the same line; otherwise the
+/// reader reads again from the last line returned. So a change made
+/// between two items is seen exactly as without read-ahead.
+///
 /// # Guarantees
 ///
 /// While other threads map, unmap and change VMAs (the scenarios of
@@ -265,16 +273,81 @@ impl fmt::Display for MapsLine {
 #[must_use = "iterators do nothing unless consumed"]
 pub struct MapsLines<'mm, T> {
     mm: &'mm Mm<T>,
-    /// The end of the previous line; `None` once done.
+    /// The end of the last line returned; `None` once done.
     pos: Option<u64>,
+    /// Lines read ahead and not yet returned, in reverse order.
+    ahead: Vec<MapsLine>,
+    /// Whether the space ends after the lines in `ahead`.
+    ahead_end: bool,
+    /// The `mm_lock_seq` under which `ahead` was read: the lines are
+    /// returned only while no write cycle has run since.
+    ahead_seq: u32,
+    /// How many lines the next read-ahead may read.
+    window: usize,
 }
+
+/// The most lines [`MapsLines`] reads in one RCU read section (Linux's
+/// seq_file also fills a page of lines per `read`).
+const READ_AHEAD: usize = 32;
 
 impl<T> Iterator for MapsLines<'_, T> {
     type Item = MapsLine;
 
     fn next(&mut self) -> Option<MapsLine> {
+        if !self.ahead.is_empty() || self.ahead_end {
+            // Read-ahead lines are what a fresh read would give only if
+            // no write cycle ran since they were read.
+            if !self.mm.mmap_lock_speculate_retry(self.ahead_seq) {
+                let Some(line) = self.ahead.pop() else {
+                    self.ahead_end = false;
+                    self.pos = None;
+                    return None;
+                };
+                self.pos = Some(line.end());
+                return Some(line);
+            }
+            // Stale: read again from the last line returned, with a
+            // smaller window so that a busy writer costs little rereading.
+            self.ahead.clear();
+            self.ahead_end = false;
+            self.window = (self.window / 2).max(1);
+        }
         let pos = self.pos?;
-        let Some(vma) = self.mm.lock_next_vma(pos) else {
+        // Fast: several lines in one RCU section, each under its VMA's
+        // read lock (`lock_next_vmas_fast`).
+        let mut ahead = core::mem::take(&mut self.ahead);
+        let (_, end, seq) = self.mm.lock_next_vmas_fast(pos, self.window, |vma, from| {
+            ahead.push(MapsLine::of_from(vma, from));
+        });
+        ahead.reverse();
+        let first = ahead.pop();
+        self.ahead = ahead;
+        match seq {
+            Some(seq) => {
+                self.ahead_seq = seq;
+                self.ahead_end = end;
+                self.window = (self.window * 2).min(READ_AHEAD);
+            }
+            None => {
+                // A write cycle ran: only the first line is known good
+                // (each line is, when read; the rest may be stale now).
+                self.ahead.clear();
+                self.window = (self.window / 2).max(1);
+            }
+        }
+        if let Some(line) = first {
+            self.pos = Some(line.end());
+            return Some(line);
+        }
+        if end {
+            self.ahead_end = false;
+            self.pos = None;
+            return None;
+        }
+        // Contended at the first step: one line the careful way, which
+        // may wait for `mmap_lock`.
+        let vma = self.mm.lock_next_vma(pos);
+        let Some(vma) = vma else {
             self.pos = None;
             return None;
         };
@@ -312,6 +385,10 @@ impl<T> Mm<T> {
         MapsLines {
             mm: self,
             pos: Some(0),
+            ahead: Vec::new(),
+            ahead_end: false,
+            ahead_seq: 0,
+            window: READ_AHEAD,
         }
     }
 
