@@ -30,7 +30,7 @@ use crate::mem::memory::{self, NeedsAnonVma};
 use crate::mm::{Mm, MmapLocked};
 use crate::ops::find_mergeable_anon_vma;
 use crate::sync::lockdep;
-use crate::sync::percpu::this_cpu;
+use crate::sync::percpu::this_shard;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
 
@@ -85,7 +85,7 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
                 Ok(result) => return result,
                 Err(Retry) => {
                     drop(vma);
-                    self.events().retry.inc(this_cpu());
+                    self.events().retry.inc(this_shard());
                 }
             }
         }

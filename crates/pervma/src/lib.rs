@@ -310,11 +310,11 @@ pub use vma::Vma;
 /// thread) number.
 ///
 /// pervma spreads per-thread state over cache lines with it: the sharded
-/// lock counters and, in `no_std` builds, the RCU reader slots. A kernel
-/// passes its CPU id; `std` builds number their threads themselves and
-/// need no hook (one installed there is used instead). It may be called at
-/// any time; threads pick it up on their next lock (in `std`, threads that
-/// already have a number keep it).
+/// lock counters and the RCU reader slots of `no_std` builds. A kernel
+/// passes its CPU id. `std` builds need no hook and do not consult one:
+/// each thread there counts on a shard of its own, which lets it count
+/// without atomic read-modify-writes. It may be called at any time;
+/// threads pick it up on their next lock.
 pub fn set_cpu_hint(hint: fn() -> usize) {
     sync::percpu::set_cpu_hint(hint);
 }

@@ -124,3 +124,67 @@ fn walk_vs_detach() {
         r.join().unwrap();
     });
 }
+
+/// The maps reader's read-ahead (`lock_next_vmas_fast`, several steps on
+/// one snapshot) against a writer that splits the first VMA and unmaps
+/// its head: lines ascend without overlapping, each is a state the space
+/// was in, and the VMA that exists throughout appears whole, once.
+#[test]
+fn maps_lines_vs_split_and_unmap() {
+    model(|| {
+        let mm = mm_with(A, 2, 1);
+        mm.mmap(A + 4 * P, P, Prot::READ, FIXED, None, 2).unwrap();
+        let r = {
+            let mm = mm.clone();
+            thread::spawn(move || {
+                let lines: Vec<(u64, u64)> =
+                    mm.maps_lines().map(|l| (l.start(), l.end())).collect();
+                for w in lines.windows(2) {
+                    assert!(w[0].1 <= w[1].0, "lines overlap or go back: {lines:?}");
+                }
+                assert_eq!(
+                    lines
+                        .iter()
+                        .filter(|l| **l == (A + 4 * P, A + 5 * P))
+                        .count(),
+                    1,
+                    "the VMA mapped throughout, once: {lines:?}"
+                );
+                let head = &lines[..lines.len() - 1];
+                assert!(
+                    head == [(A, A + 2 * P)]
+                        || head == [(A, A + P), (A + P, A + 2 * P)]
+                        || head == [(A + P, A + 2 * P)],
+                    "first VMA lines {head:?}"
+                );
+            })
+        };
+        mm.munmap(A, P).unwrap();
+        r.join().unwrap();
+    });
+}
+
+/// The read-ahead's gap re-check: the writer splits the second VMA
+/// (mprotect of its first page), so a reader continuing on an old
+/// snapshot may lock a VMA that now starts higher; the pages in between
+/// were mapped throughout and must still be covered.
+#[test]
+fn maps_lines_split_does_not_make_a_false_gap() {
+    model(|| {
+        let mm = mm_with(A, 1, 1);
+        mm.mmap(A + 2 * P, 2 * P, Prot::READ, FIXED, None, 2)
+            .unwrap();
+        let r = {
+            let mm = mm.clone();
+            thread::spawn(move || {
+                let lines: Vec<(u64, u64)> =
+                    mm.maps_lines().map(|l| (l.start(), l.end())).collect();
+                let covered: u64 = lines.iter().map(|(s, e)| e - s).sum();
+                assert_eq!(covered, 3 * P, "every mapped page, once: {lines:?}");
+                assert!(lines.windows(2).all(|w| w[0].1 <= w[1].0), "{lines:?}");
+            })
+        };
+        mm.mprotect(A + 2 * P, P, Prot::NONE).unwrap();
+        r.join().unwrap();
+    });
+}

@@ -40,7 +40,7 @@ use crate::flags::PAGE_SIZE;
 use crate::mem::pte::PageTable;
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
-use crate::sync::percpu::this_cpu;
+use crate::sync::percpu::this_shard;
 use crate::sync::prim::{spin_hint, AtomicU32};
 use crate::sync::rcu::rcu_read_lock;
 use crate::sync::rwsem::RawRwSem;
@@ -310,7 +310,7 @@ impl<T> Mm<T> {
     /// [`Mm::lock_vma`].
     #[inline]
     fn lock_vma_fast(&self, addr: u64) -> Result<VmaReadGuard<'_, T>, FastFail> {
-        let cpu = this_cpu();
+        let cpu = this_shard();
         loop {
             // Read before the walk: if no write cycle runs from here until
             // after the walk, a walk that finds nothing is the truth.
@@ -366,7 +366,7 @@ impl<T> Mm<T> {
     /// spuriously.
     #[cold]
     fn lock_vma_slow(&self, addr: u64) -> Option<VmaReadGuard<'_, T>> {
-        self.events.wait.inc(this_cpu());
+        self.events.wait.inc(this_shard());
         loop {
             let mmap = self.mmap_read_lock();
             let vma = mmap.vma_lookup(addr)?;

@@ -36,7 +36,7 @@
 
 use super::{Mm, VmaReadGuard};
 use crate::sync::lockdep;
-use crate::sync::percpu::this_cpu;
+use crate::sync::percpu::this_shard;
 use crate::sync::prim::spin_hint;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::ReadFail;
@@ -91,7 +91,7 @@ impl<T> Mm<T> {
     }
 
     fn lock_next_vma_fast(&self, from_addr: u64) -> Result<Option<VmaReadGuard<'_, T>>, Contended> {
-        let cpu = this_cpu();
+        let cpu = this_shard();
         loop {
             // Before the walk: if no write cycle runs from here until a
             // later check, the walk saw a state readers under mmap_lock see.
@@ -154,6 +154,81 @@ impl<T> Mm<T> {
         }
     }
 
+    /// Several steps of [`Mm::lock_next_vma`]'s fast path in one RCU read
+    /// section, for readers of the whole space (`/proc/pid/maps`): from
+    /// `from_addr` on, read-locks each next VMA in turn, calls `f` with
+    /// it and the position it was found from, unlocks it, and moves the
+    /// position to its end; at most `max` VMAs.
+    ///
+    /// Each step is one `lock_next_vma_fast` whose walk is served by the
+    /// iterator of one snapshot instead of a fresh descent: the same
+    /// `vma_start_read` and the same re-checks against the `mm_lock_seq`
+    /// read before the snapshot (the step's protocol allows any walk that
+    /// began after that read). The batch stops at the first step that
+    /// would fall back (contention) or retry (a detached VMA), and the
+    /// caller continues with [`Mm::lock_next_vma`] from the returned
+    /// position, so it never waits and never holds a VMA lock across
+    /// steps.
+    ///
+    /// Returns the position after the last VMA handed to `f`, whether the
+    /// space was found to end there (no VMA above it, a true answer), and
+    /// the `mm_lock_seq` value if no write cycle ran during the whole
+    /// batch: while `mm_lock_seq` still has that value, every VMA handed
+    /// to `f` is unchanged and nothing was mapped between them.
+    pub(crate) fn lock_next_vmas_fast(
+        &self,
+        from_addr: u64,
+        max: usize,
+        mut f: impl FnMut(&VmaReadGuard<'_, T>, u64),
+    ) -> (u64, bool, Option<u32>) {
+        let shard = this_shard();
+        let mut pos = from_addr;
+        let seq = self.mm_lock_seq.speculate_try_begin();
+        let rcu = rcu_read_lock();
+        let mut vmas = self.mm_mt.iter_from(from_addr, &rcu);
+        for _ in 0..max {
+            let Some((_, last, vma)) = vmas.next() else {
+                let stable = seq.filter(|&seq| !self.mm_lock_seq.speculate_retry(seq));
+                return (pos, stable.is_some(), stable);
+            };
+            if last < pos {
+                // Cannot happen in one snapshot (ranges ascend and `pos`
+                // is the end of the previous one); be safe.
+                break;
+            }
+            // SAFETY: the VMA was reachable from the tree inside this RCU
+            // read section (`rcu` lives until we return), so its memory
+            // stays valid (module invariant of `mm`).
+            let vma_ref = unsafe { vma.as_ref() };
+            if vma_ref
+                .start_read(&self.mm_lock_seq, &self.vma_writer_wait)
+                .is_err()
+            {
+                // Detached (retry) or locked (fall back): the caller's
+                // `lock_next_vma` does either.
+                break;
+            }
+            // SAFETY: we hold a read reference on `vma`, a VMA of `self`.
+            let guard = unsafe { VmaReadGuard::new(self, vma) };
+            // The re-checks of `lock_next_vma_fast`, against the `seq`
+            // read before this section's walk.
+            if pos >= guard.end() {
+                break;
+            }
+            if pos < guard.start() {
+                let unchanged = seq.is_some_and(|seq| !self.mm_lock_seq.speculate_retry(seq));
+                if !unchanged && !self.still_first_above(pos, vma) {
+                    break;
+                }
+            }
+            self.events.success.inc(shard);
+            f(&guard, pos);
+            pos = guard.end();
+        }
+        let stable = seq.filter(|&seq| !self.mm_lock_seq.speculate_retry(seq));
+        (pos, false, stable)
+    }
+
     /// Whether `vma` is the first VMA ending above `from_addr` in a tree
     /// that no write cycle was changing while we looked.
     fn still_first_above(&self, from_addr: u64, vma: super::VmaPtr<T>) -> bool {
@@ -174,7 +249,7 @@ impl<T> Mm<T> {
     /// for contention. Drops `mmap_lock` before returning.
     #[cold]
     fn lock_next_vma_under_mmap_lock(&self, from_addr: u64) -> Option<VmaReadGuard<'_, T>> {
-        self.events.wait.inc(this_cpu());
+        self.events.wait.inc(this_shard());
         loop {
             let mmap = self.mmap_read_lock();
             let vma = mmap.find_vma(from_addr)?;

@@ -6,13 +6,24 @@
 //! Counters bumped on every VMA lock would bounce one cache line between
 //! cores if they were a single word, which is exactly the cost per-VMA
 //! locks exist to avoid. So each counter is [`SHARDS`] words on separate
-//! cache lines and a thread adds to the one its [`this_cpu`] index picks;
-//! reading sums the shards.
+//! cache lines and a thread adds to the one [`this_shard`] picks; reading
+//! sums the shards.
 //!
-//! - `std`: each thread gets a distinct number the first time it asks
-//!   (a thread-local), so up to [`SHARDS`] threads never share a line.
+//! - `std`: the first time a thread counts, it claims one of the shards
+//!   `1..SHARDS` for itself (a thread-local, given back when the thread
+//!   exits). Only its owner writes an owned shard, so the owner adds with
+//!   a plain load and store, no atomic read-modify-write: Linux's
+//!   `this_cpu_inc`, which is one non-atomic add on the CPU's own copy.
+//!   Threads beyond `SHARDS - 1` live ones share shard 0 with
+//!   `fetch_add`. (The hook below is not consulted for counters: a CPU
+//!   number names no shard that one thread owns.)
 //! - `no_std`: the number comes from the hook installed with
-//!   [`set_cpu_hint`] (a kernel's CPU number, say), or 0 without one.
+//!   [`set_cpu_hint`] (a kernel's CPU number, say), or 0 without one, and
+//!   every add is a `fetch_add` on that shard: two threads may report one
+//!   number.
+//!
+//! In `no_std` builds `this_cpu` (the raw number) also spreads the RCU
+//! reader slots.
 
 // Counters and the hook are bookkeeping, not protocol: they order nothing,
 // so they are plain core atomics even under loom, where modelling them
@@ -31,6 +42,7 @@ pub(crate) fn set_cpu_hint(hint: fn() -> usize) {
     HINT.store(hint as *mut (), Ordering::Release);
 }
 
+#[cfg(any(not(feature = "std"), loom))]
 fn hint() -> Option<usize> {
     let f = HINT.load(Ordering::Acquire);
     if f.is_null() {
@@ -42,28 +54,116 @@ fn hint() -> Option<usize> {
     Some(f())
 }
 
-/// This thread's CPU number (`raw_smp_processor_id`), not reduced.
+/// This thread's CPU number (`raw_smp_processor_id`), not reduced: the
+/// hook's answer, or 0 without one. (`std` builds need no number: see
+/// [`this_shard`].)
+#[cfg(any(not(feature = "std"), loom))]
 #[inline]
 pub(crate) fn this_cpu() -> usize {
+    hint().unwrap_or(0)
+}
+
+/// The shard this thread counts on, from [`this_shard`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shard {
+    index: usize,
+    /// Only this thread writes the shard while it lives.
+    owned: bool,
+}
+
+/// The shard this thread counts on (see the module docs).
+#[inline]
+pub(crate) fn this_shard() -> Shard {
     #[cfg(all(feature = "std", not(loom)))]
     {
-        use core::cell::Cell;
-        std::thread_local! {
-            static CPU: Cell<usize> = const { Cell::new(usize::MAX) };
-        }
-        static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-        CPU.with(|cpu| {
-            if cpu.get() == usize::MAX {
-                let id = hint()
-                    .unwrap_or_else(|| NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed));
-                cpu.set(id);
-            }
-            cpu.get()
-        })
+        owned::this_shard()
     }
     #[cfg(any(not(feature = "std"), loom))]
     {
-        hint().unwrap_or(0)
+        Shard {
+            index: this_cpu() % SHARDS,
+            owned: false,
+        }
+    }
+}
+
+#[cfg(all(feature = "std", not(loom)))]
+mod owned {
+    //! Shard ownership in `std` builds.
+    //!
+    //! # Invariants
+    //!
+    //! Bit `i` of `CLAIMED` is set while a live thread owns shard `i`
+    //! (`1 <= i < SHARDS`), and only that thread writes shard `i` of any
+    //! counter. A thread sets the bit with `Acquire` and clears it on exit
+    //! with `Release`, so the previous owner's last store happens before
+    //! the next owner's first load: no add is lost across owners.
+
+    use super::{Shard, SHARDS};
+    use core::cell::Cell;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The shard everyone without one of their own adds to, atomically.
+    const SHARED: usize = 0;
+    /// Not yet claimed.
+    const UNSET: usize = usize::MAX;
+
+    static CLAIMED: AtomicUsize = AtomicUsize::new(0);
+
+    struct Claim(Cell<usize>);
+
+    impl Drop for Claim {
+        fn drop(&mut self) {
+            let i = self.0.get();
+            if i != UNSET && i != SHARED {
+                // INVARIANT: the thread stops writing shard `i` here.
+                CLAIMED.fetch_and(!(1 << i), Ordering::Release);
+            }
+        }
+    }
+
+    std::thread_local! {
+        static CLAIM: Claim = const { Claim(Cell::new(UNSET)) };
+    }
+
+    #[cold]
+    fn claim() -> usize {
+        let mut bits = CLAIMED.load(Ordering::Relaxed);
+        loop {
+            // Lowest free shard in 1..SHARDS.
+            let free = !bits & ((1 << SHARDS) - 2);
+            if free == 0 {
+                return SHARED;
+            }
+            let i = free.trailing_zeros() as usize;
+            match CLAIMED.compare_exchange_weak(
+                bits,
+                bits | (1 << i),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return i,
+                Err(now) => bits = now,
+            }
+        }
+    }
+
+    #[inline]
+    pub(super) fn this_shard() -> Shard {
+        // During thread-local teardown (a guard dropped by another
+        // thread-local's destructor) count on the shared shard.
+        let index = CLAIM
+            .try_with(|c| {
+                if c.0.get() == UNSET {
+                    c.0.set(claim());
+                }
+                c.0.get()
+            })
+            .unwrap_or(SHARED);
+        Shard {
+            index,
+            owned: index != SHARED,
+        }
     }
 }
 
@@ -79,10 +179,18 @@ impl PerCpuCounter {
         }
     }
 
-    /// Adds one on this CPU's shard. Relaxed: counters order nothing.
+    /// Adds one on this thread's shard. Relaxed: counters order nothing.
     #[inline]
-    pub(crate) fn inc(&self, cpu: usize) {
-        self.shards[cpu % SHARDS].fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn inc(&self, shard: Shard) {
+        let s = &self.shards[shard.index % SHARDS];
+        if shard.owned {
+            // Only this thread writes the shard (`owned` invariants), so
+            // a load and a store add exactly; readers summing may see the
+            // old or the new value, as with `fetch_add`.
+            s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        } else {
+            s.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The sum over all shards (not a snapshot of one instant).
@@ -104,14 +212,34 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    let cpu = this_cpu();
-                    assert_eq!(cpu, this_cpu(), "a thread keeps its number");
+                    let shard = this_shard();
+                    assert_eq!(shard.index, this_shard().index, "a thread keeps its shard");
                     for _ in 0..1000 {
-                        c.inc(cpu);
+                        c.inc(this_shard());
                     }
                 });
             }
         });
         assert_eq!(c.sum(), 4000);
+    }
+
+    /// More threads than owned shards, starting and exiting in waves: the
+    /// plain adds of owners and the shared shard's `fetch_add` lose
+    /// nothing, and exited owners hand their shards on.
+    #[test]
+    fn more_threads_than_shards_lose_no_counts() {
+        let c = PerCpuCounter::new();
+        for _ in 0..3 {
+            std::thread::scope(|s| {
+                for _ in 0..(2 * SHARDS) {
+                    s.spawn(|| {
+                        for _ in 0..10_000 {
+                            c.inc(this_shard());
+                        }
+                    });
+                }
+            });
+        }
+        assert_eq!(c.sum(), 3 * 2 * SHARDS as u64 * 10_000);
     }
 }
