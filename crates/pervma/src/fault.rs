@@ -33,6 +33,7 @@ use crate::sync::lockdep;
 use crate::sync::percpu::this_shard;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
+use core::convert::Infallible;
 
 /// The kind of access that faulted.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -54,14 +55,6 @@ pub enum FaultError {
     Bus,
 }
 
-/// How the faulting thread holds the VMA (`FAULT_FLAG_VMA_LOCK` or not).
-pub(crate) enum FaultLocks<'a, 'mm, T> {
-    /// A VMA read lock, without `mmap_lock`.
-    Vma,
-    /// `mmap_lock` for read.
-    Mmap(&'a MmapLocked<'mm, T>),
-}
-
 /// `VM_FAULT_RETRY`: run the fault again under `mmap_lock`.
 pub(crate) struct Retry;
 
@@ -81,7 +74,13 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
     pub fn handle_fault(&self, addr: u64, access: Access) -> Result<(), FaultError> {
         lockdep::check_may_wait(self.lockdep_id(), "handle_fault");
         if let Some(vma) = self.lock_vma_under_rcu(addr) {
-            match self.handle_mm_fault(&vma, addr, access, FaultLocks::Vma) {
+            // FAULT_FLAG_VMA_LOCK: vmf_anon_prepare may only try mmap_lock.
+            let prepare = |vma: &Vma<T>| {
+                let mmap = self.mmap_read_trylock().ok_or(Retry)?;
+                anon_vma_prepare(&mmap, vma);
+                Ok(())
+            };
+            match self.handle_mm_fault(&vma, addr, access, prepare) {
                 Ok(result) => return result,
                 Err(Retry) => {
                     drop(vma);
@@ -89,24 +88,30 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
                 }
             }
         }
-        // lock_mm_and_find_vma
+        // lock_mm_and_find_vma; under mmap_lock nothing retries.
         let mmap = self.mmap_read_lock();
         let vma = mmap.vma_lookup(addr).ok_or(FaultError::MapErr)?;
-        match self.handle_mm_fault(vma, addr, access, FaultLocks::Mmap(&mmap)) {
+        let prepare = |vma: &Vma<T>| {
+            anon_vma_prepare(&mmap, vma);
+            Ok::<(), Infallible>(())
+        };
+        match self.handle_mm_fault(vma, addr, access, prepare) {
             Ok(result) => result,
-            // Only a fault under a VMA lock retries.
-            Err(Retry) => unreachable!("vmf_anon_prepare retried under mmap_lock"),
+            Err(never) => match never {},
         }
     }
 
-    /// The fault proper, on a VMA held as `locks` says.
-    pub(crate) fn handle_mm_fault(
+    /// The fault proper, on a VMA the caller holds (its read lock or
+    /// `mmap_lock`); `vmf_anon_prepare` is what the caller may do to give
+    /// the VMA an `anon_vma` when the fault needs one, or the error that
+    /// makes the fault give up (`VM_FAULT_RETRY`).
+    pub(crate) fn handle_mm_fault<E>(
         &self,
         vma: &Vma<T>,
         addr: u64,
         access: Access,
-        locks: FaultLocks<'_, '_, T>,
-    ) -> Result<Result<(), FaultError>, Retry> {
+        mut vmf_anon_prepare: impl FnMut(&Vma<T>) -> Result<(), E>,
+    ) -> Result<Result<(), FaultError>, E> {
         if access_error(vma, access) {
             return Ok(Err(FaultError::AccErr));
         }
@@ -120,28 +125,20 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
         loop {
             match memory::handle_pte_fault(&self.page_table, vma, addr, access, &rcu) {
                 Ok(()) => return Ok(Ok(())),
-                Err(NeedsAnonVma) => self.vmf_anon_prepare(vma, &locks)?,
+                Err(NeedsAnonVma) => vmf_anon_prepare(vma)?,
             }
         }
     }
+}
 
-    /// `vmf_anon_prepare`: gives `vma` an `anon_vma`. Under a VMA lock it
-    /// only tries `mmap_lock` and asks for a retry if that fails.
-    fn vmf_anon_prepare(&self, vma: &Vma<T>, locks: &FaultLocks<'_, '_, T>) -> Result<(), Retry> {
-        let trylocked;
-        let mmap = match locks {
-            FaultLocks::Mmap(mmap) => *mmap,
-            FaultLocks::Vma => {
-                trylocked = self.mmap_read_trylock().ok_or(Retry)?;
-                &*trylocked
-            }
-        };
-        let next = mmap.find_vma(vma.end());
-        let prev = mmap.find_vma_prev(vma.start());
-        let anon = find_mergeable_anon_vma(prev, vma, next).unwrap_or_else(AnonVma::new);
-        vma.prepare_anon_vma(anon);
-        Ok(())
-    }
+/// `__anon_vma_prepare` under `mmap_lock` for read: the next VMA's or the
+/// previous one's `anon_vma` where compatible, else a new one, stored by
+/// compare-and-swap (a racing fault's wins).
+fn anon_vma_prepare<T: PartialEq>(mmap: &MmapLocked<'_, T>, vma: &Vma<T>) {
+    let next = mmap.find_vma(vma.end());
+    let prev = mmap.find_vma_prev(vma.start());
+    let anon = find_mergeable_anon_vma(prev, vma, next).unwrap_or_else(AnonVma::new);
+    vma.prepare_anon_vma(anon);
 }
 
 /// `access_error` on x86-64 without protection keys: a write needs
