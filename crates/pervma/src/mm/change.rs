@@ -115,11 +115,33 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             }
             out.push(v);
             match last.checked_add(1) {
-                Some(next) => addr = next,
-                None => break,
+                Some(next) if next < end => addr = next,
+                _ => break,
             }
         }
         out
+    }
+
+    /// The VMAs just around the free range `[start, end)`: the one ending
+    /// at `start` and the one starting at `end`, from one descent.
+    pub(crate) fn neighbours(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> (Option<VmaPtr<T>>, Option<VmaPtr<T>>) {
+        let from = start.saturating_sub(1);
+        let mut it = self.tree().iter_from(from);
+        let mut first = it.next();
+        let prev = match first {
+            Some((f, last, v)) if start > 0 && f <= from => {
+                debug_assert_eq!(last, from, "the range is not free");
+                first = it.next();
+                Some(v)
+            }
+            _ => None,
+        };
+        let next = first.filter(|&(f, _, _)| f == end).map(|(_, _, v)| v);
+        (prev, next)
     }
 
     /// The number of VMAs in the pending state.
@@ -244,30 +266,53 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         let mm = self.guard.mm();
         self.created.clear();
         let removed = core::mem::take(&mut self.removed);
+        let rcu = rcu_read_lock();
+        let mut txn = 0;
         if let Some(tree) = self.tree.take() {
-            tree.commit();
+            txn = tree.txn();
+            tree.commit_in(&rcu);
         }
+        // A few VMAs go one deferred free each (crossbeam queues those
+        // without allocating); many go in one batch with the pages.
+        let one_by_one = removed.len() <= FEW;
         let mut batch = core::mem::replace(&mut self.pages, RetireBatch::new());
         for vma in removed {
             // SAFETY: the VMA is write-locked in this cycle (by `remove`)
             // and no longer in the published tree; we hold mmap_lock for
             // write.
             unsafe { vma.as_ref().mark_detached(mm.writer_wait()) };
-            // SAFETY: allocated with `Box` by the change that inserted it,
-            // unlinked and detached now, so only RCU readers that walked
-            // the old tree can still see it, and they will find a zero
-            // refcount. Dropping `Vma<T>` elsewhere is sound for `T: Send`.
-            unsafe { batch.push(vma.as_ptr()) };
+            // Allocated with `Box` by the change that inserted it, unlinked
+            // and detached now, so only RCU readers that walked the old
+            // tree can still see it, and they will find a zero refcount.
+            // Dropping `Vma<T>` elsewhere is sound for `T: Send`.
+            if one_by_one {
+                // SAFETY: as just said.
+                unsafe { rcu.defer_drop(vma.as_ptr()) };
+            } else {
+                // SAFETY: as just said; the batch is retired below.
+                unsafe { batch.push(vma.as_ptr()) };
+            }
         }
-        let rcu = rcu_read_lock();
         rcu.retire(batch);
-        // Run the callbacks whose grace period has passed here, on the
-        // writer, which allocated the memory: otherwise readers' pins run
-        // them, and a fault path ends up freeing (and contending for the
-        // allocator's locks) on behalf of mmap/munmap.
-        rcu.flush();
+        // Every few changes, run the callbacks whose grace period has
+        // passed here, on the writer, which allocated the memory: otherwise
+        // readers' pins run them, and a fault path ends up freeing (and
+        // contending for the allocator's locks) on behalf of mmap/munmap.
+        // Not every time: a flush hands the collector a new bag (a 2 KiB
+        // copy and an allocation) and scans its queue, which cost more than
+        // the rest of a one-page mmap.
+        if txn % FLUSH_EVERY == 0 {
+            rcu.flush();
+        }
     }
 }
+
+/// Up to this many removed VMAs are retired one deferred free each.
+const FEW: usize = 4;
+
+/// How many changes (tree transactions) pass between two flushes of the
+/// writer's deferred frees.
+const FLUSH_EVERY: u64 = 16;
 
 impl<T> Drop for VmaChange<'_, '_, T> {
     fn drop(&mut self) {

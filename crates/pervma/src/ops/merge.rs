@@ -140,10 +140,7 @@ pub(super) fn merge_new_range<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &mut VmaChange<'_, '_, T>,
     p: &Proposal<'_, T>,
 ) -> Option<VmaPtr<T>> {
-    let prev = vma_prev(change, p.start);
-    let next = change
-        .find(p.end)
-        .filter(|&v| change.vma(v).start() == p.end);
+    let (prev, next) = change.neighbours(p.start, p.end);
     let left = prev.filter(|&v| can_merge_left(change.vma(v), p));
     let right = next.filter(|&v| can_merge_right(left.map(|l| change.vma(l)), change.vma(v), p));
     match (left, right) {

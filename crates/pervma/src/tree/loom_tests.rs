@@ -10,7 +10,10 @@
 //! missing happens-before edge between building a node and reading it
 //! fail the model (loom reports a "Causality violation"). Weakening the
 //! `Release` store in `commit` or the `Acquire` load in `snapshot` to
-//! `Relaxed` makes all three models fail.
+//! `Relaxed` makes the first three models fail. Child pointers, which a
+//! commit may patch in place (`patch.rs`), are loom atomics themselves:
+//! weakening `Word::publish` or `Word::load` makes `loom_walk_vs_leaf_patch`
+//! fail.
 
 use loom::sync::Arc;
 use loom::thread;
@@ -149,5 +152,53 @@ fn loom_gap_search_vs_spanning_erase() {
             },
         );
         assert_eq!(tree.len(&rcu_read_lock()), 2);
+    });
+}
+
+/// A commit whose changes all lie in one leaf publishes by storing the new
+/// leaf's pointer into its published parent (`patch.rs`), not a new root.
+/// A reader racing it sees the old leaf or the new one, whole: both of the
+/// commit's changes, or neither.
+#[test]
+fn loom_walk_vs_leaf_patch() {
+    use crate::sync::prim::Ordering;
+    model(|| {
+        let tree = Arc::new(MapleTree::<u32>::new());
+        // SAFETY: no other thread exists yet.
+        let mut w = unsafe { tree.write() };
+        for i in 0..20u64 {
+            w.store(i * 10, i * 10 + 4, Some(i as u32));
+        }
+        w.commit();
+        let root = tree.root.load(Ordering::Relaxed);
+        assert!(tree.validate(&rcu_read_lock()).height >= 1);
+        race(
+            &tree,
+            |tree| {
+                // SAFETY: this thread is the only writer.
+                let mut w = unsafe { tree.write() };
+                w.store(10, 14, Some(100));
+                w.store(16, 17, Some(101));
+                w.commit();
+            },
+            |tree| {
+                let g = rcu_read_lock();
+                let (first, last, v) = tree.walk(12, &g).expect("transient hole");
+                assert_eq!((first, last), (10, 14));
+                assert!(v == 1 || v == 100, "torn value {v}");
+                let second = tree.walk(16, &g);
+                if v == 100 {
+                    assert_eq!(second, Some((16, 17, 101)), "half a commit");
+                } else {
+                    assert!(second.is_none() || second == Some((16, 17, 101)));
+                }
+            },
+        );
+        // The commit patched a leaf in place: the root stayed.
+        assert_eq!(tree.root.load(Ordering::Relaxed), root, "not a leaf patch");
+        let g = rcu_read_lock();
+        assert_eq!(tree.walk(12, &g), Some((10, 14, 100)));
+        assert_eq!(tree.len(&g), 21);
+        tree.validate(&g);
     });
 }

@@ -57,6 +57,7 @@ use super::node::{
     alloc_internal, alloc_leaf, free_node, slot_of, Header, Internal, Leaf, FANOUT, MAX_LEVELS,
     MIN_FILL,
 };
+use super::patch::LeafPatch;
 use super::read::{internal_ref, leaf_ref};
 use super::TreeWriter;
 use core::ptr;
@@ -76,6 +77,7 @@ struct Step {
 
 /// A root-to-leaf path in the writer's pending tree: `steps[h]` is the node
 /// of height `h`, for `h` in `0..=height`.
+#[derive(Clone, Copy)]
 struct Path {
     steps: [Step; MAX_LEVELS],
     height: usize,
@@ -142,7 +144,7 @@ impl IntBuf {
 
     fn extend(&mut self, node: &Internal, range: core::ops::Range<usize>) {
         for i in range {
-            self.push(node.pivots[i], node.gaps[i], node.children[i]);
+            self.push(node.pivots[i], node.gap(i), node.child(i));
         }
     }
 
@@ -221,7 +223,7 @@ unsafe fn internal_mut<'a>(node: *mut Header) -> &'a mut Internal {
 
 impl<V: Copy> TreeWriter<'_, V> {
     /// Header of a node of the pending tree.
-    fn header(&self, node: *mut Header) -> &Header {
+    pub(super) fn header(&self, node: *mut Header) -> &Header {
         // SAFETY: callers pass nodes of the pending tree (or nodes this
         // transaction built and has not freed), which stay allocated while
         // the writer lives: its own nodes until it frees them, the others
@@ -230,7 +232,7 @@ impl<V: Copy> TreeWriter<'_, V> {
     }
 
     /// Whether `node` was allocated by this transaction.
-    fn is_ours(&self, node: *mut Header) -> bool {
+    pub(super) fn is_ours(&self, node: *mut Header) -> bool {
         self.header(node).txn == self.txn
     }
 
@@ -239,7 +241,31 @@ impl<V: Copy> TreeWriter<'_, V> {
     }
 
     fn new_internal(&self, height: u8) -> *mut Header {
-        alloc_internal(self.txn, height, self.tracked)
+        match self.tree.take_spare() {
+            Some(node) => {
+                // SAFETY: spare nodes are internal nodes that were never
+                // published and are linked from nothing (`recycle`), so
+                // this transaction owns it from here on.
+                let hdr = unsafe { &mut *node };
+                // INVARIANT (`Header`): a recycled node is relabelled before
+                // anyone else can see it; it stays an `Internal`.
+                hdr.txn = self.txn;
+                hdr.height = height;
+                node
+            }
+            None => alloc_internal(self.txn, height, self.tracked),
+        }
+    }
+
+    /// Keeps `node`, an internal node of this transaction that is linked
+    /// from nothing and was never published, for a later allocation.
+    pub(super) fn recycle(&self, node: *mut Header) {
+        debug_assert!(self.is_ours(node) && self.header(node).height > 0);
+        if let Some(node) = self.tree.put_spare(node) {
+            // SAFETY: ours, never published, unlinked (the contract), and
+            // the spare list is full, so it is freed exactly once, here.
+            unsafe { free_node::<V>(node) };
+        }
     }
 
     /// Drops `node` (not its children) from the pending tree.
@@ -286,7 +312,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             let int = unsafe { internal_ref(node) };
             let mut somes = 0;
             for i in 0..len {
-                somes += self.drop_subtree(int.children[i]);
+                somes += self.drop_subtree(int.child(i));
             }
             somes
         };
@@ -317,7 +343,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             if idx > 0 {
                 min = int.pivots[idx - 1] + 1;
             }
-            node = int.children[idx];
+            node = int.child(idx);
         }
         // SAFETY: the node of height 0 on the path is a leaf.
         let leaf = unsafe { leaf_ref::<V>(node) };
@@ -368,13 +394,13 @@ impl<V: Copy> TreeWriter<'_, V> {
                 n += 1;
             }
         } else if erase && first > 0 {
-            let prev = self.path_to(first - 1);
+            let prev = self.path_near(&lp, first - 1);
             if self.entry(&prev).2.is_none() {
                 lp = prev;
             }
         }
 
-        let mut rp = self.path_to(last);
+        let mut rp = self.path_near(&lp, last);
         let (_, hi_last, hi_value) = self.entry(&rp);
         let mut mid_last = last;
         let mut right = None;
@@ -385,7 +411,7 @@ impl<V: Copy> TreeWriter<'_, V> {
                 right = Some((hi_last, hi_value));
             }
         } else if erase && last < u64::MAX {
-            let next = self.path_to(last + 1);
+            let next = self.path_near(&rp, last + 1);
             let (_, next_last, next_value) = self.entry(&next);
             if next_value.is_none() {
                 mid_last = next_last;
@@ -404,18 +430,130 @@ impl<V: Copy> TreeWriter<'_, V> {
             // Erasing inside one `None` range: nothing changes.
             return;
         }
-        self.replace_span(&lp, &rp, &entries[..n]);
+        if !self.replace_in_leaf(&lp, &rp, &entries[..n]) {
+            self.replace_span(&lp, &rp, &entries[..n]);
+        }
+    }
+
+    /// The path to `addr`, from `base` if `addr` lies in the same leaf.
+    fn path_near(&self, base: &Path, addr: u64) -> Path {
+        let s = base.steps[0];
+        // SAFETY: `base` was just computed from the pending tree.
+        let leaf = unsafe { leaf_ref::<V>(s.node) };
+        if s.min <= addr && addr <= leaf.pivots[usize::from(leaf.hdr.len) - 1] {
+            let mut path = *base;
+            path.steps[0].idx = slot_of(&leaf.pivots, addr);
+            path
+        } else {
+            self.path_to(addr)
+        }
+    }
+
+    /// [`replace_span`](Self::replace_span) in the common case: both paths
+    /// end in the same leaf, whose new contents still make a valid leaf
+    /// (no split, no join). The leaf is rewritten (if this transaction
+    /// built it) or copied, and so is each ancestor, with the child
+    /// pointer and cached gap on the path updated; nothing else is
+    /// visited. Returns `false`, having changed nothing, otherwise.
+    fn replace_in_leaf(&mut self, lp: &Path, rp: &Path, entries: &[(u64, Option<V>)]) -> bool {
+        let (l, r) = (lp.steps[0], rp.steps[0]);
+        if l.node != r.node {
+            return false;
+        }
+        let mut pivots = [u64::MAX; FANOUT];
+        let mut slots = [None; FANOUT];
+        let (n, removed) = {
+            // SAFETY: a leaf of the pending tree; the reference ends before
+            // this transaction writes to any node.
+            let leaf = unsafe { leaf_ref::<V>(l.node) };
+            let len = usize::from(leaf.hdr.len);
+            let tail = l.idx + entries.len();
+            let n = tail + (len - r.idx - 1);
+            let min_len = if lp.height == 0 { 1 } else { MIN_FILL };
+            if n > FANOUT || n < min_len {
+                return false;
+            }
+            pivots[..l.idx].copy_from_slice(&leaf.pivots[..l.idx]);
+            slots[..l.idx].copy_from_slice(&leaf.slots[..l.idx]);
+            for (k, &(pivot, slot)) in entries.iter().enumerate() {
+                pivots[l.idx + k] = pivot;
+                slots[l.idx + k] = slot;
+            }
+            pivots[tail..n].copy_from_slice(&leaf.pivots[r.idx + 1..len]);
+            slots[tail..n].copy_from_slice(&leaf.slots[r.idx + 1..len]);
+            let removed = leaf.slots[l.idx..=r.idx]
+                .iter()
+                .filter(|s| s.is_some())
+                .count();
+            (n, removed)
+        };
+        let added = entries.iter().filter(|e| e.1.is_some()).count();
+        let count = self.header(self.root).count.get() as usize - removed + added;
+        // The first change of the transaction can be published by a leaf
+        // patch; later ones keep it possible only if they copy nothing
+        // (they stay in the same leaf).
+        let mut patch = (self.root == self.published && lp.height > 0).then(LeafPatch::new);
+        let mut copied = false;
+        let mut child = if self.is_ours(l.node) {
+            l.node
+        } else {
+            copied = true;
+            self.retired.push(l.node);
+            self.new_leaf()
+        };
+        // SAFETY: a leaf of this transaction (rewritten or just allocated),
+        // referenced from nowhere else while this lives.
+        let leaf = unsafe { leaf_mut::<V>(child) };
+        leaf.fill(&pivots[..n], &slots[..n]);
+        let mut gap = leaf.max_gap(l.min);
+        for h in 1..=lp.height {
+            let s = lp.steps[h];
+            let node = if self.is_ours(s.node) {
+                s.node
+            } else {
+                let copy = self.new_internal(h as u8);
+                // SAFETY: `copy` is ours and unshared; `s.node` is a
+                // published internal node of the pending tree, only read.
+                unsafe { internal_mut(copy).copy_from(internal_ref(s.node)) };
+                self.retired.push(s.node);
+                copied = true;
+                if let Some(patch) = &mut patch {
+                    patch.push(copy, s.node, s.idx);
+                }
+                copy
+            };
+            // SAFETY: an internal node of this transaction, unshared.
+            let int = unsafe { internal_mut(node) };
+            int.children[s.idx].set(child);
+            int.gaps[s.idx].set(gap);
+            gap = int.max_gap();
+            child = node;
+        }
+        // `child` is now the root: ours (rewritten or copied above).
+        // SAFETY: ours, so unpublished and unshared.
+        unsafe { (*child).count.set(count as u64) };
+        self.root = child;
+        if patch.is_some() {
+            // INVARIANT (`LeafPatch`): the first change, and it copied the
+            // whole path, recorded level by level.
+            self.patch = patch;
+        } else if copied {
+            self.patch = None;
+        }
+        true
     }
 
     /// Replaces the ranges from the one `lp` leads to through the one `rp`
     /// leads to with `entries`, which cover exactly the same keys.
     fn replace_span(&mut self, lp: &Path, rp: &Path, entries: &[(u64, Option<V>)]) {
+        // May change any node: publish by a new root.
+        self.patch = None;
         let height = lp.height;
         // Until the new root is in place, `root` is null: if a bug panics
         // in the middle of the rebuild, the abort in `Drop` then leaks this
         // transaction's nodes instead of freeing half-rebuilt ones twice.
         let old_root = core::mem::replace(&mut self.root, ptr::null_mut());
-        let old_count = self.header(old_root).count;
+        let old_count = self.header(old_root).count.get() as usize;
         let added = entries.iter().filter(|e| e.1.is_some()).count();
         let mut removed = 0;
 
@@ -462,14 +600,14 @@ impl<V: Copy> TreeWriter<'_, V> {
             // Everything strictly between the two paths goes.
             if l.node == r.node {
                 for i in l.idx + 1..r.idx {
-                    removed += self.drop_subtree(lnode.children[i]);
+                    removed += self.drop_subtree(lnode.child(i));
                 }
             } else {
                 for i in l.idx + 1..usize::from(lnode.hdr.len) {
-                    removed += self.drop_subtree(lnode.children[i]);
+                    removed += self.drop_subtree(lnode.child(i));
                 }
                 for i in 0..r.idx {
-                    removed += self.drop_subtree(rnode.children[i]);
+                    removed += self.drop_subtree(rnode.child(i));
                 }
             }
             if out.n == 1 && usize::from(self.header(out.children[0]).len) < MIN_FILL {
@@ -505,7 +643,7 @@ impl<V: Copy> TreeWriter<'_, V> {
         };
         while self.header(root).height > 0 && self.header(root).len == 1 {
             // SAFETY: an internal node of the pending tree.
-            let child = unsafe { internal_ref(root) }.children[0];
+            let child = unsafe { internal_ref(root) }.child(0);
             self.discard(root);
             root = child;
         }
@@ -513,7 +651,7 @@ impl<V: Copy> TreeWriter<'_, V> {
         // or a collapsed chain of them.
         assert!(self.is_ours(root));
         // SAFETY: `root` is ours (checked), so unpublished and unshared.
-        unsafe { (*root).count = old_count - removed + added };
+        unsafe { (*root).count.set((old_count - removed + added) as u64) };
         self.root = root;
     }
 
@@ -619,7 +757,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             // SAFETY: an internal node of the pending tree.
             let int = unsafe { internal_ref(node) };
             for i in 0..usize::from(int.hdr.len) {
-                self.free_own_nodes(int.children[i]);
+                self.free_own_nodes(int.child(i));
             }
         }
         // SAFETY: ours, never published, and the pending tree that linked

@@ -1,0 +1,125 @@
+//! Committing by patching one leaf pointer of the published tree in place.
+//!
+//! Linux: `mas_wr_node_store` and `mas_replace_node` in lib/maple_tree.c,
+//! which in RCU mode copy the one node they change and store the copy's
+//! pointer into its parent's slot.
+//!
+//! A typical operation changes a few ranges inside one leaf. The writer's
+//! pending version then differs from the published one in that leaf and
+//! in the copies of its ancestors (path copying), and the copies differ
+//! from their originals only in the one child pointer on the path (and
+//! the cached gap beside it, and the root's count). Publishing the new
+//! root would retire the whole path; instead the store records the path
+//! as a [`LeafPatch`] (`TreeWriter::replace_in_leaf`) while every change of
+//! the transaction stays in that leaf, and [`TreeWriter::commit`] stores the new leaf's pointer into the published parent
+//! with one `Release` store ([`Word::publish`]), updates the gaps and the
+//! count beside it, and recycles the ancestors' copies, which no reader
+//! ever saw. Only the old leaf is retired.
+//!
+//! # What readers see
+//!
+//! A reader loads each child pointer once, with `Acquire`, so it reaches
+//! either the old leaf or the new one, each complete; both cover exactly
+//! the same keys, so the parent's pivots stay right. Every change of a
+//! commit lies in that one leaf, so a reader sees all of a commit's
+//! changes or none, even one that iterates over many leaves (it visits
+//! each leaf once). What a reader that makes several descents may see is
+//! one commit's leaf and not an earlier commit's in another leaf, as with
+//! Linux's maple tree: successive lookups are not one snapshot of the
+//! whole tree (`mm`'s speculative readers re-check with `mm_lock_seq`).
+//! Cached gaps and the root's count are updated with `Relaxed` stores
+//! beside the pointer: exact for the writer, which alone searches gaps
+//! (under `mmap_lock`), and hints for readers.
+
+use super::node::{Header, Word, MAX_LEVELS};
+use super::read::internal_ref;
+use super::TreeWriter;
+use alloc::vec::Vec;
+use core::ptr;
+
+/// One level of a [`LeafPatch`]: the writer's copy `ours` stands for the
+/// published internal node `published` in the pending version; both have
+/// the same height, length and pivots, and the same children except at
+/// `idx`.
+#[derive(Clone, Copy)]
+struct Pair {
+    ours: *mut Header,
+    published: *mut Header,
+    idx: usize,
+}
+
+/// How to publish a pending version by one in-place store: `pairs[h - 1]`
+/// is the pair of height `h`, from the leaf's parent (height 1) up to the
+/// root; the parent's child `idx` becomes the pending leaf.
+///
+/// # Invariants
+///
+/// While a `TreeWriter` holds one, its pending version is the published
+/// one with the leaf below `pairs[0]` replaced by one of this transaction,
+/// and each `published` node replaced by its `ours`.
+pub(super) struct LeafPatch {
+    pairs: [Pair; MAX_LEVELS],
+    n: usize,
+}
+
+impl LeafPatch {
+    pub(super) fn new() -> Self {
+        let empty = Pair {
+            ours: ptr::null_mut(),
+            published: ptr::null_mut(),
+            idx: 0,
+        };
+        LeafPatch {
+            pairs: [empty; MAX_LEVELS],
+            n: 0,
+        }
+    }
+
+    /// Records the next level up: `ours`, a copy of `published` whose
+    /// child `idx` is the copy recorded before (or the new leaf).
+    pub(super) fn push(&mut self, ours: *mut Header, published: *mut Header, idx: usize) {
+        self.pairs[self.n] = Pair {
+            ours,
+            published,
+            idx,
+        };
+        self.n += 1;
+    }
+}
+
+impl<V: Copy> TreeWriter<'_, V> {
+    /// Publishes the pending version by `patch` (the type invariant says
+    /// this is the whole difference). The published nodes of the patch
+    /// stay, so they leave `retired`; this transaction's copies of them
+    /// were never published and go to the spare list.
+    pub(super) fn apply_leaf_patch(&mut self, patch: &LeafPatch, retired: &mut Vec<*mut Header>) {
+        let pairs = &patch.pairs[..patch.n];
+        let root = pairs[patch.n - 1];
+        let count = self.header(root.ours).count.get();
+        // The statistics first (Relaxed; see the module docs): the root's
+        // count and the cached gaps on the path.
+        self.header(root.published).count.update(count);
+        for p in pairs {
+            // SAFETY: internal nodes of the two versions (type invariant),
+            // live while the writer is.
+            let (a, b) = unsafe { (internal_ref(p.ours), internal_ref(p.published)) };
+            debug_assert!(a.pivots == b.pivots && a.hdr.len == b.hdr.len);
+            if a.gap(p.idx) != b.gap(p.idx) {
+                b.gaps[p.idx].update(a.gap(p.idx));
+            }
+        }
+        let parent = pairs[0];
+        // SAFETY: as above.
+        let (a, b) = unsafe { (internal_ref(parent.ours), internal_ref(parent.published)) };
+        let slot: &Word<_> = &b.children[parent.idx];
+        // INVARIANT (published nodes): the one field of a published node
+        // that a commit changes beside counts and gaps; the new leaf covers
+        // the same keys as the old one, which the caller retires after
+        // this store.
+        slot.publish(a.child(parent.idx));
+        retired.retain(|node| !pairs.iter().any(|p| p.published == *node));
+        for p in pairs {
+            self.recycle(p.ours);
+        }
+    }
+}
