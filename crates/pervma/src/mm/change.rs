@@ -201,7 +201,11 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             if end < old_end {
                 self.tree_mut().store(end.max(old_start), old_end - 1, None);
             }
-            self.tree_mut().store(start, end - 1, Some(vma));
+            // A VMA that only shrank still maps its new range: the tree
+            // has `vma` there already.
+            if start < old_start || old_end < end || end <= old_start || old_end <= start {
+                self.tree_mut().store(start, end - 1, Some(vma));
+            }
         }
     }
 

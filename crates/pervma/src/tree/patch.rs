@@ -31,11 +31,16 @@
 //! beside the pointer: exact for the writer, which alone searches gaps
 //! (under `mmap_lock`), and hints for readers.
 
-use super::node::{Header, Word, MAX_LEVELS};
+use super::node::{Header, Word};
 use super::read::internal_ref;
 use super::TreeWriter;
 use alloc::vec::Vec;
 use core::ptr;
+
+/// The highest tree a leaf patch is recorded for (a tree of height 8
+/// holds at least `2 * 8^8`, 33 million, ranges); higher trees commit by a
+/// new root. Keeps a `TreeWriter` small to move.
+pub(super) const PATCH_LEVELS: usize = 8;
 
 /// One level of a [`LeafPatch`]: the writer's copy `ours` stands for the
 /// published internal node `published` in the pending version; both have
@@ -58,7 +63,7 @@ struct Pair {
 /// one with the leaf below `pairs[0]` replaced by one of this transaction,
 /// and each `published` node replaced by its `ours`.
 pub(super) struct LeafPatch {
-    pairs: [Pair; MAX_LEVELS],
+    pairs: [Pair; PATCH_LEVELS],
     n: usize,
 }
 
@@ -70,7 +75,7 @@ impl LeafPatch {
             idx: 0,
         };
         LeafPatch {
-            pairs: [empty; MAX_LEVELS],
+            pairs: [empty; PATCH_LEVELS],
             n: 0,
         }
     }

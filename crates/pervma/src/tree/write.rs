@@ -57,7 +57,7 @@ use super::node::{
     alloc_internal, alloc_leaf, free_node, slot_of, Header, Internal, Leaf, FANOUT, MAX_LEVELS,
     MIN_FILL,
 };
-use super::patch::LeafPatch;
+use super::patch::{LeafPatch, PATCH_LEVELS};
 use super::read::{internal_ref, leaf_ref};
 use super::TreeWriter;
 use core::ptr;
@@ -357,8 +357,12 @@ impl<V: Copy> TreeWriter<'_, V> {
 
     /// `(first, last, value)` of the range a path leads to.
     fn entry(&self, path: &Path) -> (u64, u64, Option<V>) {
-        let s = path.steps[0];
-        // SAFETY: `path` was just computed from the pending tree.
+        self.entry_at(path.steps[0])
+    }
+
+    /// `(first, last, value)` of the range at a leaf step.
+    fn entry_at(&self, s: Step) -> (u64, u64, Option<V>) {
+        // SAFETY: `s` was just computed from the pending tree.
         let leaf = unsafe { leaf_ref::<V>(s.node) };
         let first = if s.idx == 0 {
             s.min
@@ -394,14 +398,34 @@ impl<V: Copy> TreeWriter<'_, V> {
                 n += 1;
             }
         } else if erase && first > 0 {
-            let prev = self.path_near(&lp, first - 1);
-            if self.entry(&prev).2.is_none() {
-                lp = prev;
+            // Widen over a `None` range just below.
+            let mut prev = lp.steps[0];
+            if prev.idx > 0 {
+                prev.idx -= 1;
+                if self.entry_at(prev).2.is_none() {
+                    lp.steps[0] = prev;
+                }
+            } else {
+                let prev = self.path_to(first - 1);
+                if self.entry(&prev).2.is_none() {
+                    lp = prev;
+                }
             }
         }
 
-        let mut rp = self.path_near(&lp, last);
-        let (_, hi_last, hi_value) = self.entry(&rp);
+        // The right end: in the left end's leaf (`rp == None`, slot
+        // `r.idx`) unless it lies beyond it. Paths are big; no copies.
+        let mut rp = None;
+        let mut r = match self.slot_in_leaf(lp.steps[0], last) {
+            Some(step) => step,
+            None => {
+                let path = self.path_to(last);
+                let step = path.steps[0];
+                rp = Some(path);
+                step
+            }
+        };
+        let (_, hi_last, hi_value) = self.entry_at(r);
         let mut mid_last = last;
         let mut right = None;
         if hi_last > last {
@@ -411,11 +435,21 @@ impl<V: Copy> TreeWriter<'_, V> {
                 right = Some((hi_last, hi_value));
             }
         } else if erase && last < u64::MAX {
-            let next = self.path_near(&rp, last + 1);
-            let (_, next_last, next_value) = self.entry(&next);
+            // Widen over a `None` range just above.
+            let (next, path) = match self.slot_in_leaf(r, last + 1) {
+                Some(step) => (step, None),
+                None => {
+                    let path = self.path_to(last + 1);
+                    (path.steps[0], Some(path))
+                }
+            };
+            let (_, next_last, next_value) = self.entry_at(next);
             if next_value.is_none() {
                 mid_last = next_last;
-                rp = next;
+                r = next;
+                if path.is_some() {
+                    rp = path;
+                }
             }
         }
         entries[n] = (mid_last, value);
@@ -425,41 +459,41 @@ impl<V: Copy> TreeWriter<'_, V> {
             n += 1;
         }
 
-        let (l, r) = (lp.steps[0], rp.steps[0]);
-        if erase && n == 1 && l.node == r.node && l.idx == r.idx && self.entry(&lp).2.is_none() {
+        let l = lp.steps[0];
+        if erase && n == 1 && l.node == r.node && l.idx == r.idx && self.entry_at(l).2.is_none() {
             // Erasing inside one `None` range: nothing changes.
             return;
         }
-        if !self.replace_in_leaf(&lp, &rp, &entries[..n]) {
-            self.replace_span(&lp, &rp, &entries[..n]);
+        if l.node == r.node && self.replace_in_leaf(&lp, r.idx, &entries[..n]) {
+            return;
         }
+        // `r` lies in the leaf of `rp` (or of `lp` if there is none).
+        let mut rp = rp.unwrap_or(lp);
+        debug_assert!(rp.steps[0].node == r.node);
+        rp.steps[0] = r;
+        self.replace_span(&lp, &rp, &entries[..n]);
     }
 
-    /// The path to `addr`, from `base` if `addr` lies in the same leaf.
-    fn path_near(&self, base: &Path, addr: u64) -> Path {
-        let s = base.steps[0];
-        // SAFETY: `base` was just computed from the pending tree.
-        let leaf = unsafe { leaf_ref::<V>(s.node) };
-        if s.min <= addr && addr <= leaf.pivots[usize::from(leaf.hdr.len) - 1] {
-            let mut path = *base;
-            path.steps[0].idx = slot_of(&leaf.pivots, addr);
-            path
-        } else {
-            self.path_to(addr)
-        }
+    /// The step to the range containing `addr` if it lies in the leaf of
+    /// `at`.
+    fn slot_in_leaf(&self, at: Step, addr: u64) -> Option<Step> {
+        // SAFETY: `at` was just computed from the pending tree.
+        let leaf = unsafe { leaf_ref::<V>(at.node) };
+        let max = leaf.pivots[usize::from(leaf.hdr.len) - 1];
+        (at.min <= addr && addr <= max).then(|| Step {
+            idx: slot_of(&leaf.pivots, addr),
+            ..at
+        })
     }
 
-    /// [`replace_span`](Self::replace_span) in the common case: both paths
-    /// end in the same leaf, whose new contents still make a valid leaf
+    /// [`replace_span`](Self::replace_span) in the common case: the span
+    /// ends at slot `r_idx` of the leaf where `lp` ends, whose new contents still make a valid leaf
     /// (no split, no join). The leaf is rewritten (if this transaction
     /// built it) or copied, and so is each ancestor, with the child
     /// pointer and cached gap on the path updated; nothing else is
     /// visited. Returns `false`, having changed nothing, otherwise.
-    fn replace_in_leaf(&mut self, lp: &Path, rp: &Path, entries: &[(u64, Option<V>)]) -> bool {
-        let (l, r) = (lp.steps[0], rp.steps[0]);
-        if l.node != r.node {
-            return false;
-        }
+    fn replace_in_leaf(&mut self, lp: &Path, r_idx: usize, entries: &[(u64, Option<V>)]) -> bool {
+        let l = lp.steps[0];
         let mut pivots = [u64::MAX; FANOUT];
         let mut slots = [None; FANOUT];
         let (n, removed) = {
@@ -468,7 +502,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             let leaf = unsafe { leaf_ref::<V>(l.node) };
             let len = usize::from(leaf.hdr.len);
             let tail = l.idx + entries.len();
-            let n = tail + (len - r.idx - 1);
+            let n = tail + (len - r_idx - 1);
             let min_len = if lp.height == 0 { 1 } else { MIN_FILL };
             if n > FANOUT || n < min_len {
                 return false;
@@ -479,9 +513,9 @@ impl<V: Copy> TreeWriter<'_, V> {
                 pivots[l.idx + k] = pivot;
                 slots[l.idx + k] = slot;
             }
-            pivots[tail..n].copy_from_slice(&leaf.pivots[r.idx + 1..len]);
-            slots[tail..n].copy_from_slice(&leaf.slots[r.idx + 1..len]);
-            let removed = leaf.slots[l.idx..=r.idx]
+            pivots[tail..n].copy_from_slice(&leaf.pivots[r_idx + 1..len]);
+            slots[tail..n].copy_from_slice(&leaf.slots[r_idx + 1..len]);
+            let removed = leaf.slots[l.idx..=r_idx]
                 .iter()
                 .filter(|s| s.is_some())
                 .count();
@@ -492,7 +526,8 @@ impl<V: Copy> TreeWriter<'_, V> {
         // The first change of the transaction can be published by a leaf
         // patch; later ones keep it possible only if they copy nothing
         // (they stay in the same leaf).
-        let mut patch = (self.root == self.published && lp.height > 0).then(LeafPatch::new);
+        let fresh = self.root == self.published;
+        let mut patch = (fresh && (1..=PATCH_LEVELS).contains(&lp.height)).then(LeafPatch::new);
         let mut copied = false;
         let mut child = if self.is_ours(l.node) {
             l.node
