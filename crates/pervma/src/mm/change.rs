@@ -263,7 +263,8 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             .move_range(from, to, len, &mut self.pages);
     }
 
-    /// Publishes the change: one store of the tree root, then each removed
+    /// Publishes the change: one store (of the tree root, or of the one
+    /// changed leaf's pointer in its parent), then each removed
     /// VMA is detached (waiting for transient readers) and freed after a
     /// grace period.
     pub(crate) fn commit(mut self) {
