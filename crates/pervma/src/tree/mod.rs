@@ -102,6 +102,7 @@ mod tests_model;
 mod tests_std;
 
 use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
 use core::ptr;
 
@@ -304,17 +305,19 @@ impl<V: Copy> MapleTree<V> {
         let root = self.root.load(Ordering::Acquire);
         TreeWriter {
             tree: self,
-            root,
+            root: Cell::new(root),
             published: root,
-            patch: None,
+            patch: Cell::new(None),
+            deferred: Cell::new(None),
             txn,
             tracked: self.tracked(),
             // SAFETY: writers are serialised (our contract), so only this
-            // one touches the list; it gives it back in `commit_into` or
+            // one touches the list; it gives it back in `commit_in` or
             // `drop`.
-            retired: self
-                .retired
-                .with_mut(|r| unsafe { core::mem::take(&mut *r) }),
+            retired: RefCell::new(
+                self.retired
+                    .with_mut(|r| unsafe { core::mem::take(&mut *r) }),
+            ),
         }
     }
 }
@@ -389,20 +392,29 @@ impl<V> Drop for MapleTree<V> {
 ///   and is no longer reachable from `root`, once.
 /// - `root` is null once the transaction has been committed (or if a
 ///   store panicked halfway, in which case its nodes are leaked).
+/// - While `deferred` holds a change, the pending version is `root` (then
+///   the published root) with that change applied ([`patch::DeferredLeaf`]);
+///   `settle` applies it before anything reads `root`.
+///
+/// `root`, `retired`, `patch` and `deferred` are cells because lookups
+/// (`&self`) may have to settle a deferred change first.
 #[must_use = "a TreeWriter dropped without commit() discards its changes"]
 pub(crate) struct TreeWriter<'a, V: Copy> {
     tree: &'a MapleTree<V>,
-    root: *mut Header,
+    root: Cell<*mut Header>,
     /// The published root when the transaction began (still published:
     /// only this writer publishes).
     published: *mut Header,
     /// How to commit by a leaf patch, while every change so far lies in
     /// one leaf and this transaction's copies of its ancestors
     /// ([`patch`]).
-    patch: Option<patch::LeafPatch>,
+    patch: Cell<Option<patch::LeafPatch>>,
+    /// The transaction's only change so far, not yet applied to the
+    /// pending tree ([`patch::DeferredLeaf`]).
+    deferred: Cell<Option<patch::DeferredLeaf>>,
     txn: u64,
     tracked: bool,
-    retired: Vec<*mut Header>,
+    retired: RefCell<Vec<*mut Header>>,
 }
 
 impl<V: Copy> TreeWriter<'_, V> {
@@ -414,12 +426,14 @@ impl<V: Copy> TreeWriter<'_, V> {
     /// The pending version, for lookups.
     #[inline]
     pub(crate) fn snapshot(&self) -> Snapshot<'_, V> {
-        assert!(!self.root.is_null(), "TreeWriter used after a panic");
+        self.settle();
+        let root = self.root.get();
+        assert!(!root.is_null(), "TreeWriter used after a panic");
         // SAFETY: the pending nodes stay allocated and unmodified while
         // `self` is borrowed: this transaction's nodes change only through
         // `&mut self`, and the published ones are retired only by `commit`,
         // which consumes `self`.
-        unsafe { Snapshot::new(self.root) }
+        unsafe { Snapshot::new(root) }
     }
 
     /// The `Some` range containing `addr`, in the pending version.
@@ -477,18 +491,22 @@ impl<V: Copy> TreeWriter<'_, V> {
     /// transaction retires a handful of nodes, and crossbeam queues a
     /// deferred free without allocating).
     pub(crate) fn commit_in(mut self, rcu: &RcuGuard) {
-        let root = core::mem::replace(&mut self.root, ptr::null_mut());
-        let mut retired = core::mem::take(&mut self.retired);
-        if root == self.published {
+        let root = self.root.replace(ptr::null_mut());
+        let mut retired = self.retired.take();
+        if let Some(deferred) = self.deferred.take() {
+            self.publish_deferred(&deferred);
+        } else if root == self.published {
             self.give_back(retired);
             return;
-        }
-        match self.patch.take() {
-            Some(patch) => self.apply_leaf_patch(&patch, &mut retired),
-            // Release: every write to this transaction's nodes (all made by
-            // this thread, before this point) happens-before the reads of
-            // any reader whose Acquire load in `snapshot` returns `root`.
-            None => self.tree.root.store(root, Ordering::Release),
+        } else {
+            match self.patch.take() {
+                Some(patch) => self.apply_leaf_patch(&patch, &mut retired),
+                // Release: every write to this transaction's nodes (all
+                // made by this thread, before this point) happens-before
+                // the reads of any reader whose Acquire load in `snapshot`
+                // returns `root`.
+                None => self.tree.root.store(root, Ordering::Release),
+            }
         }
         for node in retired.drain(..) {
             // SAFETY: `node` was reachable from the published version only
@@ -511,11 +529,15 @@ impl<V: Copy> TreeWriter<'_, V> {
 
 impl<V: Copy> Drop for TreeWriter<'_, V> {
     fn drop(&mut self) {
-        if !self.root.is_null() {
+        let root = self.root.get();
+        if !root.is_null() {
             // Abort: free this transaction's nodes; the published version
             // (including the nodes in `retired`) is untouched.
-            self.free_own_nodes(self.root);
-            let mut retired = core::mem::take(&mut self.retired);
+            if let Some(deferred) = self.deferred.take() {
+                self.free_deferred(deferred);
+            }
+            self.free_own_nodes(root);
+            let mut retired = self.retired.take();
             retired.clear();
             self.give_back(retired);
         }

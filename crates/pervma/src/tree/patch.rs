@@ -16,6 +16,13 @@
 //! count beside it, and recycles the ancestors' copies, which no reader
 //! ever saw. Only the old leaf is retired.
 //!
+//! A transaction's first change goes further: `replace_in_leaf` builds the
+//! new leaf and records the path as a [`DeferredLeaf`] without copying the
+//! ancestors at all; only if the transaction then reads the pending tree
+//! or stores again does [`TreeWriter::settle`] copy them (as above). A
+//! one-store transaction (`mmap` of a new VMA, `munmap` of a whole one)
+//! thus allocates one leaf and publishes it.
+//!
 //! # What readers see
 //!
 //! A reader loads each child pointer once, with `Acquire`, so it reaches
@@ -31,8 +38,10 @@
 //! beside the pointer: exact for the writer, which alone searches gaps
 //! (under `mmap_lock`), and hints for readers.
 
+use super::node::free_node;
 use super::node::{Header, Word};
 use super::read::internal_ref;
+use super::write::internal_mut;
 use super::TreeWriter;
 use alloc::vec::Vec;
 use core::ptr;
@@ -126,5 +135,119 @@ impl<V: Copy> TreeWriter<'_, V> {
         for p in pairs {
             self.recycle(p.ours);
         }
+    }
+}
+
+/// A transaction's first change while it lies in one leaf, not yet
+/// applied to the pending tree: the new leaf is built, but its ancestors
+/// are not copied. If the transaction commits before anything reads the
+/// pending tree or stores again (one `mmap`, one `munmap`: the common
+/// case), the commit publishes the leaf into the published parent
+/// directly and nothing else is copied at all; otherwise
+/// [`TreeWriter::settle`] copies the path then, as a store would have.
+///
+/// # Invariants
+///
+/// - `leaf` is a leaf of this transaction covering exactly the keys of
+///   `parents[0]`'s child `parents[0].1`, which is in `retired`.
+/// - `parents[h - 1]` is the published node of height `h` on the path
+///   from the published root (`parents[height - 1]`) to that child, with
+///   the index of the path's child; `gap` is the new leaf's longest `None`
+///   range, and `count` the new number of `Some` ranges.
+pub(super) struct DeferredLeaf {
+    leaf: *mut Header,
+    parents: [(*mut Header, usize); PATCH_LEVELS],
+    height: usize,
+    gap: u64,
+    count: u64,
+}
+
+impl<V: Copy> TreeWriter<'_, V> {
+    /// Records a deferred change (see [`DeferredLeaf`]): `leaf`, whose
+    /// longest `None` range is `gap`, replaces the leaf that `path`
+    /// (`(node, idx)` of heights `1..`, all published) leads to.
+    pub(super) fn defer_leaf(
+        &self,
+        leaf: *mut Header,
+        path: impl Iterator<Item = (*mut Header, usize)>,
+        gap: u64,
+        count: u64,
+    ) {
+        let mut d = DeferredLeaf {
+            leaf,
+            parents: [(ptr::null_mut(), 0); PATCH_LEVELS],
+            height: 0,
+            gap,
+            count,
+        };
+        for step in path {
+            d.parents[d.height] = step;
+            d.height += 1;
+        }
+        debug_assert!(d.height >= 1);
+        // INVARIANT (`DeferredLeaf`): the caller built `leaf` for this path
+        // and put the old leaf in `retired`.
+        self.deferred.set(Some(d));
+    }
+
+    /// Applies a deferred change to the pending tree: copies the path, as
+    /// `replace_in_leaf` does, and records the leaf patch.
+    pub(super) fn settle(&self) {
+        let Some(d) = self.deferred.take() else {
+            return;
+        };
+        let mut patch = LeafPatch::new();
+        let (mut child, mut gap) = (d.leaf, d.gap);
+        for h in 1..=d.height {
+            let (node, idx) = d.parents[h - 1];
+            let copy = self.new_internal(h as u8);
+            // SAFETY: `copy` is ours and unshared; `node` is a published
+            // internal node, only read.
+            let int = unsafe { internal_mut(copy) };
+            // SAFETY: as just said.
+            int.copy_from(unsafe { internal_ref(node) });
+            int.children[idx].set(child);
+            int.gaps[idx].set(gap);
+            gap = int.max_gap();
+            self.retired.borrow_mut().push(node);
+            patch.push(copy, node, idx);
+            child = copy;
+        }
+        // SAFETY: `child` is the copy of the root: ours, unshared.
+        unsafe { (*child).count.set(d.count) };
+        self.root.set(child);
+        // INVARIANT (`LeafPatch`): the path copied level by level above.
+        self.patch.set(Some(patch));
+    }
+
+    /// Commits a deferred change: the leaf patch without copies.
+    pub(super) fn publish_deferred(&self, d: &DeferredLeaf) {
+        let (root, _) = d.parents[d.height - 1];
+        self.header(root).count.update(d.count);
+        // The cached gaps on the path, bottom-up, each from the one below;
+        // once one stays the same, so do those above it.
+        let mut gap = d.gap;
+        for &(node, idx) in &d.parents[..d.height] {
+            // SAFETY: a published internal node (type invariant).
+            let int = unsafe { internal_ref(node) };
+            if int.gap(idx) == gap {
+                break;
+            }
+            int.gaps[idx].update(gap);
+            gap = int.max_gap();
+        }
+        let (parent, idx) = d.parents[0];
+        // SAFETY: as above.
+        let slot: &Word<_> = unsafe { &internal_ref(parent).children[idx] };
+        // INVARIANT (published nodes): as in `apply_leaf_patch`.
+        slot.publish(d.leaf);
+    }
+
+    /// Frees the leaf of a deferred change that is not committed.
+    pub(super) fn free_deferred(&self, d: DeferredLeaf) {
+        debug_assert!(self.is_ours(d.leaf));
+        // SAFETY: ours, never published, and linked from nothing (the
+        // pending tree does not reach it until `settle`).
+        unsafe { free_node::<V>(d.leaf) };
     }
 }

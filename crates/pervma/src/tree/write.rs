@@ -216,7 +216,7 @@ unsafe fn leaf_mut<'a, V>(node: *mut Header) -> &'a mut Leaf<V> {
 /// # Safety
 ///
 /// As for [`leaf_mut`], for an internal node.
-unsafe fn internal_mut<'a>(node: *mut Header) -> &'a mut Internal {
+pub(super) unsafe fn internal_mut<'a>(node: *mut Header) -> &'a mut Internal {
     // SAFETY: the contract; `Internal` is `repr(C)` with the header first.
     unsafe { &mut *node.cast::<Internal>() }
 }
@@ -240,7 +240,7 @@ impl<V: Copy> TreeWriter<'_, V> {
         alloc_leaf::<V>(self.txn, self.tracked)
     }
 
-    fn new_internal(&self, height: u8) -> *mut Header {
+    pub(super) fn new_internal(&self, height: u8) -> *mut Header {
         match self.tree.take_spare() {
             Some(node) => {
                 // SAFETY: spare nodes are internal nodes that were never
@@ -275,7 +275,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             // from the pending tree (the caller just unlinked it).
             unsafe { free_node::<V>(node) };
         } else {
-            self.retired.push(node);
+            self.retired.get_mut().push(node);
         }
     }
 
@@ -286,7 +286,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             pool.nodes[pool.n] = node;
             pool.n += 1;
         } else {
-            self.retired.push(node);
+            self.retired.get_mut().push(node);
         }
     }
 
@@ -327,7 +327,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             idx: 0,
             min: 0,
         };
-        let mut node = self.root;
+        let mut node = self.root.get();
         assert!(!node.is_null(), "TreeWriter used after a panic");
         let height = usize::from(self.header(node).height);
         let mut path = Path {
@@ -385,6 +385,7 @@ impl<V: Copy> TreeWriter<'_, V> {
     #[doc(alias = "mtree_store_range")]
     pub(crate) fn store(&mut self, first: u64, last: u64, value: Option<V>) {
         assert!(first <= last, "store of an empty range");
+        self.settle();
         let erase = value.is_none();
         let mut entries = [(0, None); 3];
         let mut n = 0;
@@ -522,18 +523,31 @@ impl<V: Copy> TreeWriter<'_, V> {
             (n, removed)
         };
         let added = entries.iter().filter(|e| e.1.is_some()).count();
-        let count = self.header(self.root).count.get() as usize - removed + added;
+        let count = self.header(self.root.get()).count.get() as usize - removed + added;
         // The first change of the transaction can be published by a leaf
         // patch; later ones keep it possible only if they copy nothing
         // (they stay in the same leaf).
-        let fresh = self.root == self.published;
+        let fresh = self.root.get() == self.published;
+        if fresh && (1..=PATCH_LEVELS).contains(&lp.height) {
+            // The transaction's first change: build the leaf, defer the
+            // path (`DeferredLeaf`).
+            let leaf = self.new_leaf();
+            // SAFETY: just allocated by this transaction, unshared.
+            let new = unsafe { leaf_mut::<V>(leaf) };
+            new.fill(&pivots[..n], &slots[..n]);
+            let gap = new.max_gap(l.min);
+            self.retired.get_mut().push(l.node);
+            let path = lp.steps[1..=lp.height].iter().map(|s| (s.node, s.idx));
+            self.defer_leaf(leaf, path, gap, count as u64);
+            return true;
+        }
         let mut patch = (fresh && (1..=PATCH_LEVELS).contains(&lp.height)).then(LeafPatch::new);
         let mut copied = false;
         let mut child = if self.is_ours(l.node) {
             l.node
         } else {
             copied = true;
-            self.retired.push(l.node);
+            self.retired.get_mut().push(l.node);
             self.new_leaf()
         };
         // SAFETY: a leaf of this transaction (rewritten or just allocated),
@@ -550,7 +564,7 @@ impl<V: Copy> TreeWriter<'_, V> {
                 // SAFETY: `copy` is ours and unshared; `s.node` is a
                 // published internal node of the pending tree, only read.
                 unsafe { internal_mut(copy).copy_from(internal_ref(s.node)) };
-                self.retired.push(s.node);
+                self.retired.get_mut().push(s.node);
                 copied = true;
                 if let Some(patch) = &mut patch {
                     patch.push(copy, s.node, s.idx);
@@ -567,13 +581,13 @@ impl<V: Copy> TreeWriter<'_, V> {
         // `child` is now the root: ours (rewritten or copied above).
         // SAFETY: ours, so unpublished and unshared.
         unsafe { (*child).count.set(count as u64) };
-        self.root = child;
+        self.root.set(child);
         if patch.is_some() {
             // INVARIANT (`LeafPatch`): the first change, and it copied the
             // whole path, recorded level by level.
-            self.patch = patch;
+            self.patch.set(patch);
         } else if copied {
-            self.patch = None;
+            self.patch.set(None);
         }
         true
     }
@@ -582,12 +596,12 @@ impl<V: Copy> TreeWriter<'_, V> {
     /// leads to with `entries`, which cover exactly the same keys.
     fn replace_span(&mut self, lp: &Path, rp: &Path, entries: &[(u64, Option<V>)]) {
         // May change any node: publish by a new root.
-        self.patch = None;
+        self.patch.set(None);
         let height = lp.height;
         // Until the new root is in place, `root` is null: if a bug panics
         // in the middle of the rebuild, the abort in `Drop` then leaks this
         // transaction's nodes instead of freeing half-rebuilt ones twice.
-        let old_root = core::mem::replace(&mut self.root, ptr::null_mut());
+        let old_root = self.root.replace(ptr::null_mut());
         let old_count = self.header(old_root).count.get() as usize;
         let added = entries.iter().filter(|e| e.1.is_some()).count();
         let mut removed = 0;
@@ -687,7 +701,7 @@ impl<V: Copy> TreeWriter<'_, V> {
         assert!(self.is_ours(root));
         // SAFETY: `root` is ours (checked), so unpublished and unshared.
         unsafe { (*root).count.set((old_count - removed + added) as u64) };
-        self.root = root;
+        self.root.set(root);
     }
 
     /// Builds leaves from `buf` into `out`, reusing `pool`'s nodes first.
