@@ -178,21 +178,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     /// to `vma` and what it no longer covers becomes empty (the caller may
     /// insert something there afterwards).
     pub(crate) fn update(&mut self, vma: VmaPtr<T>, edit: impl FnOnce(&mut VmaFields, &mut T)) {
-        let mm = self.guard.mm();
-        let seq = self.guard.seq();
-        let v = self.vma(vma);
-        let (old_start, old_end) = (v.start(), v.end());
-        // SAFETY: we hold `mmap_lock` for write (the guard) and `seq` is its
-        // cycle; `writer_wait` is this `Mm`'s.
-        unsafe { v.start_write(seq, mm.writer_wait()) };
-        // SAFETY: mmap_lock for write is held and `vma` is write-locked, so
-        // no reader holds it; the two references end within this block.
-        let (start, end) = unsafe {
-            let fields = v.fields_mut();
-            edit(fields, v.payload_mut());
-            (fields.vm_start, fields.vm_end)
-        };
-        debug_assert!(start < end, "an update left an empty VMA");
+        let ((old_start, old_end), (start, end)) = self.edit(vma, edit);
         if (start, end) != (old_start, old_end) {
             if old_start < start {
                 self.tree_mut()
@@ -206,6 +192,90 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             if start < old_start || old_end < end || end <= old_start || old_end <= start {
                 self.tree_mut().store(start, end - 1, Some(vma));
             }
+        }
+    }
+
+    /// `vma_start_write` on `vma`, then `edit`; returns its range before
+    /// and after. The tree is the caller's business.
+    fn edit(
+        &mut self,
+        vma: VmaPtr<T>,
+        edit: impl FnOnce(&mut VmaFields, &mut T),
+    ) -> ((u64, u64), (u64, u64)) {
+        let mm = self.guard.mm();
+        let seq = self.guard.seq();
+        let v = self.vma(vma);
+        let old = (v.start(), v.end());
+        // SAFETY: we hold `mmap_lock` for write (the guard) and `seq` is its
+        // cycle; `writer_wait` is this `Mm`'s.
+        unsafe { v.start_write(seq, mm.writer_wait()) };
+        // SAFETY: mmap_lock for write is held and `vma` is write-locked, so
+        // no reader holds it; the two references end within this block.
+        let new = unsafe {
+            let fields = v.fields_mut();
+            edit(fields, v.payload_mut());
+            (fields.vm_start, fields.vm_end)
+        };
+        debug_assert!(new.0 < new.1, "an update left an empty VMA");
+        (old, new)
+    }
+
+    /// `__split_vma`: `edit` shrinks `vma` from one end, and a new VMA
+    /// with `fields` and `payload` takes exactly the part it gave up. The
+    /// same as [`update`](Self::update) and then [`insert`](Self::insert),
+    /// with one tree store instead of two (the new VMA's store replaces
+    /// that part of `vma`'s range directly, so the range is never empty).
+    pub(crate) fn split(
+        &mut self,
+        vma: VmaPtr<T>,
+        edit: impl FnOnce(&mut VmaFields, &mut T),
+        fields: VmaFields,
+        payload: T,
+    ) -> VmaPtr<T> {
+        let ((old_start, old_end), (start, end)) = self.edit(vma, edit);
+        let part = (fields.vm_start, fields.vm_end);
+        debug_assert!(
+            (start, part) == (old_start, (end, old_end))
+                || (end, part) == (old_end, (old_start, start)),
+            "split: the new VMA does not take what the old one gave up"
+        );
+        self.insert(fields, payload)
+    }
+
+    /// Merges into `keep`: write-locks and unlinks each of `gone`, then
+    /// [`update`](Self::update)s `keep` with `edit`, whose new range must
+    /// cover theirs. The same as [`remove`](Self::remove) of each and then
+    /// the update, with one tree store instead of one more per VMA.
+    pub(crate) fn merge(
+        &mut self,
+        keep: VmaPtr<T>,
+        gone: &[VmaPtr<T>],
+        edit: impl FnOnce(&mut VmaFields, &mut T),
+    ) {
+        let mut span = (u64::MAX, 0);
+        for &vma in gone {
+            if self.created.contains(&vma) {
+                // Freed at once by `remove`: unlink it first.
+                self.remove(vma);
+                continue;
+            }
+            let mm = self.guard.mm();
+            let seq = self.guard.seq();
+            let v = self.vma(vma);
+            span = (span.0.min(v.start()), span.1.max(v.end()));
+            // SAFETY: as in `edit`.
+            unsafe { v.start_write(seq, mm.writer_wait()) };
+            debug_assert!(!self.removed.contains(&vma));
+            // INVARIANT (`removed`): the update below unlinks it.
+            self.removed.push(vma);
+        }
+        self.update(keep, edit);
+        if span.0 < span.1 {
+            let k = self.vma(keep);
+            assert!(
+                k.start() <= span.0 && span.1 <= k.end(),
+                "merge: the kept VMA does not cover the ones that go"
+            );
         }
     }
 
