@@ -47,8 +47,8 @@ pub(crate) struct VmaChange<'g, 'mm, T> {
     guard: &'g mut MmapWriteGuard<'mm, T>,
     /// `Some` until `commit` takes it.
     tree: Option<TreeWriter<'mm, VmaPtr<T>>>,
-    created: Vec<VmaPtr<T>>,
-    removed: Vec<VmaPtr<T>>,
+    created: SmallList<VmaPtr<T>>,
+    removed: SmallList<VmaPtr<T>>,
     /// Pages unmapped by this change, freed after the commit's grace
     /// period.
     pages: RetireBatch,
@@ -67,8 +67,8 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         VmaChange {
             guard,
             tree: Some(tree),
-            created: Vec::new(),
-            removed: Vec::new(),
+            created: SmallList::new(),
+            removed: SmallList::new(),
             pages: RetireBatch::new(),
         }
     }
@@ -103,8 +103,8 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     }
 
     /// The VMAs overlapping `[start, end)`, lowest first.
-    pub(crate) fn overlapping(&self, start: u64, end: u64) -> Vec<VmaPtr<T>> {
-        let mut out = Vec::new();
+    pub(crate) fn overlapping(&self, start: u64, end: u64) -> SmallList<VmaPtr<T>> {
+        let mut out = SmallList::new();
         let mut addr = start;
         while addr < end {
             let Some((first, last, v)) = self.tree().find(addr) else {
@@ -254,7 +254,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     ) {
         let mut span = (u64::MAX, 0);
         for &vma in gone {
-            if self.created.contains(&vma) {
+            if self.created.contains(vma) {
                 // Freed at once by `remove`: unlink it first.
                 self.remove(vma);
                 continue;
@@ -265,7 +265,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             span = (span.0.min(v.start()), span.1.max(v.end()));
             // SAFETY: as in `edit`.
             unsafe { v.start_write(seq, mm.writer_wait()) };
-            debug_assert!(!self.removed.contains(&vma));
+            debug_assert!(!self.removed.contains(vma));
             // INVARIANT (`removed`): the update below unlinks it.
             self.removed.push(vma);
         }
@@ -305,13 +305,12 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         // SAFETY: as in `update`.
         unsafe { v.start_write(seq, mm.writer_wait()) };
         self.tree_mut().store(start, end - 1, None);
-        if let Some(i) = self.created.iter().position(|&c| c == vma) {
-            self.created.swap_remove(i);
+        if self.created.remove(vma) {
             // SAFETY: created by this change, never published, and now
             // unlinked from the pending tree: nobody else can reach it.
             drop(unsafe { Box::from_raw(vma.as_ptr()) });
         } else {
-            debug_assert!(!self.removed.contains(&vma));
+            debug_assert!(!self.removed.contains(vma));
             self.removed.push(vma);
         }
     }
@@ -340,7 +339,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     pub(crate) fn commit(mut self) {
         let mm = self.guard.mm();
         self.created.clear();
-        let removed = core::mem::take(&mut self.removed);
+        let removed = core::mem::replace(&mut self.removed, SmallList::new());
         let rcu = rcu_read_lock();
         let mut txn = 0;
         if let Some(tree) = self.tree.take() {
@@ -396,9 +395,142 @@ impl<T> Drop for VmaChange<'_, '_, T> {
         rcu_read_lock().retire(core::mem::replace(&mut self.pages, RetireBatch::new()));
         // Not committed: the pending tree is thrown away by the writer's
         // own drop; free the VMAs only it referenced.
-        for vma in self.created.drain(..) {
+        for vma in core::mem::replace(&mut self.created, SmallList::new()) {
             // SAFETY: created by this change and never published.
             drop(unsafe { Box::from_raw(vma.as_ptr()) });
         }
+    }
+}
+
+/// How many items a [`SmallList`] keeps without allocating: an operation
+/// rarely touches more VMAs than this.
+const INLINE: usize = 4;
+
+/// A short list of `Copy` items, kept inline up to [`INLINE`] items and
+/// spilling to the heap beyond (the `created`/`removed` lists and the
+/// VMAs under a range: one or two items in the common case, where a `Vec`
+/// would allocate for each).
+pub(crate) struct SmallList<T: Copy> {
+    inline: [Option<T>; INLINE],
+    len: usize,
+    spill: Vec<T>,
+}
+
+impl<T: Copy + PartialEq> SmallList<T> {
+    pub(crate) fn new() -> Self {
+        SmallList {
+            inline: [None; INLINE],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, item: T) {
+        if self.len < INLINE {
+            self.inline[self.len] = Some(item);
+        } else {
+            self.spill.push(item);
+        }
+        self.len += 1;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn first(&self) -> Option<T> {
+        self.inline[0]
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        self.inline
+            .iter()
+            .map_while(|i| *i)
+            .chain(self.spill.iter().copied())
+    }
+
+    pub(crate) fn contains(&self, item: T) -> bool {
+        self.iter().any(|i| i == item)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = SmallList::new();
+    }
+
+    /// Removes `item` (the order of the others may change); whether it
+    /// was there.
+    pub(crate) fn remove(&mut self, item: T) -> bool {
+        let Some(i) = self.iter().position(|x| x == item) else {
+            return false;
+        };
+        let last = self.iter().last().expect("not empty");
+        self.len -= 1;
+        if self.len >= INLINE {
+            self.spill.pop();
+        } else {
+            self.inline[self.len] = None;
+        }
+        if i < self.len {
+            match i < INLINE {
+                true => self.inline[i] = Some(last),
+                false => self.spill[i - INLINE] = last,
+            }
+        }
+        true
+    }
+}
+
+impl<T: Copy + PartialEq> IntoIterator for SmallList<T> {
+    type Item = T;
+    type IntoIter = core::iter::Chain<
+        core::iter::Flatten<core::array::IntoIter<Option<T>, INLINE>>,
+        alloc::vec::IntoIter<T>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.inline.into_iter().flatten().chain(self.spill)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{SmallList, INLINE};
+    use alloc::vec::Vec;
+
+    /// `SmallList` against a `Vec`, across the inline/heap boundary.
+    #[test]
+    fn small_list_matches_vec() {
+        let mut list = SmallList::new();
+        let mut model: Vec<u32> = Vec::new();
+        let mut x = 12345u32;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let item = x % (2 * INLINE as u32 + 3);
+            if x % 3 == 0 {
+                let was = model.iter().position(|&m| m == item);
+                assert_eq!(list.remove(item), was.is_some());
+                if let Some(i) = was {
+                    model.swap_remove(i);
+                }
+            } else if !model.contains(&item) {
+                list.push(item);
+                model.push(item);
+            }
+            let mut got: Vec<u32> = list.iter().collect();
+            let mut want = model.clone();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want);
+            assert_eq!(list.len(), model.len());
+            assert_eq!(list.is_empty(), model.is_empty());
+        }
+        let n = list.len();
+        assert_eq!(list.into_iter().count(), n);
     }
 }

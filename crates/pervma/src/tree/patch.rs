@@ -46,10 +46,11 @@ use super::TreeWriter;
 use alloc::vec::Vec;
 use core::ptr;
 
-/// The highest tree a leaf patch is recorded for (a tree of height 8
-/// holds at least `2 * 8^8`, 33 million, ranges); higher trees commit by a
-/// new root. Keeps a `TreeWriter` small to move.
-pub(super) const PATCH_LEVELS: usize = 8;
+/// The highest tree a leaf patch is recorded for: a tree of height 7
+/// holds at least `2 * 8^7` (4 million) ranges, far above Linux's default
+/// `max_map_count` (65,530 VMAs, at most height 5); higher trees commit by
+/// a new root. Keeps a `TreeWriter`, which operations move around, small.
+pub(super) const PATCH_LEVELS: usize = 6;
 
 /// One level of a [`LeafPatch`]: the writer's copy `ours` stands for the
 /// published internal node `published` in the pending version; both have
