@@ -62,6 +62,24 @@ use super::read::{internal_ref, leaf_ref};
 use super::TreeWriter;
 use core::ptr;
 
+/// How full a rebuild makes nodes: at most this many slots each where the
+/// minimum fill allows. Filling nodes to [`FANOUT`] would make the next
+/// insertion split them and the next removal join them again (a one-page
+/// `mmap` + `munmap` at a leaf boundary did both, each time); three
+/// quarters leaves room both ways.
+const REBUILD_FILL: usize = FANOUT * 3 / 4;
+
+/// How many nodes a rebuild makes of `n` slots: about `n / REBUILD_FILL`,
+/// but never so many that one gets fewer than [`MIN_FILL`] (or, for
+/// `n < MIN_FILL`, one: only a root or a node that is joined next may be
+/// that small), nor so few that one gets more than [`FANOUT`].
+fn nodes_for(n: usize) -> usize {
+    n.div_ceil(REBUILD_FILL)
+        .min(n / MIN_FILL)
+        .max(n.div_ceil(FANOUT))
+        .max(1)
+}
+
 /// Room for the contents of one level during a rebuild: at most
 /// `FANOUT - 1` slots on each side of at most 3 new entries.
 const CAP: usize = 3 * FANOUT;
@@ -707,7 +725,7 @@ impl<V: Copy> TreeWriter<'_, V> {
     /// Builds leaves from `buf` into `out`, reusing `pool`'s nodes first.
     fn build_leaves(&mut self, buf: &LeafBuf<V>, pool: &mut Pool, out: &mut IntBuf) {
         let n = buf.n;
-        let k = n.div_ceil(FANOUT);
+        let k = nodes_for(n);
         let (base, extra) = (n / k, n % k);
         let (mut start, mut min) = (0, buf.min);
         for j in 0..k {
@@ -728,7 +746,7 @@ impl<V: Copy> TreeWriter<'_, V> {
     /// `pool`'s nodes first.
     fn build_internals(&mut self, buf: &IntBuf, height: u8, pool: &mut Pool, out: &mut IntBuf) {
         let n = buf.n;
-        let k = n.div_ceil(FANOUT);
+        let k = nodes_for(n);
         let (base, extra) = (n / k, n % k);
         let mut start = 0;
         for j in 0..k {
