@@ -38,10 +38,9 @@
 //! beside the pointer: exact for the writer, which alone searches gaps
 //! (under `mmap_lock`), and hints for readers.
 
-use super::node::free_node;
-use super::node::{Header, Word};
-use super::read::internal_ref;
-use super::write::internal_mut;
+use super::node::{free_node, Header, Word, FANOUT, MIN_FILL};
+use super::read::{internal_ref, leaf_ref};
+use super::write::{internal_mut, leaf_mut, Path};
 use super::TreeWriter;
 use alloc::vec::Vec;
 use core::ptr;
@@ -250,5 +249,117 @@ impl<V: Copy> TreeWriter<'_, V> {
         // SAFETY: ours, never published, and linked from nothing (the
         // pending tree does not reach it until `settle`).
         unsafe { free_node::<V>(d.leaf) };
+    }
+}
+
+impl<V: Copy> TreeWriter<'_, V> {
+    /// `replace_span` in the common case: the span
+    /// ends at slot `r_idx` of the leaf where `lp` ends, whose new contents still make a valid leaf
+    /// (no split, no join). The leaf is rewritten (if this transaction
+    /// built it) or copied, and so is each ancestor, with the child
+    /// pointer and cached gap on the path updated; nothing else is
+    /// visited. Returns `false`, having changed nothing, otherwise.
+    pub(super) fn replace_in_leaf(
+        &mut self,
+        lp: &Path,
+        r_idx: usize,
+        entries: &[(u64, Option<V>)],
+    ) -> bool {
+        let l = lp.steps[0];
+        let mut pivots = [u64::MAX; FANOUT];
+        let mut slots = [None; FANOUT];
+        let (n, removed) = {
+            // SAFETY: a leaf of the pending tree; the reference ends before
+            // this transaction writes to any node.
+            let leaf = unsafe { leaf_ref::<V>(l.node) };
+            let len = usize::from(leaf.hdr.len);
+            let tail = l.idx + entries.len();
+            let n = tail + (len - r_idx - 1);
+            let min_len = if lp.height == 0 { 1 } else { MIN_FILL };
+            if n > FANOUT || n < min_len {
+                return false;
+            }
+            pivots[..l.idx].copy_from_slice(&leaf.pivots[..l.idx]);
+            slots[..l.idx].copy_from_slice(&leaf.slots[..l.idx]);
+            for (k, &(pivot, slot)) in entries.iter().enumerate() {
+                pivots[l.idx + k] = pivot;
+                slots[l.idx + k] = slot;
+            }
+            pivots[tail..n].copy_from_slice(&leaf.pivots[r_idx + 1..len]);
+            slots[tail..n].copy_from_slice(&leaf.slots[r_idx + 1..len]);
+            let removed = leaf.slots[l.idx..=r_idx]
+                .iter()
+                .filter(|s| s.is_some())
+                .count();
+            (n, removed)
+        };
+        let added = entries.iter().filter(|e| e.1.is_some()).count();
+        let count = self.header(self.root.get()).count.get() as usize - removed + added;
+        // The first change of the transaction can be published by a leaf
+        // patch; later ones keep it possible only if they copy nothing
+        // (they stay in the same leaf).
+        let fresh = self.root.get() == self.published;
+        if fresh && (1..=PATCH_LEVELS).contains(&lp.height) {
+            // The transaction's first change: build the leaf, defer the
+            // path (`DeferredLeaf`).
+            let leaf = self.new_leaf();
+            // SAFETY: just allocated by this transaction, unshared.
+            let new = unsafe { leaf_mut::<V>(leaf) };
+            new.fill(&pivots[..n], &slots[..n]);
+            let gap = new.max_gap(l.min);
+            self.retired.get_mut().push(l.node);
+            let path = lp.steps[1..=lp.height].iter().map(|s| (s.node, s.idx));
+            self.defer_leaf(leaf, path, gap, count as u64);
+            return true;
+        }
+        let mut patch = (fresh && (1..=PATCH_LEVELS).contains(&lp.height)).then(LeafPatch::new);
+        let mut copied = false;
+        let mut child = if self.is_ours(l.node) {
+            l.node
+        } else {
+            copied = true;
+            self.retired.get_mut().push(l.node);
+            self.new_leaf()
+        };
+        // SAFETY: a leaf of this transaction (rewritten or just allocated),
+        // referenced from nowhere else while this lives.
+        let leaf = unsafe { leaf_mut::<V>(child) };
+        leaf.fill(&pivots[..n], &slots[..n]);
+        let mut gap = leaf.max_gap(l.min);
+        for h in 1..=lp.height {
+            let s = lp.steps[h];
+            let node = if self.is_ours(s.node) {
+                s.node
+            } else {
+                let copy = self.new_internal(h as u8);
+                // SAFETY: `copy` is ours and unshared; `s.node` is a
+                // published internal node of the pending tree, only read.
+                unsafe { internal_mut(copy).copy_from(internal_ref(s.node)) };
+                self.retired.get_mut().push(s.node);
+                copied = true;
+                if let Some(patch) = &mut patch {
+                    patch.push(copy, s.node, s.idx);
+                }
+                copy
+            };
+            // SAFETY: an internal node of this transaction, unshared.
+            let int = unsafe { internal_mut(node) };
+            int.children[s.idx].set(child);
+            int.gaps[s.idx].set(gap);
+            gap = int.max_gap();
+            child = node;
+        }
+        // `child` is now the root: ours (rewritten or copied above).
+        // SAFETY: ours, so unpublished and unshared.
+        unsafe { (*child).count.set(count as u64) };
+        self.root.set(child);
+        if patch.is_some() {
+            // INVARIANT (`LeafPatch`): the first change, and it copied the
+            // whole path, recorded level by level.
+            self.patch.set(patch);
+        } else if copied {
+            self.patch.set(None);
+        }
+        true
     }
 }
