@@ -164,7 +164,8 @@
 //!   `VMA_LOCK_OFFSET`, waits for the readers inside to leave, stores
 //!   `vm_lock_seq`, and removes the offset.
 //! - Operations build the new tree copy-on-write and publish it with one
-//!   store; a VMA they remove is detached after that and freed after an
+//!   store (of the new root, or, when all their changes lie in one leaf,
+//!   of that leaf's pointer in its parent); a VMA they remove is detached after that and freed after an
 //!   RCU grace period, so a [`VmaReadGuard`] keeps its VMA alive without
 //!   pinning anything.
 //!

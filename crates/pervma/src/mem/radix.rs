@@ -140,7 +140,10 @@ impl Radix {
         f: &mut impl FnMut(u64, &Leaf),
     ) {
         let span_bits = level * SHIFT;
-        for (i, slot) in node.slots.iter().enumerate() {
+        // The first slot that reaches `first`: no need to look at the ones
+        // below it (a walk near the top of the space would compare all).
+        let skip = (first.saturating_sub(base) >> span_bits) as usize;
+        for (i, slot) in node.slots.iter().enumerate().skip(skip) {
             let lo = base + ((i as u64) << span_bits);
             let hi = lo + ((1u64 << span_bits) - 1);
             if hi < first {

@@ -47,8 +47,8 @@ pub(crate) struct VmaChange<'g, 'mm, T> {
     guard: &'g mut MmapWriteGuard<'mm, T>,
     /// `Some` until `commit` takes it.
     tree: Option<TreeWriter<'mm, VmaPtr<T>>>,
-    created: Vec<VmaPtr<T>>,
-    removed: Vec<VmaPtr<T>>,
+    created: SmallList<VmaPtr<T>>,
+    removed: SmallList<VmaPtr<T>>,
     /// Pages unmapped by this change, freed after the commit's grace
     /// period.
     pages: RetireBatch,
@@ -67,8 +67,8 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         VmaChange {
             guard,
             tree: Some(tree),
-            created: Vec::new(),
-            removed: Vec::new(),
+            created: SmallList::new(),
+            removed: SmallList::new(),
             pages: RetireBatch::new(),
         }
     }
@@ -103,8 +103,8 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     }
 
     /// The VMAs overlapping `[start, end)`, lowest first.
-    pub(crate) fn overlapping(&self, start: u64, end: u64) -> Vec<VmaPtr<T>> {
-        let mut out = Vec::new();
+    pub(crate) fn overlapping(&self, start: u64, end: u64) -> SmallList<VmaPtr<T>> {
+        let mut out = SmallList::new();
         let mut addr = start;
         while addr < end {
             let Some((first, last, v)) = self.tree().find(addr) else {
@@ -115,11 +115,33 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             }
             out.push(v);
             match last.checked_add(1) {
-                Some(next) => addr = next,
-                None => break,
+                Some(next) if next < end => addr = next,
+                _ => break,
             }
         }
         out
+    }
+
+    /// The VMAs just around the free range `[start, end)`: the one ending
+    /// at `start` and the one starting at `end`, from one descent.
+    pub(crate) fn neighbours(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> (Option<VmaPtr<T>>, Option<VmaPtr<T>>) {
+        let from = start.saturating_sub(1);
+        let mut it = self.tree().iter_from(from);
+        let mut first = it.next();
+        let prev = match first {
+            Some((f, last, v)) if start > 0 && f <= from => {
+                debug_assert_eq!(last, from, "the range is not free");
+                first = it.next();
+                Some(v)
+            }
+            _ => None,
+        };
+        let next = first.filter(|&(f, _, _)| f == end).map(|(_, _, v)| v);
+        (prev, next)
     }
 
     /// The number of VMAs in the pending state.
@@ -156,21 +178,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     /// to `vma` and what it no longer covers becomes empty (the caller may
     /// insert something there afterwards).
     pub(crate) fn update(&mut self, vma: VmaPtr<T>, edit: impl FnOnce(&mut VmaFields, &mut T)) {
-        let mm = self.guard.mm();
-        let seq = self.guard.seq();
-        let v = self.vma(vma);
-        let (old_start, old_end) = (v.start(), v.end());
-        // SAFETY: we hold `mmap_lock` for write (the guard) and `seq` is its
-        // cycle; `writer_wait` is this `Mm`'s.
-        unsafe { v.start_write(seq, mm.writer_wait()) };
-        // SAFETY: mmap_lock for write is held and `vma` is write-locked, so
-        // no reader holds it; the two references end within this block.
-        let (start, end) = unsafe {
-            let fields = v.fields_mut();
-            edit(fields, v.payload_mut());
-            (fields.vm_start, fields.vm_end)
-        };
-        debug_assert!(start < end, "an update left an empty VMA");
+        let ((old_start, old_end), (start, end)) = self.edit(vma, edit);
         if (start, end) != (old_start, old_end) {
             if old_start < start {
                 self.tree_mut()
@@ -179,7 +187,95 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             if end < old_end {
                 self.tree_mut().store(end.max(old_start), old_end - 1, None);
             }
-            self.tree_mut().store(start, end - 1, Some(vma));
+            // A VMA that only shrank still maps its new range: the tree
+            // has `vma` there already.
+            if start < old_start || old_end < end || end <= old_start || old_end <= start {
+                self.tree_mut().store(start, end - 1, Some(vma));
+            }
+        }
+    }
+
+    /// `vma_start_write` on `vma`, then `edit`; returns its range before
+    /// and after. The tree is the caller's business.
+    fn edit(
+        &mut self,
+        vma: VmaPtr<T>,
+        edit: impl FnOnce(&mut VmaFields, &mut T),
+    ) -> ((u64, u64), (u64, u64)) {
+        let mm = self.guard.mm();
+        let seq = self.guard.seq();
+        let v = self.vma(vma);
+        let old = (v.start(), v.end());
+        // SAFETY: we hold `mmap_lock` for write (the guard) and `seq` is its
+        // cycle; `writer_wait` is this `Mm`'s.
+        unsafe { v.start_write(seq, mm.writer_wait()) };
+        // SAFETY: mmap_lock for write is held and `vma` is write-locked, so
+        // no reader holds it; the two references end within this block.
+        let new = unsafe {
+            let fields = v.fields_mut();
+            edit(fields, v.payload_mut());
+            (fields.vm_start, fields.vm_end)
+        };
+        debug_assert!(new.0 < new.1, "an update left an empty VMA");
+        (old, new)
+    }
+
+    /// `__split_vma`: `edit` shrinks `vma` from one end, and a new VMA
+    /// with `fields` and `payload` takes exactly the part it gave up. The
+    /// same as [`update`](Self::update) and then [`insert`](Self::insert),
+    /// with one tree store instead of two (the new VMA's store replaces
+    /// that part of `vma`'s range directly, so the range is never empty).
+    pub(crate) fn split(
+        &mut self,
+        vma: VmaPtr<T>,
+        edit: impl FnOnce(&mut VmaFields, &mut T),
+        fields: VmaFields,
+        payload: T,
+    ) -> VmaPtr<T> {
+        let ((old_start, old_end), (start, end)) = self.edit(vma, edit);
+        let part = (fields.vm_start, fields.vm_end);
+        debug_assert!(
+            (start, part) == (old_start, (end, old_end))
+                || (end, part) == (old_end, (old_start, start)),
+            "split: the new VMA does not take what the old one gave up"
+        );
+        self.insert(fields, payload)
+    }
+
+    /// Merges into `keep`: write-locks and unlinks each of `gone`, then
+    /// [`update`](Self::update)s `keep` with `edit`, whose new range must
+    /// cover theirs. The same as [`remove`](Self::remove) of each and then
+    /// the update, with one tree store instead of one more per VMA.
+    pub(crate) fn merge(
+        &mut self,
+        keep: VmaPtr<T>,
+        gone: &[VmaPtr<T>],
+        edit: impl FnOnce(&mut VmaFields, &mut T),
+    ) {
+        let mut span = (u64::MAX, 0);
+        for &vma in gone {
+            if self.created.contains(vma) {
+                // Freed at once by `remove`: unlink it first.
+                self.remove(vma);
+                continue;
+            }
+            let mm = self.guard.mm();
+            let seq = self.guard.seq();
+            let v = self.vma(vma);
+            span = (span.0.min(v.start()), span.1.max(v.end()));
+            // SAFETY: as in `edit`.
+            unsafe { v.start_write(seq, mm.writer_wait()) };
+            debug_assert!(!self.removed.contains(vma));
+            // INVARIANT (`removed`): the update below unlinks it.
+            self.removed.push(vma);
+        }
+        self.update(keep, edit);
+        if span.0 < span.1 {
+            let k = self.vma(keep);
+            assert!(
+                k.start() <= span.0 && span.1 <= k.end(),
+                "merge: the kept VMA does not cover the ones that go"
+            );
         }
     }
 
@@ -209,13 +305,12 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         // SAFETY: as in `update`.
         unsafe { v.start_write(seq, mm.writer_wait()) };
         self.tree_mut().store(start, end - 1, None);
-        if let Some(i) = self.created.iter().position(|&c| c == vma) {
-            self.created.swap_remove(i);
+        if self.created.remove(vma) {
             // SAFETY: created by this change, never published, and now
             // unlinked from the pending tree: nobody else can reach it.
             drop(unsafe { Box::from_raw(vma.as_ptr()) });
         } else {
-            debug_assert!(!self.removed.contains(&vma));
+            debug_assert!(!self.removed.contains(vma));
             self.removed.push(vma);
         }
     }
@@ -237,37 +332,61 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             .move_range(from, to, len, &mut self.pages);
     }
 
-    /// Publishes the change: one store of the tree root, then each removed
+    /// Publishes the change: one store (of the tree root, or of the one
+    /// changed leaf's pointer in its parent), then each removed
     /// VMA is detached (waiting for transient readers) and freed after a
     /// grace period.
     pub(crate) fn commit(mut self) {
         let mm = self.guard.mm();
         self.created.clear();
-        let removed = core::mem::take(&mut self.removed);
+        let removed = core::mem::replace(&mut self.removed, SmallList::new());
+        let rcu = rcu_read_lock();
+        let mut txn = 0;
         if let Some(tree) = self.tree.take() {
-            tree.commit();
+            txn = tree.txn();
+            tree.commit_in(&rcu);
         }
+        // A few VMAs go one deferred free each (crossbeam queues those
+        // without allocating); many go in one batch with the pages.
+        let one_by_one = removed.len() <= FEW;
         let mut batch = core::mem::replace(&mut self.pages, RetireBatch::new());
         for vma in removed {
             // SAFETY: the VMA is write-locked in this cycle (by `remove`)
             // and no longer in the published tree; we hold mmap_lock for
             // write.
             unsafe { vma.as_ref().mark_detached(mm.writer_wait()) };
-            // SAFETY: allocated with `Box` by the change that inserted it,
-            // unlinked and detached now, so only RCU readers that walked
-            // the old tree can still see it, and they will find a zero
-            // refcount. Dropping `Vma<T>` elsewhere is sound for `T: Send`.
-            unsafe { batch.push(vma.as_ptr()) };
+            // Allocated with `Box` by the change that inserted it, unlinked
+            // and detached now, so only RCU readers that walked the old
+            // tree can still see it, and they will find a zero refcount.
+            // Dropping `Vma<T>` elsewhere is sound for `T: Send`.
+            if one_by_one {
+                // SAFETY: as just said.
+                unsafe { rcu.defer_drop(vma.as_ptr()) };
+            } else {
+                // SAFETY: as just said; the batch is retired below.
+                unsafe { batch.push(vma.as_ptr()) };
+            }
         }
-        let rcu = rcu_read_lock();
         rcu.retire(batch);
-        // Run the callbacks whose grace period has passed here, on the
-        // writer, which allocated the memory: otherwise readers' pins run
-        // them, and a fault path ends up freeing (and contending for the
-        // allocator's locks) on behalf of mmap/munmap.
-        rcu.flush();
+        // Every few changes, run the callbacks whose grace period has
+        // passed here, on the writer, which allocated the memory: otherwise
+        // readers' pins run them, and a fault path ends up freeing (and
+        // contending for the allocator's locks) on behalf of mmap/munmap.
+        // Not every time: a flush hands the collector a new bag (a 2 KiB
+        // copy and an allocation) and scans its queue, which cost more than
+        // the rest of a one-page mmap.
+        if txn % FLUSH_EVERY == 0 {
+            rcu.flush();
+        }
     }
 }
+
+/// Up to this many removed VMAs are retired one deferred free each.
+const FEW: usize = 4;
+
+/// How many changes (tree transactions) pass between two flushes of the
+/// writer's deferred frees.
+const FLUSH_EVERY: u64 = 16;
 
 impl<T> Drop for VmaChange<'_, '_, T> {
     fn drop(&mut self) {
@@ -276,9 +395,142 @@ impl<T> Drop for VmaChange<'_, '_, T> {
         rcu_read_lock().retire(core::mem::replace(&mut self.pages, RetireBatch::new()));
         // Not committed: the pending tree is thrown away by the writer's
         // own drop; free the VMAs only it referenced.
-        for vma in self.created.drain(..) {
+        for vma in core::mem::replace(&mut self.created, SmallList::new()) {
             // SAFETY: created by this change and never published.
             drop(unsafe { Box::from_raw(vma.as_ptr()) });
         }
+    }
+}
+
+/// How many items a [`SmallList`] keeps without allocating: an operation
+/// rarely touches more VMAs than this.
+const INLINE: usize = 4;
+
+/// A short list of `Copy` items, kept inline up to [`INLINE`] items and
+/// spilling to the heap beyond (the `created`/`removed` lists and the
+/// VMAs under a range: one or two items in the common case, where a `Vec`
+/// would allocate for each).
+pub(crate) struct SmallList<T: Copy> {
+    inline: [Option<T>; INLINE],
+    len: usize,
+    spill: Vec<T>,
+}
+
+impl<T: Copy + PartialEq> SmallList<T> {
+    pub(crate) fn new() -> Self {
+        SmallList {
+            inline: [None; INLINE],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, item: T) {
+        if self.len < INLINE {
+            self.inline[self.len] = Some(item);
+        } else {
+            self.spill.push(item);
+        }
+        self.len += 1;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn first(&self) -> Option<T> {
+        self.inline[0]
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        self.inline
+            .iter()
+            .map_while(|i| *i)
+            .chain(self.spill.iter().copied())
+    }
+
+    pub(crate) fn contains(&self, item: T) -> bool {
+        self.iter().any(|i| i == item)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = SmallList::new();
+    }
+
+    /// Removes `item` (the order of the others may change); whether it
+    /// was there.
+    pub(crate) fn remove(&mut self, item: T) -> bool {
+        let Some(i) = self.iter().position(|x| x == item) else {
+            return false;
+        };
+        let last = self.iter().last().expect("not empty");
+        self.len -= 1;
+        if self.len >= INLINE {
+            self.spill.pop();
+        } else {
+            self.inline[self.len] = None;
+        }
+        if i < self.len {
+            match i < INLINE {
+                true => self.inline[i] = Some(last),
+                false => self.spill[i - INLINE] = last,
+            }
+        }
+        true
+    }
+}
+
+impl<T: Copy + PartialEq> IntoIterator for SmallList<T> {
+    type Item = T;
+    type IntoIter = core::iter::Chain<
+        core::iter::Flatten<core::array::IntoIter<Option<T>, INLINE>>,
+        alloc::vec::IntoIter<T>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.inline.into_iter().flatten().chain(self.spill)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{SmallList, INLINE};
+    use alloc::vec::Vec;
+
+    /// `SmallList` against a `Vec`, across the inline/heap boundary.
+    #[test]
+    fn small_list_matches_vec() {
+        let mut list = SmallList::new();
+        let mut model: Vec<u32> = Vec::new();
+        let mut x = 12345u32;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let item = x % (2 * INLINE as u32 + 3);
+            if x % 3 == 0 {
+                let was = model.iter().position(|&m| m == item);
+                assert_eq!(list.remove(item), was.is_some());
+                if let Some(i) = was {
+                    model.swap_remove(i);
+                }
+            } else if !model.contains(&item) {
+                list.push(item);
+                model.push(item);
+            }
+            let mut got: Vec<u32> = list.iter().collect();
+            let mut want = model.clone();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want);
+            assert_eq!(list.len(), model.len());
+            assert_eq!(list.is_empty(), model.is_empty());
+        }
+        let n = list.len();
+        assert_eq!(list.into_iter().count(), n);
     }
 }

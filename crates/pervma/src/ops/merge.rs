@@ -29,7 +29,7 @@ use crate::errno::Errno;
 use crate::file::{AnonVma, File};
 use crate::flags::{VmFlags, PAGE_SHIFT};
 use crate::mm::{VmaChange, VmaPtr};
-use crate::vma::Vma;
+use crate::vma::{Vma, VmaFields};
 use alloc::sync::Arc;
 
 /// `VM_IGNORE_MERGE`: flags that do not keep two VMAs apart.
@@ -140,10 +140,7 @@ pub(super) fn merge_new_range<T: Clone + PartialEq + Send + Sync + 'static>(
     change: &mut VmaChange<'_, '_, T>,
     p: &Proposal<'_, T>,
 ) -> Option<VmaPtr<T>> {
-    let prev = vma_prev(change, p.start);
-    let next = change
-        .find(p.end)
-        .filter(|&v| change.vma(v).start() == p.end);
+    let (prev, next) = change.neighbours(p.start, p.end);
     let left = prev.filter(|&v| can_merge_left(change.vma(v), p));
     let right = next.filter(|&v| can_merge_right(left.map(|l| change.vma(l)), change.vma(v), p));
     match (left, right) {
@@ -154,8 +151,7 @@ pub(super) fn merge_new_range<T: Clone + PartialEq + Send + Sync + 'static>(
                 let n = change.vma(next);
                 (n.end(), n.anon_vma().or(p.anon_vma).cloned())
             };
-            change.remove(next);
-            change.update(prev, |f, _| {
+            change.merge(prev, &[next], |f, _| {
                 f.vm_end = end;
                 if f.anon_vma.is_none() {
                     f.anon_vma = anon;
@@ -221,11 +217,11 @@ pub(super) fn modify_flags<T: Clone + PartialEq + Send + Sync + 'static>(
         }
         let (mut head, payload) = split_off_tail(change, vma, vs);
         head.vm_end = start;
-        change.update(vma, |f, _| {
+        let edit = |f: &mut VmaFields, _: &mut T| {
             f.vm_pgoff += (start - f.vm_start) >> PAGE_SHIFT;
             f.vm_start = start;
-        });
-        change.insert(head, payload);
+        };
+        change.split(vma, edit, head, payload);
     }
     // split_vma(new_below = 0): the tail becomes a new VMA.
     if end < ve {
@@ -233,8 +229,7 @@ pub(super) fn modify_flags<T: Clone + PartialEq + Send + Sync + 'static>(
             return Err(Errno::ENOMEM);
         }
         let (tail, payload) = split_off_tail(change, vma, end);
-        change.update(vma, |f, _| f.vm_end = end);
-        change.insert(tail, payload);
+        change.split(vma, |f, _| f.vm_end = end, tail, payload);
     }
     change.update(vma, |f, _| f.vm_flags = flags);
     Ok(vma)
@@ -288,9 +283,7 @@ fn merge_existing_range<T: Clone + PartialEq + Send + Sync + 'static>(
                 let n = change.vma(next);
                 (n.end(), n.anon_vma().cloned())
             };
-            change.remove(vma);
-            change.remove(next);
-            change.update(prev, |f, _| {
+            change.merge(prev, &[vma, next], |f, _| {
                 f.vm_end = n_end;
                 if f.anon_vma.is_none() {
                     f.anon_vma = n_anon.or(m_anon);
@@ -299,15 +292,16 @@ fn merge_existing_range<T: Clone + PartialEq + Send + Sync + 'static>(
             Some(prev)
         }
         (Some(prev), None) => {
-            if remove_middle {
-                change.remove(vma);
+            let gone: &[VmaPtr<T>] = if remove_middle {
+                &[vma]
             } else {
                 change.update(vma, |f, _| {
                     f.vm_pgoff += (end - f.vm_start) >> PAGE_SHIFT;
                     f.vm_start = end;
                 });
-            }
-            change.update(prev, |f, _| {
+                &[]
+            };
+            change.merge(prev, gone, |f, _| {
                 f.vm_end = end;
                 if f.anon_vma.is_none() {
                     f.anon_vma = m_anon;
@@ -317,12 +311,13 @@ fn merge_existing_range<T: Clone + PartialEq + Send + Sync + 'static>(
         }
         (None, Some(next)) => {
             let pglen = (end - start) >> PAGE_SHIFT;
-            if remove_middle {
-                change.remove(vma);
+            let gone: &[VmaPtr<T>] = if remove_middle {
+                &[vma]
             } else {
                 change.update(vma, |f, _| f.vm_end = start);
-            }
-            change.update(next, |f, _| {
+                &[]
+            };
+            change.merge(next, gone, |f, _| {
                 f.vm_start = start;
                 f.vm_pgoff -= pglen;
                 if f.anon_vma.is_none() {

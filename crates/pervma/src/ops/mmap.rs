@@ -104,8 +104,16 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
             Ok(plan) => plan,
             Err(errno) => return Err(MmapError { errno, payload }),
         };
-        if let Err(errno) = unmap_range(&mut change, plan.addr, plan.addr + plan.len) {
-            return Err(MmapError { errno, payload });
+        // Only a fixed mapping can land on others: get_unmapped_area picked
+        // a free range otherwise (Linux looks anyway; the answer is known).
+        if flags.contains(MapFlags::FIXED) {
+            if let Err(errno) = unmap_range(&mut change, plan.addr, plan.addr + plan.len) {
+                return Err(MmapError { errno, payload });
+            }
+        } else {
+            debug_assert!(change
+                .overlapping(plan.addr, plan.addr + plan.len)
+                .is_empty());
         }
         let proposal = Proposal {
             start: plan.addr,

@@ -74,7 +74,7 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
     end: u64,
 ) -> Result<(), Errno> {
     let vmas = change.overlapping(start, end);
-    let Some(&first) = vmas.first() else {
+    let Some(first) = vmas.first() else {
         return Ok(());
     };
     let max = change.guard().mm().config.max_map_count;

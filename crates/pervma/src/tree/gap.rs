@@ -129,10 +129,10 @@ impl<V: Copy> Snapshot<'_, V> {
             if cmax < req.low {
                 break;
             }
-            if int.gaps[i] < req.size {
+            if int.gaps[i].load_relaxed() < req.size {
                 continue;
             }
-            if let Some(s) = self.top_down(int.children[i], cmin, cmax, req) {
+            if let Some(s) = self.top_down(int.children[i].load(), cmin, cmax, req) {
                 return Some(s);
             }
         }
@@ -173,8 +173,8 @@ impl<V: Copy> Snapshot<'_, V> {
             if cmin > req.high {
                 break;
             }
-            if cmax >= req.low && int.gaps[i] >= req.size {
-                if let Some(s) = self.bottom_up(int.children[i], cmin, cmax, req) {
+            if cmax >= req.low && int.gaps[i].load_relaxed() >= req.size {
+                if let Some(s) = self.bottom_up(int.children[i].load(), cmin, cmax, req) {
                     return Some(s);
                 }
             }

@@ -10,7 +10,10 @@
 //! missing happens-before edge between building a node and reading it
 //! fail the model (loom reports a "Causality violation"). Weakening the
 //! `Release` store in `commit` or the `Acquire` load in `snapshot` to
-//! `Relaxed` makes all three models fail.
+//! `Relaxed` makes the first three models fail. Child pointers, which a
+//! commit may patch in place (`patch.rs`), are loom atomics themselves:
+//! weakening `Word::publish` or `Word::load` makes `loom_walk_vs_leaf_patch`
+//! fail.
 
 use loom::sync::Arc;
 use loom::thread;
@@ -149,5 +152,99 @@ fn loom_gap_search_vs_spanning_erase() {
             },
         );
         assert_eq!(tree.len(&rcu_read_lock()), 2);
+    });
+}
+
+/// A commit whose changes all lie in one leaf publishes by storing the new
+/// leaf's pointer into its published parent (`patch.rs`), not a new root.
+/// A reader racing it sees the old leaf or the new one, whole: both of the
+/// commit's changes, or neither. (Two stores: the second one settles the
+/// first, so the commit goes through the path copies' `LeafPatch`.)
+#[test]
+fn loom_walk_vs_leaf_patch() {
+    use crate::sync::prim::Ordering;
+    model(|| {
+        let tree = Arc::new(MapleTree::<u32>::new());
+        // SAFETY: no other thread exists yet.
+        let mut w = unsafe { tree.write() };
+        for i in 0..20u64 {
+            w.store(i * 10, i * 10 + 4, Some(i as u32));
+        }
+        w.commit();
+        let root = tree.root.load(Ordering::Relaxed);
+        assert!(tree.validate(&rcu_read_lock()).height >= 1);
+        race(
+            &tree,
+            |tree| {
+                // SAFETY: this thread is the only writer.
+                let mut w = unsafe { tree.write() };
+                w.store(10, 14, Some(100));
+                w.store(16, 17, Some(101));
+                w.commit();
+            },
+            |tree| {
+                let g = rcu_read_lock();
+                let (first, last, v) = tree.walk(12, &g).expect("transient hole");
+                assert_eq!((first, last), (10, 14));
+                assert!(v == 1 || v == 100, "torn value {v}");
+                let second = tree.walk(16, &g);
+                if v == 100 {
+                    assert_eq!(second, Some((16, 17, 101)), "half a commit");
+                } else {
+                    assert!(second.is_none() || second == Some((16, 17, 101)));
+                }
+            },
+        );
+        // The commit patched a leaf in place: the root stayed.
+        assert_eq!(tree.root.load(Ordering::Relaxed), root, "not a leaf patch");
+        let g = rcu_read_lock();
+        assert_eq!(tree.walk(12, &g), Some((10, 14, 100)));
+        assert_eq!(tree.len(&g), 21);
+        tree.validate(&g);
+    });
+}
+
+/// One store, committed at once: the commit publishes the deferred leaf
+/// (`DeferredLeaf`) into the published parent without copying its
+/// ancestors, and updates the cached gaps and count beside it. A racing
+/// reader sees the range or the hole, never a torn leaf.
+#[test]
+fn loom_walk_vs_deferred_leaf() {
+    use crate::sync::prim::Ordering;
+    model(|| {
+        let tree = Arc::new(MapleTree::<u32>::new());
+        // SAFETY: no other thread exists yet.
+        let mut w = unsafe { tree.write() };
+        for i in 0..20u64 {
+            w.store(i * 10, i * 10 + 4, Some(i as u32));
+        }
+        w.commit();
+        let root = tree.root.load(Ordering::Relaxed);
+        race(
+            &tree,
+            |tree| {
+                // SAFETY: this thread is the only writer.
+                let mut w = unsafe { tree.write() };
+                // Joins the hole above: the leaf's longest gap grows from 5
+                // to 10 keys, which its parent's cached gap follows.
+                w.store(0, 4, None);
+                w.commit();
+            },
+            |tree| {
+                let g = rcu_read_lock();
+                match tree.walk(2, &g) {
+                    None => {}
+                    Some(r) => assert_eq!(r, (0, 4, 0), "torn leaf"),
+                }
+                // The neighbour is in the same leaf, old or new.
+                assert_eq!(tree.walk(10, &g), Some((10, 14, 1)));
+            },
+        );
+        assert_eq!(tree.root.load(Ordering::Relaxed), root, "not a leaf patch");
+        let g = rcu_read_lock();
+        assert_eq!(tree.walk(2, &g), None);
+        assert_eq!(tree.len(&g), 19);
+        assert_eq!(tree.gap_bottom_up(0, u64::MAX, 10, 1, &g), Some(0));
+        tree.validate(&g);
     });
 }

@@ -39,39 +39,54 @@
 //!
 //! - **Readers** ([`MapleTree::walk`] and friends, [`MapleTree::snapshot`])
 //!   take `&RcuGuard` as proof that they are inside an RCU read section.
-//!   Each call loads the root pointer once, with `Acquire`, and then only
-//!   reads nodes reachable from that root. A reader therefore sees either
-//!   the tree before a commit or the tree after it, never a mixture, and
-//!   never a transient hole.
+//!   Each call loads the root pointer once, with `Acquire`, and each child
+//!   pointer it follows once, with `Acquire`. A descent therefore sees,
+//!   for each commit, either the tree before it or the tree after it, never
+//!   a mixture and never a transient hole; so does an iteration, which
+//!   visits each leaf once.
 //! - **One writer** at a time ([`MapleTree::write`], unsafe: the caller
 //!   holds the lock that serialises writers, `mmap_lock` for write in
 //!   pervma). The writer builds a new version by path copying and
-//!   [`TreeWriter::commit`] publishes it with one `Release` store of the
-//!   root pointer.
+//!   [`TreeWriter::commit`] publishes it with one `Release` store: of the
+//!   new root, or, when every change of the transaction lies in one leaf
+//!   (the common case: one VMA mapped, unmapped, split or merged), of the
+//!   new leaf's pointer in its published parent ([`patch`]). The copies of
+//!   the leaf's ancestors are then never published, and are reused.
+//! - Several lookups on one [`Snapshot`] see one version of the tree
+//!   except for leaves that later commits patched in: as with Linux's
+//!   maple tree, a reader that needs several lookups to agree re-checks
+//!   (pervma's speculative readers check `mm_lock_seq`) or holds the
+//!   writers' lock. A snapshot's `len` is a statistic in the same way.
 //!
 //! ## Invariants
 //!
-//! - **Published nodes are immutable.** Once a node is reachable from the
-//!   published root, none of its fields change until it is freed. Every
-//!   node carries the id of the write transaction that allocated it
-//!   (`Header::txn`); a writer writes only to nodes carrying its own id,
-//!   which it allocated and which are unreachable from the published root
-//!   until its commit. Ids come from a counter and are never reused.
+//! - **Published nodes are immutable, but for patched words.** Once a node
+//!   is reachable from the published root, none of its fields change until
+//!   it is freed, except the root's count and an internal node's child
+//!   pointers and cached gaps ([`node::Word`]), which a commit may change
+//!   with one atomic store each: a child is replaced only by a leaf
+//!   covering exactly the same keys. Every node carries the id of the
+//!   write transaction that allocated it (`Header::txn`); a writer writes
+//!   other fields only of nodes carrying its own id, which it allocated
+//!   (or took from the spare list) and which are unreachable from the
+//!   published root until its commit. Ids come from a counter and are
+//!   never reused.
 //! - **Publication**: all writes to a transaction's nodes happen before
-//!   the `Release` store of the new root in [`TreeWriter::commit`]; a reader
-//!   whose `Acquire` load returns that root sees them.
+//!   the `Release` store that publishes them in [`TreeWriter::commit`]; a
+//!   reader whose `Acquire` load returns the new root or leaf sees them.
 //! - **Reclamation**: a node reachable from some published root is freed
 //!   only (a) by [`RcuGuard::defer_drop`], after the commit that unlinked it,
 //!   so readers that may still see it are done first, or (b) by `Drop for
 //!   MapleTree`, which has `&mut self` and so no readers. Nodes a
 //!   transaction allocates and drops again, or allocates and then aborts,
-//!   were never published and are freed at once.
+//!   were never published and are freed at once (or kept as spares).
 //!
 //! [`gap_top_down`]: MapleTree::gap_top_down
 //! [`gap_bottom_up`]: MapleTree::gap_bottom_up
 
 mod gap;
 mod node;
+mod patch;
 mod read;
 #[cfg(test)]
 mod validate;
@@ -87,13 +102,14 @@ mod tests_model;
 mod tests_std;
 
 use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
 use core::ptr;
 
-use crate::sync::prim::{AtomicPtr, AtomicU64, Ordering};
-use crate::sync::rcu::{rcu_read_lock, RcuGuard, RetireBatch};
+use crate::sync::prim::{AtomicPtr, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 
-use node::{alloc_leaf, free_subtree, retire_node, Header};
+use node::{alloc_leaf, free_node, free_subtree, retire_node, Header, MAX_LEVELS};
 pub(crate) use node::{leaf_size, INTERNAL_SIZE};
 pub(crate) use read::{Iter, Snapshot};
 
@@ -119,6 +135,14 @@ pub(crate) struct MapleTree<V> {
     /// The id of the next write transaction. Only writers touch it, and
     /// they are serialised by the caller, so `Relaxed` suffices.
     next_txn: AtomicU64,
+    /// Internal nodes that a transaction built and never published (its
+    /// copies of a leaf's ancestors when it committed by a leaf patch),
+    /// kept for later transactions. Only writers touch it, one at a time
+    /// (the contract of [`MapleTree::write`]).
+    spare: UnsafeCell<Vec<*mut Header>>,
+    /// The writers' list of retired nodes, kept between transactions so
+    /// that its memory is reused (empty while no writer runs; writers only).
+    retired: UnsafeCell<Vec<*mut Header>>,
     /// Whether nodes count in the tests' live-node counter.
     #[cfg(all(test, not(loom)))]
     tracked: bool,
@@ -167,6 +191,8 @@ impl<V: Copy> MapleTree<V> {
         MapleTree {
             root: AtomicPtr::new(root),
             next_txn: AtomicU64::new(1),
+            spare: UnsafeCell::new(Vec::new()),
+            retired: UnsafeCell::new(Vec::new()),
             #[cfg(all(test, not(loom)))]
             tracked,
             _values: PhantomData,
@@ -279,11 +305,57 @@ impl<V: Copy> MapleTree<V> {
         let root = self.root.load(Ordering::Acquire);
         TreeWriter {
             tree: self,
-            root,
+            root: Cell::new(root),
+            published: root,
+            patch: Cell::new(None),
+            deferred: Cell::new(None),
             txn,
             tracked: self.tracked(),
-            retired: Vec::new(),
+            // SAFETY: writers are serialised (our contract), so only this
+            // one touches the list; it gives it back in `commit_in` or
+            // `drop`.
+            retired: RefCell::new(
+                self.retired
+                    .with_mut(|r| unsafe { core::mem::take(&mut *r) }),
+            ),
         }
+    }
+}
+
+/// The most spare internal nodes a tree keeps: two paths' worth.
+const SPARES: usize = 2 * MAX_LEVELS;
+
+impl<V> MapleTree<V> {
+    /// Takes a spare internal node, if there is one (writers only).
+    fn take_spare(&self) -> Option<*mut Header> {
+        self.spare.with_mut(|spare| {
+            // SAFETY: only the one live `TreeWriter` calls this, and
+            // writers are serialised (the contract of `write`), so this is
+            // the only access to the list.
+            unsafe { (*spare).pop() }
+        })
+    }
+
+    /// Keeps `node` as a spare, or hands it back if the list is full
+    /// (writers only).
+    fn put_spare(&self, node: *mut Header) -> Option<*mut Header> {
+        self.spare.with_mut(|spare| {
+            // SAFETY: as in `take_spare`.
+            let spare = unsafe { &mut *spare };
+            if spare.len() < SPARES {
+                spare.push(node);
+                None
+            } else {
+                Some(node)
+            }
+        })
+    }
+
+    /// The number of spare nodes (they count as live in the tests).
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn spares(&self) -> usize {
+        // SAFETY: the tests call this with no writer running.
+        self.spare.with(|spare| unsafe { (*spare).len() })
     }
 }
 
@@ -296,6 +368,11 @@ impl<V> Drop for MapleTree<V> {
         // (readers borrow the tree), and nodes retired earlier are not
         // reachable from `root`. Each node is freed exactly once.
         unsafe { free_subtree::<V>(root) };
+        while let Some(node) = self.take_spare() {
+            // SAFETY: spare nodes were never published and are linked from
+            // nothing; each is in the list once.
+            unsafe { free_node::<V>(node) };
+        }
     }
 }
 
@@ -315,25 +392,48 @@ impl<V> Drop for MapleTree<V> {
 ///   and is no longer reachable from `root`, once.
 /// - `root` is null once the transaction has been committed (or if a
 ///   store panicked halfway, in which case its nodes are leaked).
+/// - While `deferred` holds a change, the pending version is `root` (then
+///   the published root) with that change applied ([`patch::DeferredLeaf`]);
+///   `settle` applies it before anything reads `root`.
+///
+/// `root`, `retired`, `patch` and `deferred` are cells because lookups
+/// (`&self`) may have to settle a deferred change first.
 #[must_use = "a TreeWriter dropped without commit() discards its changes"]
 pub(crate) struct TreeWriter<'a, V: Copy> {
     tree: &'a MapleTree<V>,
-    root: *mut Header,
+    root: Cell<*mut Header>,
+    /// The published root when the transaction began (still published:
+    /// only this writer publishes).
+    published: *mut Header,
+    /// How to commit by a leaf patch, while every change so far lies in
+    /// one leaf and this transaction's copies of its ancestors
+    /// ([`patch`]).
+    patch: Cell<Option<patch::LeafPatch>>,
+    /// The transaction's only change so far, not yet applied to the
+    /// pending tree ([`patch::DeferredLeaf`]).
+    deferred: Cell<Option<patch::DeferredLeaf>>,
     txn: u64,
     tracked: bool,
-    retired: Vec<*mut Header>,
+    retired: RefCell<Vec<*mut Header>>,
 }
 
 impl<V: Copy> TreeWriter<'_, V> {
+    /// This transaction's id: successive writers' ids increase.
+    pub(crate) fn txn(&self) -> u64 {
+        self.txn
+    }
+
     /// The pending version, for lookups.
     #[inline]
     pub(crate) fn snapshot(&self) -> Snapshot<'_, V> {
-        assert!(!self.root.is_null(), "TreeWriter used after a panic");
+        self.settle();
+        let root = self.root.get();
+        assert!(!root.is_null(), "TreeWriter used after a panic");
         // SAFETY: the pending nodes stay allocated and unmodified while
         // `self` is borrowed: this transaction's nodes change only through
         // `&mut self`, and the published ones are retired only by `commit`,
         // which consumes `self`.
-        unsafe { Snapshot::new(self.root) }
+        unsafe { Snapshot::new(root) }
     }
 
     /// The `Some` range containing `addr`, in the pending version.
@@ -356,8 +456,6 @@ impl<V: Copy> TreeWriter<'_, V> {
     }
 
     /// The `Some` ranges with `last >= addr` in the pending version.
-    // Tree API that pervma's `mm` does not call (yet).
-    #[allow(dead_code)]
     pub(crate) fn iter_from(&self, addr: u64) -> Iter<'_, V> {
         self.snapshot().iter_from(addr)
     }
@@ -378,34 +476,70 @@ impl<V: Copy> TreeWriter<'_, V> {
     }
 
     /// Publishes the pending version, then retires the nodes it replaced.
-    pub(crate) fn commit(mut self) {
-        let root = core::mem::replace(&mut self.root, ptr::null_mut());
-        let retired = core::mem::take(&mut self.retired);
-        // Release: every write to this transaction's nodes (all made by this
-        // thread, before this point) happens-before the reads of any reader
-        // whose Acquire load in `snapshot` returns `root`.
-        self.tree.root.store(root, Ordering::Release);
-        if retired.is_empty() {
+    ///
+    /// Publishing is one store: of the new root, or, when the pending
+    /// version differs from the published one in a single leaf, of that
+    /// leaf's pointer in its published parent ([`patch`]).
+    // Tree API: pervma's `mm` commits inside its own read section.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn commit(self) {
+        self.commit_in(&rcu_read_lock());
+    }
+
+    /// [`commit`](Self::commit) inside the caller's read section, in which
+    /// the replaced nodes are retired (one deferred free each: a
+    /// transaction retires a handful of nodes, and crossbeam queues a
+    /// deferred free without allocating).
+    pub(crate) fn commit_in(mut self, rcu: &RcuGuard) {
+        let root = self.root.replace(ptr::null_mut());
+        let mut retired = self.retired.take();
+        if let Some(deferred) = self.deferred.take() {
+            self.publish_deferred(&deferred);
+        } else if root == self.published {
+            self.give_back(retired);
             return;
+        } else {
+            match self.patch.take() {
+                Some(patch) => self.apply_leaf_patch(&patch, &mut retired),
+                // Release: every write to this transaction's nodes (all
+                // made by this thread, before this point) happens-before
+                // the reads of any reader whose Acquire load in `snapshot`
+                // returns `root`.
+                None => self.tree.root.store(root, Ordering::Release),
+            }
         }
-        let mut batch = RetireBatch::new();
-        for node in retired {
-            // SAFETY: `node` was reachable from the old root only, which the
-            // store above replaced, so readers that start from now on cannot
+        for node in retired.drain(..) {
+            // SAFETY: `node` was reachable from the published version only
+            // through the pointer (root, or parent's child) that the store
+            // above replaced, so readers that start from now on cannot
             // reach it; `retired` holds it once and nothing else frees it
             // (type invariant); it was allocated with this tree's `V`.
-            unsafe { retire_node::<V>(&mut batch, node) };
+            unsafe { retire_node::<V>(rcu, node) };
         }
-        rcu_read_lock().retire(batch);
+        self.give_back(retired);
+    }
+
+    /// Returns the (empty) retired list to the tree for the next writer.
+    fn give_back(&self, retired: Vec<*mut Header>) {
+        debug_assert!(retired.is_empty());
+        // SAFETY: this is the only writer (contract of `write`).
+        self.tree.retired.with_mut(|r| unsafe { *r = retired });
     }
 }
 
 impl<V: Copy> Drop for TreeWriter<'_, V> {
     fn drop(&mut self) {
-        if !self.root.is_null() {
+        let root = self.root.get();
+        if !root.is_null() {
             // Abort: free this transaction's nodes; the published version
             // (including the nodes in `retired`) is untouched.
-            self.free_own_nodes(self.root);
+            if let Some(deferred) = self.deferred.take() {
+                self.free_deferred(deferred);
+            }
+            self.free_own_nodes(root);
+            let mut retired = self.retired.take();
+            retired.clear();
+            self.give_back(retired);
         }
     }
 }

@@ -24,7 +24,8 @@
 use alloc::boxed::Box;
 use core::ptr;
 
-use crate::sync::rcu::RetireBatch;
+use crate::sync::prim::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::rcu::RcuGuard;
 
 /// Slots per node, leaves and internal nodes alike.
 pub(super) const FANOUT: usize = 16;
@@ -48,9 +49,13 @@ pub(crate) const INTERNAL_SIZE: usize = core::mem::size_of::<Internal>();
 ///
 /// # Invariants
 ///
-/// - `height` and `txn` never change after the node is allocated.
+/// - `height` never changes after the node is allocated; `txn` only when
+///   an internal node that was never published is recycled for a later
+///   transaction (`MapleTree::spare`).
 /// - Once the node is reachable from the published root, no field of the
-///   node (header or body) changes again until it is freed.
+///   node changes again until it is freed, except the [`Word`]s that a
+///   commit patches in place (`count`, an internal node's `children` and
+///   `gaps`), each with one atomic store.
 /// - `1 <= len <= FANOUT` in every node reachable from a root.
 #[repr(C)]
 pub(super) struct Header {
@@ -58,9 +63,10 @@ pub(super) struct Header {
     /// node in place only if it carries the writer's own transaction id.
     pub(super) txn: u64,
     /// Number of `Some` ranges in the whole tree. Meaningful only in the
-    /// root: every root is written by the transaction that installs it, so
-    /// setting it never touches a published node.
-    pub(super) count: usize,
+    /// root. A commit that patches the published tree in place (see
+    /// [`Word`]) updates it in the published root; readers load it once,
+    /// `Relaxed` (it is a statistic, exact only under the writer's lock).
+    pub(super) count: Word<AtomicU64>,
     /// 0 for leaves; children of an internal node have `height - 1`.
     pub(super) height: u8,
     /// Number of used slots.
@@ -91,7 +97,7 @@ impl Header {
         }
         Header {
             txn,
-            count: 0,
+            count: Word::<AtomicU64>::new(0),
             height,
             len: 0,
             #[cfg(all(test, not(loom)))]
@@ -99,6 +105,12 @@ impl Header {
             #[cfg(loom)]
             canary: crate::sync::prim::AtomicU64::new(0),
         }
+    }
+
+    /// The number of `Some` ranges in the tree (root only), for readers.
+    #[inline]
+    pub(super) fn count(&self) -> usize {
+        self.count.load_relaxed() as usize
     }
 
     /// Under loom: checks that this node's construction happens-before the
@@ -140,6 +152,104 @@ pub(super) mod live {
     pub(in super::super) static LIVE: AtomicU64 = AtomicU64::new(0);
 }
 
+/// A word of a node that a commit may change after the node is published:
+/// the root's `count`, and an internal node's `children` and `gaps`.
+///
+/// # Who accesses it, and how
+///
+/// - Building a node the transaction owns (`&mut`): [`Word::set`], a
+///   plain write (nobody else can see the node yet).
+/// - The writer reading (its own nodes, or published ones): [`Word::get`].
+///   Only the writer ever stores to a word, and writers are serialised
+///   by their lock, so the writer's reads need no ordering of their own.
+/// - The commit's in-place patch: [`Word::publish`] (`Release`) for a
+///   child pointer, [`Word::update`] (`Relaxed`) for a count or a gap.
+/// - Readers: [`Word::load`] (`Acquire`) for a child pointer, which pairs
+///   with `publish` so that a reader that loads the new child sees every
+///   write that built it; `Relaxed` loads for counts and gaps, which
+///   readers only use as statistics or hints.
+///
+/// Under `--cfg loom` the word is a loom atomic: writes through `&mut` and
+/// the writer's reads use loom's unsynchronised accessors (no scheduling
+/// point per word), while `publish`/`update` and the readers' loads are
+/// modelled.
+#[repr(transparent)]
+pub(super) struct Word<A>(A);
+
+macro_rules! word {
+    ($atomic:ty, $t:ty) => {
+        impl Word<$atomic> {
+            fn new(v: $t) -> Self {
+                Word(<$atomic>::new(v))
+            }
+
+            /// Sets the word of a node nobody else can see.
+            #[inline(always)]
+            pub(super) fn set(&mut self, v: $t) {
+                #[cfg(not(loom))]
+                {
+                    *self.0.get_mut() = v;
+                }
+                #[cfg(loom)]
+                self.0.with_mut(|w| *w = v);
+            }
+
+            /// The writer's read (see the type docs).
+            #[inline(always)]
+            pub(super) fn get(&self) -> $t {
+                #[cfg(not(loom))]
+                return self.0.load(Ordering::Relaxed);
+                // SAFETY: only the writer stores to words, and the writer
+                // calling this is ordered after every earlier store (its
+                // own, or previous writers' through the writers' lock).
+                #[cfg(loom)]
+                unsafe {
+                    self.0.unsync_load()
+                }
+            }
+        }
+    };
+}
+
+word!(AtomicU64, u64);
+word!(AtomicPtr<Header>, *mut Header);
+
+impl Word<AtomicU64> {
+    /// A reader's load of a count or gap.
+    #[inline(always)]
+    pub(super) fn load_relaxed(&self) -> u64 {
+        // Relaxed: a statistic or a hint (see the type docs).
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Patches a count or gap of a published node (writer only).
+    #[inline]
+    pub(super) fn update(&self, v: u64) {
+        // Relaxed: readers use counts and gaps only as statistics and
+        // hints; the next writer is ordered by the writers' lock.
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+impl Word<AtomicPtr<Header>> {
+    /// A reader's load of a child pointer.
+    #[inline(always)]
+    pub(super) fn load(&self) -> *mut Header {
+        // Acquire: pairs with the Release in `publish` (and a reader that
+        // loads a child built before the node itself was published is
+        // covered by the Acquire that reached this node).
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Replaces a child of a published node (writer only, at commit).
+    #[inline]
+    pub(super) fn publish(&self, child: *mut Header) {
+        // Release: every write that built `child`'s subtree happens-before
+        // the reads of a reader whose Acquire `load` returns `child`.
+        self.0.store(child, Ordering::Release);
+    }
+}
+
 /// A leaf: up to [`FANOUT`] ranges and their values.
 ///
 /// # Invariants
@@ -169,12 +279,16 @@ pub(super) struct Leaf<V> {
 ///   ([`gap_len`]; 0 if there is none).
 /// - `pivots[len..]` are `u64::MAX`, `gaps[len..]` 0, `children[len..]`
 ///   null.
+/// - `pivots`, `len` and `height` never change once the node is published;
+///   `children[i]` and `gaps[i]` may, by a commit's in-place patch (see
+///   [`Word`]): a child is then replaced by a subtree covering exactly the
+///   same keys.
 #[repr(C)]
 pub(super) struct Internal {
     pub(super) hdr: Header,
     pub(super) pivots: [u64; FANOUT],
-    pub(super) gaps: [u64; FANOUT],
-    pub(super) children: [*mut Header; FANOUT],
+    pub(super) gaps: [Word<AtomicU64>; FANOUT],
+    pub(super) children: [Word<AtomicPtr<Header>>; FANOUT],
 }
 
 /// The length of the range `first..=last`, saturated at `u64::MAX` (only
@@ -233,7 +347,7 @@ impl<V: Copy> Leaf<V> {
         let n = pivots.len();
         debug_assert!((1..=FANOUT).contains(&n) && slots.len() == n);
         self.hdr.len = n as u8;
-        self.hdr.count = 0;
+        self.hdr.count.set(0);
         self.pivots[..n].copy_from_slice(pivots);
         self.pivots[n..].fill(u64::MAX);
         self.slots[..n].copy_from_slice(slots);
@@ -247,20 +361,69 @@ impl Internal {
         let n = pivots.len();
         debug_assert!((1..=FANOUT).contains(&n) && gaps.len() == n && children.len() == n);
         self.hdr.len = n as u8;
-        self.hdr.count = 0;
+        self.hdr.count.set(0);
         self.pivots[..n].copy_from_slice(pivots);
         self.pivots[n..].fill(u64::MAX);
-        self.gaps[..n].copy_from_slice(gaps);
-        self.gaps[n..].fill(0);
-        self.children[..n].copy_from_slice(children);
-        self.children[n..].fill(ptr::null_mut());
+        for i in 0..FANOUT {
+            let (gap, child) = match i < n {
+                true => (gaps[i], children[i]),
+                false => (0, ptr::null_mut()),
+            };
+            self.gaps[i].set(gap);
+            self.children[i].set(child);
+        }
+    }
+
+    /// Makes `self` a copy of `from` (apart from the header's `txn`).
+    /// `from` may be published: only the writer (the caller) stores to its
+    /// words, so reading them here races with readers' loads only.
+    pub(super) fn copy_from(&mut self, from: &Internal) {
+        debug_assert_eq!(self.hdr.height, from.hdr.height);
+        self.hdr.len = from.hdr.len;
+        self.hdr.count.set(0);
+        self.pivots = from.pivots;
+        #[cfg(not(loom))]
+        {
+            // One 256-byte copy instead of 32 word loads and stores.
+            // SAFETY: `Word<A>` is `repr(transparent)` over a core atomic,
+            // which has the layout of its plain value, and both arrays hold
+            // `FANOUT` of them. Nothing stores to `from`'s words during the
+            // copy (only the caller, the writer, does), so these plain reads
+            // race with nothing but atomic loads; `self` is ours (`&mut`).
+            unsafe {
+                ptr::copy_nonoverlapping(from.gaps.as_ptr(), self.gaps.as_mut_ptr(), FANOUT);
+                ptr::copy_nonoverlapping(
+                    from.children.as_ptr(),
+                    self.children.as_mut_ptr(),
+                    FANOUT,
+                );
+            }
+        }
+        // Loom's atomics are handles to its model state: copy the values.
+        #[cfg(loom)]
+        for i in 0..FANOUT {
+            self.gaps[i].set(from.gaps[i].get());
+            self.children[i].set(from.children[i].get());
+        }
+    }
+
+    /// The child at `i`, for the writer (see [`Word::get`]).
+    #[inline]
+    pub(super) fn child(&self, i: usize) -> *mut Header {
+        self.children[i].get()
+    }
+
+    /// The cached gap of child `i`, for the writer (see [`Word::get`]).
+    #[inline]
+    pub(super) fn gap(&self, i: usize) -> u64 {
+        self.gaps[i].get()
     }
 
     /// The longest `None` range below this node.
     pub(super) fn max_gap(&self) -> u64 {
         self.gaps[..usize::from(self.hdr.len)]
             .iter()
-            .copied()
+            .map(Word::<AtomicU64>::get)
             .max()
             .unwrap_or(0)
     }
@@ -284,8 +447,8 @@ pub(super) fn alloc_internal(txn: u64, height: u8, tracked: bool) -> *mut Header
     let node = Box::new(Internal {
         hdr: Header::new(txn, height, tracked),
         pivots: [u64::MAX; FANOUT],
-        gaps: [0; FANOUT],
-        children: [ptr::null_mut(); FANOUT],
+        gaps: core::array::from_fn(|_| Word::<AtomicU64>::new(0)),
+        children: core::array::from_fn(|_| Word::<AtomicPtr<Header>>::new(ptr::null_mut())),
     });
     node.hdr.mark_built();
     Box::into_raw(node).cast::<Header>()
@@ -312,15 +475,15 @@ pub(super) unsafe fn free_node<V>(node: *mut Header) {
     }
 }
 
-/// Adds one node to the batch freed after an RCU grace period.
+/// Frees one node after an RCU grace period.
 ///
 /// # Safety
 ///
 /// - `node` came from [`alloc_leaf::<V>`](alloc_leaf) or [`alloc_internal`]
 ///   and is neither freed nor retired elsewhere.
 /// - `node` is unreachable for readers that start after this call (the
-///   root that reached it has been replaced).
-pub(super) unsafe fn retire_node<V>(batch: &mut RetireBatch, node: *mut Header) {
+///   pointer that reached it has been replaced).
+pub(super) unsafe fn retire_node<V>(rcu: &RcuGuard, node: *mut Header) {
     // SAFETY: `node` is still allocated (contract).
     let height = unsafe { (*node).height };
     if height == 0 {
@@ -328,11 +491,11 @@ pub(super) unsafe fn retire_node<V>(batch: &mut RetireBatch, node: *mut Header) 
         // nowhere else (contract). Dropping a leaf on another thread is
         // sound: trees only hold `V: Copy` (`MapleTree::new` requires it),
         // which has no destructor, so the drop only frees memory.
-        unsafe { batch.push(node.cast::<Leaf<V>>()) };
+        unsafe { rcu.defer_drop(node.cast::<Leaf<V>>()) };
     } else {
         // SAFETY: as above, for a `Box<Internal>`, whose drop only frees
         // memory (children are freed separately).
-        unsafe { batch.push(node.cast::<Internal>()) };
+        unsafe { rcu.defer_drop(node.cast::<Internal>()) };
     }
 }
 
@@ -347,9 +510,9 @@ pub(super) unsafe fn free_subtree<V>(node: *mut Header) {
     if height > 0 {
         // SAFETY: height > 0, so `node` is an `Internal`, and it is live.
         let int = unsafe { &*node.cast::<Internal>() };
-        for &child in &int.children[..usize::from(int.hdr.len)] {
+        for i in 0..usize::from(int.hdr.len) {
             // SAFETY: the children are part of the subtree (contract).
-            unsafe { free_subtree::<V>(child) };
+            unsafe { free_subtree::<V>(int.child(i)) };
         }
     }
     // SAFETY: the subtree's root, freed once, after its children.

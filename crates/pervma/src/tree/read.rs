@@ -149,7 +149,7 @@ impl<'a, V: Copy> Snapshot<'a, V> {
                 min = int.pivots[i - 1] + 1;
             }
             max = int.pivots[i];
-            node = int.children[i];
+            node = int.children[i].load();
         }
     }
 
@@ -224,7 +224,7 @@ impl<'a, V: Copy> Snapshot<'a, V> {
 
     /// The number of `Some` ranges (`map_count`), O(1).
     pub(crate) fn len(&self) -> usize {
-        self.root_header().count
+        self.root_header().count()
     }
 }
 

@@ -484,8 +484,10 @@ fn max_map_count_ranges() {
     assert_eq!((stats.nodes, stats.ranges, stats.somes), (1, 1, 0));
 }
 
-/// A store in a fresh transaction copies the path: height + 1 nodes (no
-/// split or merge), and later stores on that path reuse them.
+/// A store in a fresh transaction builds one leaf and defers the path
+/// copy; the first lookup (or store) copies the path: height + 1 nodes in
+/// all (no split or merge), and later stores on that path reuse them. A
+/// transaction that commits before that copies nothing else.
 fn path_copy_allocates_one_node_per_level() {
     let tree = MapleTree::<u32>::new_tracked();
     // SAFETY: single-threaded test.
@@ -499,12 +501,25 @@ fn path_copy_allocates_one_node_per_level() {
     // SAFETY: single-threaded test.
     let mut w = unsafe { tree.write() };
     w.store(8 * 1000, 8 * 1000 + 3, Some(2));
+    assert_eq!(LIVE.load(Ordering::Relaxed) - before, 1, "deferred path");
+    assert_eq!(w.walk(8 * 1000), Some((8000, 8003, 2)));
     let after_one = LIVE.load(Ordering::Relaxed);
     assert_eq!(after_one - before, stats.height as u64 + 1);
     w.store(8 * 1000, 8 * 1000 + 3, Some(3));
     w.store(8 * 1000, 8 * 1000 + 3, Some(4));
     assert_eq!(LIVE.load(Ordering::Relaxed), after_one);
     w.commit();
+    // One store, committed at once: only the leaf is new, and the old one
+    // goes after a grace period.
+    let nodes = tree.validate(&rcu_read_lock()).nodes + tree.spares();
+    memory_is_freed(nodes as u64);
+    // SAFETY: single-threaded test.
+    let mut w = unsafe { tree.write() };
+    w.store(8 * 500, 8 * 500 + 3, Some(5));
+    assert_eq!(LIVE.load(Ordering::Relaxed), nodes as u64 + 1);
+    w.commit();
+    assert_eq!(tree.walk(8 * 500, &rcu_read_lock()), Some((4000, 4003, 5)));
+    memory_is_freed(nodes as u64);
     drop(tree);
     memory_is_freed(0);
 }
@@ -546,8 +561,8 @@ fn no_node_leaks() {
             w.commit();
         }
         if round % 100 == 0 {
-            let nodes = tree.validate(&rcu_read_lock()).nodes as u64;
-            memory_is_freed(nodes);
+            let nodes = tree.validate(&rcu_read_lock()).nodes + tree.spares();
+            memory_is_freed(nodes as u64);
         }
     }
     drop(tree);

@@ -32,15 +32,18 @@ struct Checker {
     prev_last: Option<u64>,
     /// The newest transaction id any node may carry.
     max_txn: u64,
+    /// Whether this is a writer's pending version, whose transaction is
+    /// `max_txn`.
+    pending: bool,
 }
 
 impl<V: Copy> Snapshot<'_, V> {
     /// Checks every invariant; returns node/range counts.
     pub(crate) fn validate(&self) -> TreeStats {
-        self.validate_txn(u64::MAX)
+        self.validate_txn(u64::MAX, false)
     }
 
-    pub(super) fn validate_txn(&self, max_txn: u64) -> TreeStats {
+    pub(super) fn validate_txn(&self, max_txn: u64, pending: bool) -> TreeStats {
         // SAFETY: the root of this snapshot is live (type invariant).
         let root = unsafe { &*self.root };
         let mut c = Checker {
@@ -53,11 +56,13 @@ impl<V: Copy> Snapshot<'_, V> {
             prev_none: false,
             prev_last: None,
             max_txn,
+            pending,
         };
         self.check(&mut c, self.root, 0, u64::MAX, root.height, true, max_txn);
         assert_eq!(c.prev_last, Some(u64::MAX), "ranges do not reach u64::MAX");
         assert_eq!(
-            root.count, c.stats.somes,
+            root.count(),
+            c.stats.somes,
             "root count != number of Some ranges"
         );
         c.stats
@@ -81,7 +86,15 @@ impl<V: Copy> Snapshot<'_, V> {
         let hdr = unsafe { &*node };
         c.stats.nodes += 1;
         assert_eq!(hdr.height, height, "node at the wrong height");
-        assert!(hdr.txn <= parent_txn, "node older than its child");
+        // A commit may patch a newer subtree into an older published node,
+        // but a node of the pending transaction is reachable only through
+        // nodes of that transaction (published nodes never point to it).
+        if hdr.txn == c.max_txn && c.pending {
+            assert_eq!(
+                parent_txn, c.max_txn,
+                "published node points to a pending one"
+            );
+        }
         assert!(hdr.txn <= c.max_txn, "node from a future transaction");
         let len = usize::from(hdr.len);
         assert!((1..=FANOUT).contains(&len), "bad len {len}");
@@ -143,9 +156,12 @@ impl<V: Copy> Snapshot<'_, V> {
         }
         // SAFETY: a live internal node.
         let int = unsafe { internal_ref(node) };
-        assert!(int.gaps[len..].iter().all(|&g| g == 0), "unused gap set");
         assert!(
-            int.children[len..].iter().all(|c| c.is_null()),
+            int.gaps[len..].iter().all(|g| g.get() == 0),
+            "unused gap set"
+        );
+        assert!(
+            int.children[len..].iter().all(|c| c.get().is_null()),
             "unused child set"
         );
         let mut cmin = min;
@@ -153,14 +169,14 @@ impl<V: Copy> Snapshot<'_, V> {
         for i in 0..len {
             let gap = self.check(
                 c,
-                int.children[i],
+                int.child(i),
                 cmin,
                 int.pivots[i],
                 height - 1,
                 false,
                 hdr.txn,
             );
-            assert_eq!(int.gaps[i], gap, "stale cached gap");
+            assert_eq!(int.gap(i), gap, "stale cached gap");
             best = best.max(gap);
             cmin = int.pivots[i].wrapping_add(1);
         }
@@ -188,13 +204,13 @@ impl<V: Copy> MapleTree<V> {
     /// [`Snapshot::validate`] on the published version.
     pub(crate) fn validate(&self, guard: &RcuGuard) -> TreeStats {
         let next = self.next_txn.load(crate::sync::prim::Ordering::Relaxed);
-        self.snapshot(guard).validate_txn(next - 1)
+        self.snapshot(guard).validate_txn(next - 1, false)
     }
 }
 
 impl<V: Copy> TreeWriter<'_, V> {
     /// [`Snapshot::validate`] on the pending version.
     pub(crate) fn validate(&self) -> TreeStats {
-        self.snapshot().validate_txn(self.txn)
+        self.snapshot().validate_txn(self.txn, true)
     }
 }

@@ -61,6 +61,24 @@ use super::read::{internal_ref, leaf_ref};
 use super::TreeWriter;
 use core::ptr;
 
+/// How full a rebuild makes nodes: at most this many slots each where the
+/// minimum fill allows. Filling nodes to [`FANOUT`] would make the next
+/// insertion split them and the next removal join them again (a one-page
+/// `mmap` + `munmap` at a leaf boundary did both, each time); three
+/// quarters leaves room both ways.
+const REBUILD_FILL: usize = FANOUT * 3 / 4;
+
+/// How many nodes a rebuild makes of `n` slots: about `n / REBUILD_FILL`,
+/// but never so many that one gets fewer than [`MIN_FILL`] (or, for
+/// `n < MIN_FILL`, one: only a root or a node that is joined next may be
+/// that small), nor so few that one gets more than [`FANOUT`].
+fn nodes_for(n: usize) -> usize {
+    n.div_ceil(REBUILD_FILL)
+        .min(n / MIN_FILL)
+        .max(n.div_ceil(FANOUT))
+        .max(1)
+}
+
 /// Room for the contents of one level during a rebuild: at most
 /// `FANOUT - 1` slots on each side of at most 3 new entries.
 const CAP: usize = 3 * FANOUT;
@@ -68,17 +86,18 @@ const CAP: usize = 3 * FANOUT;
 /// One level of a [`Path`]: `node`, the index of the slot the path goes
 /// through, and the node's minimum.
 #[derive(Clone, Copy)]
-struct Step {
-    node: *mut Header,
-    idx: usize,
-    min: u64,
+pub(super) struct Step {
+    pub(super) node: *mut Header,
+    pub(super) idx: usize,
+    pub(super) min: u64,
 }
 
 /// A root-to-leaf path in the writer's pending tree: `steps[h]` is the node
 /// of height `h`, for `h` in `0..=height`.
-struct Path {
-    steps: [Step; MAX_LEVELS],
-    height: usize,
+#[derive(Clone, Copy)]
+pub(super) struct Path {
+    pub(super) steps: [Step; MAX_LEVELS],
+    pub(super) height: usize,
 }
 
 /// Contents of one leaf level being rebuilt.
@@ -142,7 +161,7 @@ impl IntBuf {
 
     fn extend(&mut self, node: &Internal, range: core::ops::Range<usize>) {
         for i in range {
-            self.push(node.pivots[i], node.gaps[i], node.children[i]);
+            self.push(node.pivots[i], node.gap(i), node.child(i));
         }
     }
 
@@ -204,7 +223,7 @@ impl Pool {
 /// `node` is a live leaf of this tree's `V`, allocated by the caller's
 /// transaction (so unreachable from the published root), and no other
 /// reference to it is used while the result lives.
-unsafe fn leaf_mut<'a, V>(node: *mut Header) -> &'a mut Leaf<V> {
+pub(super) unsafe fn leaf_mut<'a, V>(node: *mut Header) -> &'a mut Leaf<V> {
     // SAFETY: the contract; `Leaf<V>` is `repr(C)` with the header first.
     unsafe { &mut *node.cast::<Leaf<V>>() }
 }
@@ -214,14 +233,14 @@ unsafe fn leaf_mut<'a, V>(node: *mut Header) -> &'a mut Leaf<V> {
 /// # Safety
 ///
 /// As for [`leaf_mut`], for an internal node.
-unsafe fn internal_mut<'a>(node: *mut Header) -> &'a mut Internal {
+pub(super) unsafe fn internal_mut<'a>(node: *mut Header) -> &'a mut Internal {
     // SAFETY: the contract; `Internal` is `repr(C)` with the header first.
     unsafe { &mut *node.cast::<Internal>() }
 }
 
 impl<V: Copy> TreeWriter<'_, V> {
     /// Header of a node of the pending tree.
-    fn header(&self, node: *mut Header) -> &Header {
+    pub(super) fn header(&self, node: *mut Header) -> &Header {
         // SAFETY: callers pass nodes of the pending tree (or nodes this
         // transaction built and has not freed), which stay allocated while
         // the writer lives: its own nodes until it frees them, the others
@@ -230,16 +249,40 @@ impl<V: Copy> TreeWriter<'_, V> {
     }
 
     /// Whether `node` was allocated by this transaction.
-    fn is_ours(&self, node: *mut Header) -> bool {
+    pub(super) fn is_ours(&self, node: *mut Header) -> bool {
         self.header(node).txn == self.txn
     }
 
-    fn new_leaf(&self) -> *mut Header {
+    pub(super) fn new_leaf(&self) -> *mut Header {
         alloc_leaf::<V>(self.txn, self.tracked)
     }
 
-    fn new_internal(&self, height: u8) -> *mut Header {
-        alloc_internal(self.txn, height, self.tracked)
+    pub(super) fn new_internal(&self, height: u8) -> *mut Header {
+        match self.tree.take_spare() {
+            Some(node) => {
+                // SAFETY: spare nodes are internal nodes that were never
+                // published and are linked from nothing (`recycle`), so
+                // this transaction owns it from here on.
+                let hdr = unsafe { &mut *node };
+                // INVARIANT (`Header`): a recycled node is relabelled before
+                // anyone else can see it; it stays an `Internal`.
+                hdr.txn = self.txn;
+                hdr.height = height;
+                node
+            }
+            None => alloc_internal(self.txn, height, self.tracked),
+        }
+    }
+
+    /// Keeps `node`, an internal node of this transaction that is linked
+    /// from nothing and was never published, for a later allocation.
+    pub(super) fn recycle(&self, node: *mut Header) {
+        debug_assert!(self.is_ours(node) && self.header(node).height > 0);
+        if let Some(node) = self.tree.put_spare(node) {
+            // SAFETY: ours, never published, unlinked (the contract), and
+            // the spare list is full, so it is freed exactly once, here.
+            unsafe { free_node::<V>(node) };
+        }
     }
 
     /// Drops `node` (not its children) from the pending tree.
@@ -249,7 +292,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             // from the pending tree (the caller just unlinked it).
             unsafe { free_node::<V>(node) };
         } else {
-            self.retired.push(node);
+            self.retired.get_mut().push(node);
         }
     }
 
@@ -260,7 +303,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             pool.nodes[pool.n] = node;
             pool.n += 1;
         } else {
-            self.retired.push(node);
+            self.retired.get_mut().push(node);
         }
     }
 
@@ -286,7 +329,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             let int = unsafe { internal_ref(node) };
             let mut somes = 0;
             for i in 0..len {
-                somes += self.drop_subtree(int.children[i]);
+                somes += self.drop_subtree(int.child(i));
             }
             somes
         };
@@ -301,7 +344,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             idx: 0,
             min: 0,
         };
-        let mut node = self.root;
+        let mut node = self.root.get();
         assert!(!node.is_null(), "TreeWriter used after a panic");
         let height = usize::from(self.header(node).height);
         let mut path = Path {
@@ -317,7 +360,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             if idx > 0 {
                 min = int.pivots[idx - 1] + 1;
             }
-            node = int.children[idx];
+            node = int.child(idx);
         }
         // SAFETY: the node of height 0 on the path is a leaf.
         let leaf = unsafe { leaf_ref::<V>(node) };
@@ -331,8 +374,12 @@ impl<V: Copy> TreeWriter<'_, V> {
 
     /// `(first, last, value)` of the range a path leads to.
     fn entry(&self, path: &Path) -> (u64, u64, Option<V>) {
-        let s = path.steps[0];
-        // SAFETY: `path` was just computed from the pending tree.
+        self.entry_at(path.steps[0])
+    }
+
+    /// `(first, last, value)` of the range at a leaf step.
+    fn entry_at(&self, s: Step) -> (u64, u64, Option<V>) {
+        // SAFETY: `s` was just computed from the pending tree.
         let leaf = unsafe { leaf_ref::<V>(s.node) };
         let first = if s.idx == 0 {
             s.min
@@ -355,6 +402,7 @@ impl<V: Copy> TreeWriter<'_, V> {
     #[doc(alias = "mtree_store_range")]
     pub(crate) fn store(&mut self, first: u64, last: u64, value: Option<V>) {
         assert!(first <= last, "store of an empty range");
+        self.settle();
         let erase = value.is_none();
         let mut entries = [(0, None); 3];
         let mut n = 0;
@@ -368,14 +416,34 @@ impl<V: Copy> TreeWriter<'_, V> {
                 n += 1;
             }
         } else if erase && first > 0 {
-            let prev = self.path_to(first - 1);
-            if self.entry(&prev).2.is_none() {
-                lp = prev;
+            // Widen over a `None` range just below.
+            let mut prev = lp.steps[0];
+            if prev.idx > 0 {
+                prev.idx -= 1;
+                if self.entry_at(prev).2.is_none() {
+                    lp.steps[0] = prev;
+                }
+            } else {
+                let prev = self.path_to(first - 1);
+                if self.entry(&prev).2.is_none() {
+                    lp = prev;
+                }
             }
         }
 
-        let mut rp = self.path_to(last);
-        let (_, hi_last, hi_value) = self.entry(&rp);
+        // The right end: in the left end's leaf (`rp == None`, slot
+        // `r.idx`) unless it lies beyond it. Paths are big; no copies.
+        let mut rp = None;
+        let mut r = match self.slot_in_leaf(lp.steps[0], last) {
+            Some(step) => step,
+            None => {
+                let path = self.path_to(last);
+                let step = path.steps[0];
+                rp = Some(path);
+                step
+            }
+        };
+        let (_, hi_last, hi_value) = self.entry_at(r);
         let mut mid_last = last;
         let mut right = None;
         if hi_last > last {
@@ -385,11 +453,21 @@ impl<V: Copy> TreeWriter<'_, V> {
                 right = Some((hi_last, hi_value));
             }
         } else if erase && last < u64::MAX {
-            let next = self.path_to(last + 1);
-            let (_, next_last, next_value) = self.entry(&next);
+            // Widen over a `None` range just above.
+            let (next, path) = match self.slot_in_leaf(r, last + 1) {
+                Some(step) => (step, None),
+                None => {
+                    let path = self.path_to(last + 1);
+                    (path.steps[0], Some(path))
+                }
+            };
+            let (_, next_last, next_value) = self.entry_at(next);
             if next_value.is_none() {
                 mid_last = next_last;
-                rp = next;
+                r = next;
+                if path.is_some() {
+                    rp = path;
+                }
             }
         }
         entries[n] = (mid_last, value);
@@ -399,23 +477,44 @@ impl<V: Copy> TreeWriter<'_, V> {
             n += 1;
         }
 
-        let (l, r) = (lp.steps[0], rp.steps[0]);
-        if erase && n == 1 && l.node == r.node && l.idx == r.idx && self.entry(&lp).2.is_none() {
+        let l = lp.steps[0];
+        if erase && n == 1 && l.node == r.node && l.idx == r.idx && self.entry_at(l).2.is_none() {
             // Erasing inside one `None` range: nothing changes.
             return;
         }
+        if l.node == r.node && self.replace_in_leaf(&lp, r.idx, &entries[..n]) {
+            return;
+        }
+        // `r` lies in the leaf of `rp` (or of `lp` if there is none).
+        let mut rp = rp.unwrap_or(lp);
+        debug_assert!(rp.steps[0].node == r.node);
+        rp.steps[0] = r;
         self.replace_span(&lp, &rp, &entries[..n]);
+    }
+
+    /// The step to the range containing `addr` if it lies in the leaf of
+    /// `at`.
+    fn slot_in_leaf(&self, at: Step, addr: u64) -> Option<Step> {
+        // SAFETY: `at` was just computed from the pending tree.
+        let leaf = unsafe { leaf_ref::<V>(at.node) };
+        let max = leaf.pivots[usize::from(leaf.hdr.len) - 1];
+        (at.min <= addr && addr <= max).then(|| Step {
+            idx: slot_of(&leaf.pivots, addr),
+            ..at
+        })
     }
 
     /// Replaces the ranges from the one `lp` leads to through the one `rp`
     /// leads to with `entries`, which cover exactly the same keys.
     fn replace_span(&mut self, lp: &Path, rp: &Path, entries: &[(u64, Option<V>)]) {
+        // May change any node: publish by a new root.
+        self.patch.set(None);
         let height = lp.height;
         // Until the new root is in place, `root` is null: if a bug panics
         // in the middle of the rebuild, the abort in `Drop` then leaks this
         // transaction's nodes instead of freeing half-rebuilt ones twice.
-        let old_root = core::mem::replace(&mut self.root, ptr::null_mut());
-        let old_count = self.header(old_root).count;
+        let old_root = self.root.replace(ptr::null_mut());
+        let old_count = self.header(old_root).count.get() as usize;
         let added = entries.iter().filter(|e| e.1.is_some()).count();
         let mut removed = 0;
 
@@ -462,14 +561,14 @@ impl<V: Copy> TreeWriter<'_, V> {
             // Everything strictly between the two paths goes.
             if l.node == r.node {
                 for i in l.idx + 1..r.idx {
-                    removed += self.drop_subtree(lnode.children[i]);
+                    removed += self.drop_subtree(lnode.child(i));
                 }
             } else {
                 for i in l.idx + 1..usize::from(lnode.hdr.len) {
-                    removed += self.drop_subtree(lnode.children[i]);
+                    removed += self.drop_subtree(lnode.child(i));
                 }
                 for i in 0..r.idx {
-                    removed += self.drop_subtree(rnode.children[i]);
+                    removed += self.drop_subtree(rnode.child(i));
                 }
             }
             if out.n == 1 && usize::from(self.header(out.children[0]).len) < MIN_FILL {
@@ -505,7 +604,7 @@ impl<V: Copy> TreeWriter<'_, V> {
         };
         while self.header(root).height > 0 && self.header(root).len == 1 {
             // SAFETY: an internal node of the pending tree.
-            let child = unsafe { internal_ref(root) }.children[0];
+            let child = unsafe { internal_ref(root) }.child(0);
             self.discard(root);
             root = child;
         }
@@ -513,14 +612,14 @@ impl<V: Copy> TreeWriter<'_, V> {
         // or a collapsed chain of them.
         assert!(self.is_ours(root));
         // SAFETY: `root` is ours (checked), so unpublished and unshared.
-        unsafe { (*root).count = old_count - removed + added };
-        self.root = root;
+        unsafe { (*root).count.set((old_count - removed + added) as u64) };
+        self.root.set(root);
     }
 
     /// Builds leaves from `buf` into `out`, reusing `pool`'s nodes first.
     fn build_leaves(&mut self, buf: &LeafBuf<V>, pool: &mut Pool, out: &mut IntBuf) {
         let n = buf.n;
-        let k = n.div_ceil(FANOUT);
+        let k = nodes_for(n);
         let (base, extra) = (n / k, n % k);
         let (mut start, mut min) = (0, buf.min);
         for j in 0..k {
@@ -541,7 +640,7 @@ impl<V: Copy> TreeWriter<'_, V> {
     /// `pool`'s nodes first.
     fn build_internals(&mut self, buf: &IntBuf, height: u8, pool: &mut Pool, out: &mut IntBuf) {
         let n = buf.n;
-        let k = n.div_ceil(FANOUT);
+        let k = nodes_for(n);
         let (base, extra) = (n / k, n % k);
         let mut start = 0;
         for j in 0..k {
@@ -619,7 +718,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             // SAFETY: an internal node of the pending tree.
             let int = unsafe { internal_ref(node) };
             for i in 0..usize::from(int.hdr.len) {
-                self.free_own_nodes(int.children[i]);
+                self.free_own_nodes(int.child(i));
             }
         }
         // SAFETY: ours, never published, and the pending tree that linked
