@@ -446,6 +446,14 @@ impl<T: Copy + PartialEq> SmallList<T> {
         self.inline[0]
     }
 
+    pub(crate) fn last(&self) -> Option<T> {
+        match self.len {
+            0 => None,
+            n if n <= INLINE => self.inline[n - 1],
+            _ => self.spill.last().copied(),
+        }
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
         self.inline
             .iter()

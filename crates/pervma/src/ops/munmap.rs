@@ -91,7 +91,7 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
     } else {
         vma_prev(change, start).map_or(0, |p| change.vma(p).end())
     };
-    let last_end = change.vma(*vmas.last().unwrap_or(&first)).end();
+    let last_end = change.vma(vmas.last().unwrap_or(first)).end();
     let ceiling = if end < last_end {
         Some(end)
     } else {
@@ -99,7 +99,7 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
     };
     let detached: Vec<(u64, u64)> = vmas
         .iter()
-        .map(|&v| {
+        .map(|v| {
             let v = change.vma(v);
             (v.start().max(start), v.end().min(end))
         })
