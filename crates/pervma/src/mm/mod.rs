@@ -40,9 +40,9 @@ use crate::flags::PAGE_SIZE;
 use crate::mem::pte::PageTable;
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
-use crate::sync::percpu::this_shard;
+use crate::sync::percpu::{this_shard, Shard};
 use crate::sync::prim::{spin_hint, AtomicU32};
-use crate::sync::rcu::rcu_read_lock;
+use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 use crate::sync::rwsem::RawRwSem;
 use crate::sync::seq::MmLockSeq;
 use crate::tree::MapleTree;
@@ -128,6 +128,16 @@ unsafe impl<T: Send + Sync> Send for Mm<T> {}
 // SAFETY: all shared-state access goes through `mmap_lock`, the VMA lock
 // protocol and the RCU tree (module invariants).
 unsafe impl<T: Send + Sync> Sync for Mm<T> {}
+
+/// What `vma_start_read` on a VMA found by a lock-free walk gave.
+pub(crate) enum Walked<'mm, T> {
+    /// The VMA, read-locked.
+    Locked(VmaReadGuard<'mm, T>),
+    /// It was detached after the walk: walk again.
+    Again,
+    /// It is write-locked (or has too many readers): fall back.
+    Contended,
+}
 
 /// Why the RCU fast path did not return a VMA.
 enum FastFail {
@@ -324,32 +334,11 @@ impl<T> Mm<T> {
                     _ => Err(FastFail::Contended),
                 };
             };
-            // SAFETY: the VMA was reachable from the tree inside this RCU
-            // read section, so its memory stays valid until `rcu` ends
-            // (module invariant: removed VMAs are freed after a grace
-            // period). `start_read` touches only the lock words.
-            let vma_ref = unsafe { vma.as_ref() };
-            match vma_ref.start_read(&self.mm_lock_seq, &self.vma_writer_wait) {
-                Ok(()) => {}
-                Err(ReadFail::Detached) => {
-                    // Replaced under us: the new tree is about to be (or has
-                    // been) published. Look again.
-                    drop(rcu);
-                    self.events.miss.inc(cpu);
-                    spin_hint();
-                    continue;
-                }
-                Err(ReadFail::Locked) => {
-                    drop(rcu);
-                    self.events.abort.inc(cpu);
-                    return Err(FastFail::Contended);
-                }
-            }
-            // The read reference keeps the VMA alive and attached (a
-            // detaching writer waits for us), so the RCU section can end.
-            drop(rcu);
-            // SAFETY: we hold a read reference on `vma`.
-            let guard = unsafe { VmaReadGuard::new(self, vma) };
+            let guard = match self.vma_start_read_walked(vma, rcu, cpu) {
+                Walked::Locked(guard) => guard,
+                Walked::Again => continue,
+                Walked::Contended => return Err(FastFail::Contended),
+            };
             // Between the walk and the lock the VMA may have been resized.
             if !guard.contains(addr) {
                 drop(guard);
@@ -358,6 +347,41 @@ impl<T> Mm<T> {
             }
             self.events.success.inc(cpu);
             return Ok(guard);
+        }
+    }
+
+    /// `vma_start_read` on `vma`, found by a walk inside `rcu`, for the
+    /// fast paths ([`Mm::lock_vma_under_rcu`], `lock_next_vma`): the read
+    /// lock (the RCU section ends, the reference keeps the VMA alive and
+    /// attached), or "walk again" (it was detached: the new tree is
+    /// published or about to be; counts a `MISS`), or contention (it is
+    /// write-locked; counts an `ABORT`).
+    #[inline(always)]
+    pub(crate) fn vma_start_read_walked(
+        &self,
+        vma: VmaPtr<T>,
+        rcu: RcuGuard,
+        cpu: Shard,
+    ) -> Walked<'_, T> {
+        // SAFETY: the VMA was reachable from the tree inside this RCU read
+        // section, so its memory stays valid until `rcu` ends (module
+        // invariant: removed VMAs are freed after a grace period).
+        // `start_read` touches only the lock words.
+        let vma_ref = unsafe { vma.as_ref() };
+        let result = vma_ref.start_read(&self.mm_lock_seq, &self.vma_writer_wait);
+        drop(rcu);
+        match result {
+            // SAFETY: we hold a read reference on `vma`, a VMA of `self`.
+            Ok(()) => Walked::Locked(unsafe { VmaReadGuard::new(self, vma) }),
+            Err(ReadFail::Detached) => {
+                self.events.miss.inc(cpu);
+                spin_hint();
+                Walked::Again
+            }
+            Err(ReadFail::Locked) => {
+                self.events.abort.inc(cpu);
+                Walked::Contended
+            }
         }
     }
 

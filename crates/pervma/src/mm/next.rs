@@ -34,12 +34,11 @@
 //! Counters: `success` (fast path), `miss` (detached, walked again),
 //! `abort` (fast path gave up), `wait` (fell back to `mmap_lock`).
 
-use super::{Mm, VmaReadGuard};
+use super::{Mm, VmaReadGuard, Walked};
 use crate::sync::lockdep;
 use crate::sync::percpu::this_shard;
 use crate::sync::prim::spin_hint;
 use crate::sync::rcu::rcu_read_lock;
-use crate::vma::ReadFail;
 
 /// The fast path could not give a true answer without waiting.
 struct Contended;
@@ -107,31 +106,11 @@ impl<T> Mm<T> {
                     }
                 };
             };
-            // SAFETY: the VMA was reachable from the tree inside this RCU
-            // read section, so its memory stays valid until `rcu` ends
-            // (module invariant of `mm`). `start_read` touches only the lock
-            // words.
-            let vma_ref = unsafe { vma.as_ref() };
-            match vma_ref.start_read(&self.mm_lock_seq, &self.vma_writer_wait) {
-                Ok(()) => {}
-                Err(ReadFail::Detached) => {
-                    // Replaced after our walk: the new tree is published
-                    // (or about to be). Walk again from the same position.
-                    drop(rcu);
-                    self.events.miss.inc(cpu);
-                    spin_hint();
-                    continue;
-                }
-                Err(ReadFail::Locked) => {
-                    drop(rcu);
-                    self.events.abort.inc(cpu);
-                    return Err(Contended);
-                }
-            }
-            // The read reference keeps the VMA alive and attached.
-            drop(rcu);
-            // SAFETY: we hold a read reference on `vma`, a VMA of `self`.
-            let guard = unsafe { VmaReadGuard::new(self, vma) };
+            let guard = match self.vma_start_read_walked(vma, rcu, cpu) {
+                Walked::Locked(guard) => guard,
+                Walked::Again => continue,
+                Walked::Contended => return Err(Contended),
+            };
             // Re-check 1: it shrank below the position after the walk.
             if from_addr >= guard.end() {
                 drop(guard);
