@@ -14,6 +14,12 @@
 //! its target or moving the first VMAs of a range) publish what they did
 //! before failing, as Linux leaves it.
 //!
+//! They change pages as Linux does: `munmap` zaps them and frees page
+//! tables, `mremap` moves them, populating faults them in, and
+//! `MADV_DONTNEED` drops them. `Mm::madvise` takes only the VMA lock (or
+//! `mmap_lock` for read) for the advice that acts on pages alone
+//! (`madvise_lock`).
+//!
 //! Payloads take part in merging: two neighbours merge only if their
 //! payloads are equal (`T: PartialEq`), as Linux merges only VMAs with the
 //! same `vm_ops` and `vm_private_data`.
