@@ -203,31 +203,11 @@ fn maps_line(vma: &Vma<()>) -> MapsLine {
     }
 }
 
-/// `show_smap_vma_flags`, restricted to the flags mmscript prints.
+/// `show_smap_vma_flags` (pervma's [`VmFlags::smaps_mnemonics`]),
+/// restricted to the flags mmscript prints.
 fn smaps_flags(flags: VmFlags) -> SmapsFlags {
-    const TABLE: [(VmFlags, SmapsFlags); 18] = [
-        (VmFlags::READ, SmapsFlags::RD),
-        (VmFlags::WRITE, SmapsFlags::WR),
-        (VmFlags::EXEC, SmapsFlags::EX),
-        (VmFlags::SHARED, SmapsFlags::SH),
-        (VmFlags::MAYREAD, SmapsFlags::MR),
-        (VmFlags::MAYWRITE, SmapsFlags::MW),
-        (VmFlags::MAYEXEC, SmapsFlags::ME),
-        (VmFlags::MAYSHARE, SmapsFlags::MS),
-        (VmFlags::GROWSDOWN, SmapsFlags::GD),
-        (VmFlags::LOCKED, SmapsFlags::LO),
-        (VmFlags::DONTCOPY, SmapsFlags::DC),
-        (VmFlags::WIPEONFORK, SmapsFlags::WF),
-        (VmFlags::ACCOUNT, SmapsFlags::AC),
-        (VmFlags::NORESERVE, SmapsFlags::NR),
-        (VmFlags::HUGEPAGE, SmapsFlags::HG),
-        (VmFlags::NOHUGEPAGE, SmapsFlags::NH),
-        (VmFlags::SEQ_READ, SmapsFlags::SR),
-        (VmFlags::RAND_READ, SmapsFlags::RR),
-    ];
-    let mut out = SmapsFlags::empty();
-    for (vm, smaps) in TABLE {
-        out.set(smaps, flags.contains(vm));
-    }
-    out
+    flags
+        .smaps_mnemonics()
+        .filter_map(SmapsFlags::from_name)
+        .fold(SmapsFlags::empty(), |out, flag| out | flag)
 }
