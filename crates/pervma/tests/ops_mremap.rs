@@ -3,11 +3,14 @@
 //! `mremap-resize-move`, `mremap-multi-vma`, `mremap-rules` and the
 //! `merge-mremap-*` ones), then bad input, then random input.
 
+mod common;
+
+use common::len;
 use pervma::{Errno, File, MapFlags, Mm, MmConfig, MremapFlags, Prot, VmFlags};
 use proptest::prelude::*;
 use std::sync::Arc;
 
-const P: u64 = 4096;
+use common::P;
 /// A 1 GiB-aligned base, as the differential test uses.
 const B: u64 = 0x2000_0000_0000;
 const RW: Prot = Prot::READ.union(Prot::WRITE);
@@ -407,19 +410,7 @@ enum Call {
 }
 
 fn addr() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        8 => (0u64..64).prop_map(|p| B + p * P),
-        1 => (0u64..64 * P).prop_map(|o| B + o),
-        1 => prop::sample::select(vec![0, P, 1 << 47, u64::MAX - P + 1, u64::MAX]),
-    ]
-}
-
-fn len() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        8 => (1u64..16).prop_map(|p| p * P),
-        1 => 0u64..3 * P,
-        1 => prop::sample::select(vec![0, u64::MAX, u64::MAX - P + 2, 1 << 47]),
-    ]
+    common::addr(B)
 }
 
 fn call() -> impl Strategy<Value = Call> {

@@ -3,11 +3,14 @@
 //! address space with a low `max_map_count`. After each call the VMAs must
 //! still be sorted, non-empty and non-overlapping.
 
+mod common;
+
+use common::len;
 use pervma::{Advice, File, MapFlags, Mm, MmConfig, Prot};
 use proptest::prelude::*;
 use std::sync::Arc;
 
-const P: u64 = 4096;
+use common::P;
 const BASE: u64 = 0x1000_0000;
 
 #[derive(Clone, Debug)]
@@ -20,22 +23,8 @@ enum Call {
     Munlock(u64, u64),
 }
 
-/// Addresses: mostly pages in a 64-page window, sometimes unaligned or
-/// extreme.
 fn addr() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        8 => (0u64..64).prop_map(|p| BASE + p * P),
-        1 => (0u64..64 * P).prop_map(|o| BASE + o),
-        1 => prop::sample::select(vec![0, P, 1 << 47, u64::MAX - P + 1, u64::MAX]),
-    ]
-}
-
-fn len() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        8 => (1u64..16).prop_map(|p| p * P),
-        1 => 0u64..3 * P,
-        1 => prop::sample::select(vec![0, u64::MAX, u64::MAX - P + 2, 1 << 47]),
-    ]
+    common::addr(BASE)
 }
 
 fn call() -> impl Strategy<Value = Call> {
