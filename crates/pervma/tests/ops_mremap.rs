@@ -5,12 +5,11 @@
 
 mod common;
 
-use common::len;
+use common::{len, P};
 use pervma::{Errno, File, MapFlags, Mm, MmConfig, MremapFlags, Prot, VmFlags};
 use proptest::prelude::*;
 use std::sync::Arc;
 
-use common::P;
 /// A 1 GiB-aligned base, as the differential test uses.
 const B: u64 = 0x2000_0000_0000;
 const RW: Prot = Prot::READ.union(Prot::WRITE);

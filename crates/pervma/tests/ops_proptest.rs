@@ -5,12 +5,11 @@
 
 mod common;
 
-use common::len;
+use common::{len, P};
 use pervma::{Advice, File, MapFlags, Mm, MmConfig, Prot};
 use proptest::prelude::*;
 use std::sync::Arc;
 
-use common::P;
 const BASE: u64 = 0x1000_0000;
 
 #[derive(Clone, Debug)]
