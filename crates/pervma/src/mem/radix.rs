@@ -58,8 +58,8 @@ impl Radix {
 
     /// Whether `index` fits in the tree.
     fn in_range(&self, index: u64) -> bool {
-        let bits = self.levels * SHIFT;
-        bits >= 64 || index >> bits == 0
+        // At most 54 bits (`new`), so the shift is in range.
+        index >> (self.levels * SHIFT) == 0
     }
 
     /// The slot of `index` at the node of level `level` (0 = bottom).
