@@ -8,6 +8,8 @@
 //!   a pervma address space and prints what Linux would print.
 //!   `pervma replay --smaps SCRIPT|-` also prints each VMA's `Rss`,
 //!   `Anonymous` and `Locked` (kB) on its `maps` line (for tests).
+//!   The address space has this machine's protection keys (execute-only
+//!   memory, `pkey_alloc`) unless `--pku on|off` says otherwise.
 //!
 //! Unsafe code is denied everywhere but in `bench::kernel`, the live
 //! kernel's system calls for the bench's kernel rows.
@@ -41,15 +43,26 @@ enum Command {
         /// tests; not part of mmscript v1).
         #[arg(long)]
         smaps: bool,
+        /// Whether the address space has x86 protection keys (execute-only
+        /// memory, `pkey_alloc`); by default as this machine does.
+        #[arg(long, value_name = "on|off")]
+        pku: Option<OnOff>,
         /// The script, or - for standard input.
         script: String,
     },
 }
 
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
 /// `pervma replay`: exit 0 when the script ran, 2 for a malformed script
 /// (after printing the results of the lines before it), 1 when the script
 /// cannot be read or the output cannot be written.
-fn replay(path: &str, smaps: bool) -> ExitCode {
+fn replay(path: &str, smaps: bool, pku: Option<OnOff>) -> ExitCode {
     use std::io::Read;
     let mut text = Vec::new();
     let read = if path == "-" {
@@ -64,7 +77,15 @@ fn replay(path: &str, smaps: bool) -> ExitCode {
     let text = String::from_utf8_lossy(&text);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut model = replay::Model::new();
+    let mut config = pervma::MmConfig::host();
+    if let Some(pku) = pku {
+        config = config.with_arch(if pku == OnOff::On {
+            pervma::Arch::X86_64_PKU
+        } else {
+            pervma::Arch::X86_64
+        });
+    }
+    let mut model = replay::Model::new(config);
     model.smaps = smaps;
     match mmscript::replay(&text, &mut model, &mut out) {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,6 +104,6 @@ fn replay(path: &str, smaps: bool) -> ExitCode {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
-        Command::Replay { smaps, script } => replay(&script, smaps),
+        Command::Replay { smaps, pku, script } => replay(&script, smaps, pku),
     }
 }

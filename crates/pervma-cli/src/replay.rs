@@ -9,7 +9,9 @@
 use mmscript::window::{absolute, relative};
 use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
 use pervma::Advice;
-use pervma::{Access, Errno, FaultError, File, MapFlags, Mm, MremapFlags, Prot, VmFlags, Vma};
+use pervma::{
+    Access, Errno, FaultError, File, MapFlags, Mm, MmConfig, MremapFlags, Prot, VmFlags, Vma,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,9 +27,9 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(config: MmConfig) -> Self {
         Model {
-            mm: Mm::new(),
+            mm: Mm::with_config(config),
             files: HashMap::new(),
             smaps: false,
         }
@@ -98,7 +100,9 @@ impl Runner for Model {
                 let access = if *write { Access::Write } else { Access::Read };
                 match self.mm.handle_fault(absolute(*addr), access) {
                     Ok(()) => Outcome::Ok,
-                    Err(FaultError::MapErr | FaultError::AccErr) => Outcome::Segv,
+                    Err(FaultError::MapErr | FaultError::AccErr | FaultError::PkuErr) => {
+                        Outcome::Segv
+                    }
                     Err(FaultError::Bus) => Outcome::Bus,
                 }
             }

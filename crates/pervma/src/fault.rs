@@ -51,6 +51,9 @@ pub enum FaultError {
     MapErr,
     /// `SIGSEGV` with `SEGV_ACCERR`: the VMA does not allow the access.
     AccErr,
+    /// `SIGSEGV` with `SEGV_PKUERR`: the VMA's protection key does not
+    /// allow the access ([`Mm::pkru`]); execute-only memory read.
+    PkuErr,
     /// `SIGBUS`: the address is past the end of the mapped file.
     Bus,
 }
@@ -59,6 +62,15 @@ pub enum FaultError {
 pub(crate) struct Retry;
 
 impl<T: Send + Sync + PartialEq> Mm<T> {
+    /// Whether this space's thread may make a data access of this kind to
+    /// `vma`: the check [`handle_fault`](Mm::handle_fault) makes before it
+    /// maps anything (the VMA's protection, and its protection key
+    /// against [`Mm::pkru`]).
+    #[doc(alias = "arch_vma_access_permitted")]
+    pub fn access_permitted(&self, vma: &Vma<T>, access: Access) -> bool {
+        access_error(self, vma, access).is_none()
+    }
+
     /// `handle_mm_fault` for a user access to `addr`: `Ok` once the page is
     /// mapped for the access (after Linux's side effects on the VMA), or
     /// the signal the process would get.
@@ -112,8 +124,8 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
         access: Access,
         mut vmf_anon_prepare: impl FnMut(&Vma<T>) -> Result<(), E>,
     ) -> Result<Result<(), FaultError>, E> {
-        if access_error(vma, access) {
-            return Ok(Err(FaultError::AccErr));
+        if let Some(error) = access_error(self, vma, access) {
+            return Ok(Err(error));
         }
         let rcu = rcu_read_lock();
         if beyond_eof(vma, addr) {
@@ -141,15 +153,22 @@ fn anon_vma_prepare<T: PartialEq>(mmap: &MmapLocked<'_, T>, vma: &Vma<T>) {
     vma.prepare_anon_vma(anon);
 }
 
-/// `access_error` on x86-64 without protection keys: a write needs
-/// `VM_WRITE`; a read is allowed by any of `VM_READ`, `VM_WRITE` and
-/// `VM_EXEC` (the page tables cannot express write-only or execute-only).
-pub(crate) fn access_error<T>(vma: &Vma<T>, access: Access) -> bool {
+/// `access_error` and `bad_area_access_error` on x86-64: the signal a
+/// data access to `vma` by `mm`'s thread gets, if any. PKRU is checked
+/// first (`SEGV_PKUERR` whatever the VMA allows); then a write needs
+/// `VM_WRITE`, and a read any of `VM_READ`, `VM_WRITE` and `VM_EXEC` (the
+/// page tables cannot express write-only or execute-only memory; only
+/// the execute-only protection key can).
+pub(crate) fn access_error<T>(mm: &Mm<T>, vma: &Vma<T>, access: Access) -> Option<FaultError> {
     let flags = vma.flags();
-    match access {
+    if !mm.pkeys.access_permitted(flags, access) {
+        return Some(FaultError::PkuErr);
+    }
+    let denied = match access {
         Access::Write => !flags.contains(VmFlags::WRITE),
         Access::Read => !flags.intersects(VmFlags::READ | VmFlags::WRITE | VmFlags::EXEC),
-    }
+    };
+    denied.then_some(FaultError::AccErr)
 }
 
 /// Whether `addr` maps a page at or past the end of the VMA's file.

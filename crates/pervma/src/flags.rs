@@ -74,13 +74,54 @@ bitflags! {
         const HUGEPAGE = 0x20000000;
         /// `VM_NOHUGEPAGE`.
         const NOHUGEPAGE = 0x40000000;
+        /// `VM_PKEY_BIT0` (`VM_HIGH_ARCH_0`): the VMA's protection key is
+        /// the four `VM_PKEY_BIT*` bits (x86-64 with protection keys).
+        const PKEY_BIT0 = 1 << 32;
+        /// `VM_PKEY_BIT1`.
+        const PKEY_BIT1 = 1 << 33;
+        /// `VM_PKEY_BIT2`.
+        const PKEY_BIT2 = 1 << 34;
+        /// `VM_PKEY_BIT3`.
+        const PKEY_BIT3 = 1 << 35;
     }
 }
 
 impl VmFlags {
+    /// `ARCH_VM_PKEY_FLAGS`: the bits that hold the protection key.
+    pub const PKEY_MASK: VmFlags = VmFlags::PKEY_BIT0
+        .union(VmFlags::PKEY_BIT1)
+        .union(VmFlags::PKEY_BIT2)
+        .union(VmFlags::PKEY_BIT3);
+
     /// The `VM_READ | VM_WRITE | VM_EXEC` bits for `prot` (`calc_vm_prot_bits`).
     pub const fn from_prot(prot: Prot) -> VmFlags {
         VmFlags::from_bits_truncate(prot.bits() as u64)
+    }
+
+    /// The access bits as a protection: `VM_READ | VM_WRITE | VM_EXEC` to
+    /// `PROT_READ | PROT_WRITE | PROT_EXEC`.
+    ///
+    /// ```
+    /// use pervma::{Prot, VmFlags};
+    /// let flags = VmFlags::READ | VmFlags::EXEC | VmFlags::MAYREAD;
+    /// assert_eq!(flags.prot(), Prot::READ | Prot::EXEC);
+    /// ```
+    pub const fn prot(self) -> Prot {
+        Prot::from_bits_truncate((self.bits() & 0x7) as u32)
+    }
+
+    /// The protection key (`vma_pkey`): 0 unless the address space has
+    /// protection keys and a key was given to the VMA.
+    #[doc(alias = "vma_pkey")]
+    pub const fn pkey(self) -> u32 {
+        ((self.bits() & VmFlags::PKEY_MASK.bits()) >> 32) as u32
+    }
+
+    /// These flags with protection key `pkey` (0 to 15) in place of their
+    /// own (`arch_calc_vm_prot_bits`).
+    pub(crate) const fn with_pkey(self, pkey: u32) -> VmFlags {
+        let key = VmFlags::from_bits_truncate(((pkey & 0xf) as u64) << 32);
+        self.difference(VmFlags::PKEY_MASK).union(key)
     }
 
     /// The two-letter names that `/proc/pid/smaps` prints on its

@@ -280,6 +280,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod arch;
 mod errno;
 mod fault;
 mod file;
@@ -287,6 +288,7 @@ mod flags;
 mod mem;
 mod mm;
 mod ops;
+mod pkeys;
 mod proc;
 mod stats;
 pub(crate) mod sync;
@@ -294,6 +296,7 @@ pub(crate) mod tree;
 mod uaccess;
 mod vma;
 
+pub use arch::Arch;
 pub use errno::Errno;
 pub use fault::{Access, FaultError};
 pub use file::{AnonVma, File, FileBuilder};
@@ -302,6 +305,7 @@ pub use mm::{
     Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaMemory, VmaReadGuard, Vmas,
 };
 pub use ops::{Advice, MmapError};
+pub use pkeys::{PkeyRights, Pkru};
 pub use proc::{MapsLine, MapsLines, ProcmapQuery, ProcmapQueryFlags};
 pub use stats::VmaLockStats;
 pub use uaccess::{NoFault, NoFaultKind, UserCopyError};

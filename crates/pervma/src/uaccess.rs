@@ -141,7 +141,7 @@ impl<T> VmaReadGuard<'_, T> {
         }
         let in_vma = usize::try_from(self.end() - addr).unwrap_or(usize::MAX);
         let (len, clipped) = (len.min(in_vma), len > in_vma);
-        if access_error(self, access) {
+        if access_error(self.mm(), self, access).is_some() {
             return Err(stop(0, NoFaultKind::NotMapped));
         }
         let rcu = rcu_read_lock();

@@ -36,8 +36,10 @@ pub(crate) use change::VmaChange;
 pub(crate) use guard::VmaPtr;
 pub use guard::{MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
 
+use crate::arch::Arch;
 use crate::flags::PAGE_SIZE;
 use crate::mem::pte::PageTable;
+use crate::pkeys::{Pkeys, Pkru};
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
 use crate::sync::percpu::{this_shard, Shard};
@@ -54,7 +56,9 @@ use crossbeam_utils::CachePadded;
 /// The shape of an address space: where mappings may go.
 ///
 /// The defaults are those of an x86-64 Linux process with 4-level page
-/// tables and no address-space randomisation.
+/// tables and no address-space randomisation, on a CPU without protection
+/// keys ([`Arch::X86_64`]: the same answer on every host; see
+/// [`MmConfig::host`] for this machine's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MmConfig {
@@ -67,6 +71,8 @@ pub struct MmConfig {
     pub mmap_base: u64,
     /// `sysctl_max_map_count`: the most VMAs the space may hold.
     pub max_map_count: usize,
+    /// The CPU features the space behaves by (protection keys).
+    pub arch: Arch,
 }
 
 impl Default for MmConfig {
@@ -78,6 +84,7 @@ impl Default for MmConfig {
             // mmap_base(): TASK_SIZE minus the minimum stack gap (128 MiB).
             mmap_base: task_size - (128 << 20),
             max_map_count: 65530,
+            arch: Arch::X86_64,
         }
     }
 }
@@ -90,7 +97,20 @@ impl MmConfig {
             mmap_min_addr,
             mmap_base,
             max_map_count,
+            arch: Arch::X86_64,
         }
+    }
+
+    /// The default layout with the CPU features of the machine this
+    /// program runs on ([`Arch::host`]).
+    pub fn host() -> Self {
+        MmConfig::default().with_arch(Arch::host())
+    }
+
+    /// This layout with the CPU features `arch`.
+    pub fn with_arch(mut self, arch: Arch) -> Self {
+        self.arch = arch;
+        self
     }
 }
 
@@ -117,6 +137,8 @@ pub struct Mm<T> {
     /// Behind a box: eight cache lines per counter would otherwise make
     /// every `Mm` several KiB.
     events: Box<LockEvents>,
+    /// Protection keys: which are allocated, and PKRU.
+    pub(crate) pkeys: Pkeys,
     pub(crate) config: MmConfig,
 }
 
@@ -163,6 +185,7 @@ impl<T> Mm<T> {
             mm_mt: MapleTree::new(),
             page_table: PageTable::new(config.task_size),
             events: Box::new(LockEvents::new()),
+            pkeys: Pkeys::new(config.arch),
             config,
         }
     }
@@ -176,6 +199,22 @@ impl<T> Mm<T> {
     #[inline]
     pub(crate) fn lockdep_id(&self) -> usize {
         self as *const Self as usize
+    }
+
+    /// The PKRU register of the thread that makes this space's calls: the
+    /// rights that [`pkey_alloc`](MmapWriteGuard::pkey_alloc) sets and
+    /// that faults, user copies, `mlock` and `MAP_POPULATE` consult.
+    /// [`Pkru::ALLOW_ALL`] without protection keys.
+    #[doc(alias = "rdpkru")]
+    pub fn pkru(&self) -> Pkru {
+        self.pkeys.pkru()
+    }
+
+    /// Sets PKRU (`wrpkru`): the rights of every key at once. Without
+    /// protection keys it has no effect.
+    #[doc(alias = "wrpkru")]
+    pub fn set_pkru(&self, pkru: Pkru) {
+        self.pkeys.set_pkru(pkru);
     }
 
     /// The lock event counters.

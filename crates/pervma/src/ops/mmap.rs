@@ -230,6 +230,9 @@ fn do_mmap<T: Clone + PartialEq + Send + Sync + 'static>(
     {
         return Err(Errno::EEXIST);
     }
+    // PROT_EXEC alone takes the execute-only protection key, allocated
+    // here even if a later check fails, as in do_mmap.
+    vm_flags = vm_flags.with_pkey(change.guard().mm().pkeys.mmap_pkey(prot));
     if flags.contains(MapFlags::GROWSDOWN) {
         return Err(Errno::EINVAL);
     }

@@ -1,7 +1,7 @@
 //! The operations that change an address space, with Linux's semantics.
 //!
 //! Linux: mm/mmap.c, mm/vma.c, mm/util.c, mm/mprotect.c, mm/mremap.c,
-//! mm/madvise.c, mm/mlock.c.
+//! mm/madvise.c, mm/mlock.c; arch/x86/mm/pkeys.c for protection keys.
 //!
 //! Each operation is a method of [`MmapWriteGuard`](crate::MmapWriteGuard)
 //! (several can share one write cycle) with a convenience method on
@@ -35,6 +35,7 @@ mod mmap;
 mod mprotect;
 mod mremap;
 mod munmap;
+mod pkey;
 mod populate;
 
 pub use madvise::Advice;

@@ -1,6 +1,7 @@
 //! `mprotect`: changing the access a range allows.
 //!
-//! Linux: mm/mprotect.c (`do_mprotect_pkey`, `mprotect_fixup`).
+//! Linux: mm/mprotect.c (`do_mprotect_pkey`, `mprotect_fixup`),
+//! arch/x86/mm/pkeys.c (`__arch_override_mprotect_pkey`).
 
 use super::merge::{change_range_flags, Holes};
 use super::populate::populate;
@@ -45,6 +46,44 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     ///   `PROT_GROWSUP` (x86-64 has no VMAs that grow up).
     /// - `ENOMEM`: a split would exceed `max_map_count`.
     pub fn mprotect(&mut self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
+        self.do_mprotect_pkey(start, len, prot, -1)
+    }
+
+    /// `pkey_mprotect(start, len, prot, pkey)`: [`mprotect`](Self::mprotect)
+    /// that also gives every page of the range protection key `pkey` (one
+    /// that [`pkey_alloc`](Self::pkey_alloc) returned, or 0); `pkey == -1`
+    /// is plain `mprotect`. A VMA's key is part of its flags: VMAs with
+    /// different keys never merge, and splits keep the key.
+    ///
+    /// Plain `mprotect` keeps each VMA's key, except that exactly
+    /// `PROT_EXEC` takes the execute-only key (so that the memory cannot
+    /// be read) and leaving `PROT_EXEC`-only returns the execute-only
+    /// key to key 0 (`__arch_override_mprotect_pkey`).
+    ///
+    /// # Errors
+    ///
+    /// As [`mprotect`](Self::mprotect), and `EINVAL` for a key that is not
+    /// allocated (checked after the arguments, before any VMA: a zero
+    /// `len` succeeds with any key). Without protection keys every key
+    /// but -1 is `EINVAL`.
+    pub fn pkey_mprotect(
+        &mut self,
+        start: u64,
+        len: u64,
+        prot: Prot,
+        pkey: i32,
+    ) -> Result<(), Errno> {
+        self.do_mprotect_pkey(start, len, prot, pkey)
+    }
+
+    /// `do_mprotect_pkey`.
+    fn do_mprotect_pkey(
+        &mut self,
+        start: u64,
+        len: u64,
+        prot: Prot,
+        pkey: i32,
+    ) -> Result<(), Errno> {
         let bits = prot.bits();
         let grows = bits & (PROT_GROWSDOWN | PROT_GROWSUP);
         let prot = bits & !grows;
@@ -59,6 +98,11 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
             .filter(|&end| end > start)
             .ok_or(Errno::ENOMEM)?;
         if prot & !(Prot::all().bits() | PROT_SEM) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // Under mmap_lock: a key userspace did not allocate is refused.
+        let pkeys = &self.mm().pkeys;
+        if pkey != -1 && !pkeys.is_allocated(pkey) {
             return Err(Errno::EINVAL);
         }
         let mut change = VmaChange::new(self);
@@ -85,7 +129,8 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
             Holes::Stop,
             |vma| {
                 let old = vma.flags();
-                let mut new = new_access | (old - ACCESS);
+                let key = pkeys.override_mprotect_pkey(old, prot, pkey);
+                let mut new = (new_access | (old - ACCESS)).with_pkey(key);
                 // newflags >> 4 moves VM_MAY* onto VM_*.
                 let may = VmFlags::from_bits_truncate(new.bits() >> 4);
                 if (new - may).intersects(ACCESS) {
@@ -133,5 +178,10 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
     /// [`MmapWriteGuard::mprotect`] under its own write lock.
     pub fn mprotect(&self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
         self.mmap_write_lock().mprotect(start, len, prot)
+    }
+
+    /// [`MmapWriteGuard::pkey_mprotect`] under its own write lock.
+    pub fn pkey_mprotect(&self, start: u64, len: u64, prot: Prot, pkey: i32) -> Result<(), Errno> {
+        self.mmap_write_lock().pkey_mprotect(start, len, prot, pkey)
     }
 }

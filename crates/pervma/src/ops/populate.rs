@@ -127,8 +127,10 @@ pub(crate) fn read_fault_maps_huge_zero_page<T>(vma: &Vma<T>, start: u64, end: u
 ///
 /// # Errors
 ///
-/// `EFAULT` for a VMA without any access (`PROT_NONE`) or reaching past
-/// the end of its file (where a fault is `SIGBUS`): without
+/// `EFAULT` for a VMA without any access (`PROT_NONE`), one whose
+/// protection key PKRU does not let the access through (execute-only
+/// memory), or reaching past the end of its file (where a fault is
+/// `SIGBUS`): without
 /// `ignore_errors` the walk stops there, with it the walk carries on and
 /// succeeds (as `mm_populate` after `mmap` does).
 pub(super) fn populate<T: Clone + PartialEq + Send + Sync + 'static>(
@@ -163,6 +165,16 @@ pub(super) fn populate<T: Clone + PartialEq + Send + Sync + 'static>(
             return Err(Errno::EFAULT);
         }
         let write = flags & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE;
+        let access = if write { Access::Write } else { Access::Read };
+        // ... and GUP's accesses are data accesses, which PKRU may forbid
+        // (arch_vma_access_permitted): execute-only memory, or a key
+        // without access or write rights.
+        if !change.guard().mm().pkeys.access_permitted(flags, access) {
+            if ignore_errors {
+                continue;
+            }
+            return Err(Errno::EFAULT);
+        }
         let pt = &change.guard().mm().page_table;
         if write || memory::read_maps_huge_zero_page(pt, change.vma(vma), from, to) {
             // A copy-on-write fault prepares the anon_vma before it reads
@@ -176,7 +188,6 @@ pub(super) fn populate<T: Clone + PartialEq + Send + Sync + 'static>(
             let pages = file.size().div_ceil(PAGE_SIZE).saturating_sub(v.pgoff());
             vs.saturating_add(pages.saturating_mul(PAGE_SIZE))
         });
-        let access = if write { Access::Write } else { Access::Read };
         fault_in(change.guard().mm(), v, from, to.min(eof), access);
         if eof < to && !ignore_errors {
             return Err(Errno::EFAULT);
