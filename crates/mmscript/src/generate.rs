@@ -10,13 +10,24 @@
 //! THP. A few operations get bad arguments on purpose (unaligned, empty,
 //! overflowing, above 2^47) to compare errnos.
 //!
+//! Now and then the script allocates a protection key (with each rights
+//! word), frees one it probably allocated or a random one in -1..=16, or
+//! applies `pkey_mprotect` to the kind of range `mprotect` gets, with the
+//! key `default`, one it probably allocated, or a random one in 0..=16. The
+//! generator cannot see what `pkey_alloc` returned (and none on a host
+//! without protection keys), so "probably allocated" is its guess: the
+//! lowest free keys from 1 up, which is what Linux hands out where it can.
+//!
 //! Every `mmap` is `fixed` or `noreplace`, and every `mremap` that may move
 //! uses `fixed` or only shrinks, so nothing leaves the window. The output
 //! depends only on the seed and the count (a private SplitMix64; no `rand`).
 
 use core::fmt::Write as _;
 
-use crate::{Advice, Kind, MmapFlags, MremapFlags, Op, Prot, PAGE_SIZE, REJECTED_START};
+use crate::{
+    Advice, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY, PAGE_SIZE,
+    REJECTED_START,
+};
 
 /// The region generated ranges stay in: the first 64 MiB of the window.
 const REGION_PAGES: u64 = 64 << 8;
@@ -24,6 +35,8 @@ const REGION_PAGES: u64 = 64 << 8;
 const HOT_PAGES: u64 = 1024;
 /// How many recent mappings ranges are carved from.
 const RECENT: usize = 16;
+/// The number of protection keys on x86 (key 0 is the default key).
+const PKEYS: i32 = 16;
 
 /// A script of `ops` operations (including periodic `maps`) and a final
 /// `maps`, the same for the same `seed`.
@@ -39,6 +52,7 @@ pub fn generate(seed: u64, ops: usize) -> String {
         rng: SplitMix64(seed),
         recent: Vec::new(),
         pending: None,
+        keys: 1,
     };
     let mut text = format!("# mmscript::generate(seed {seed}, {ops} ops)\n");
     for _ in 0..ops {
@@ -103,6 +117,9 @@ enum Choice {
     Munlock,
     Touch,
     Maps,
+    PkeyAlloc,
+    PkeyFree,
+    PkeyMprotect,
 }
 
 struct Generator {
@@ -111,6 +128,9 @@ struct Generator {
     recent: Vec<(u64, u64)>,
     /// An operation to emit next (the `madvise hugepage` after a THP mmap).
     pending: Option<Op>,
+    /// The keys the script has probably allocated, bit `k` for key `k`
+    /// (key 0 always): a guess, see the module docs.
+    keys: u32,
 }
 
 impl Generator {
@@ -128,6 +148,9 @@ impl Generator {
             (4, Choice::Munlock),
             (15, Choice::Touch),
             (8, Choice::Maps),
+            (1, Choice::PkeyAlloc),
+            (1, Choice::PkeyFree),
+            (2, Choice::PkeyMprotect),
         ]);
         match choice {
             Choice::Mmap => self.mmap(),
@@ -161,6 +184,51 @@ impl Generator {
                 Op::Touch { addr, write }
             }
             Choice::Maps => Op::Maps,
+            Choice::PkeyAlloc => {
+                let rights = self.rng.pick(&PkeyRights::ALL);
+                let free = (1..PKEYS).find(|k| self.keys & (1 << k) == 0);
+                if let Some(key) = free {
+                    self.keys |= 1 << key;
+                }
+                Op::PkeyAlloc { rights }
+            }
+            Choice::PkeyFree => {
+                let key = match self.allocated_key() {
+                    Some(key) if self.rng.chance(70) => key,
+                    _ => self.rng.below(PKEYS as u64 + 2) as i32 - 1,
+                };
+                if key > 0 {
+                    self.keys &= !(1 << key);
+                }
+                Op::PkeyFree { key }
+            }
+            Choice::PkeyMprotect => {
+                let (addr, len) = self.bad_range();
+                let prot = self.prot();
+                let pkey = match self.rng.below(10) {
+                    0..=2 => DEFAULT_PKEY,
+                    3..=6 => self
+                        .allocated_key()
+                        .unwrap_or_else(|| self.rng.below(PKEYS as u64 + 1) as i32),
+                    _ => self.rng.below(PKEYS as u64 + 1) as i32,
+                };
+                Op::PkeyMprotect {
+                    addr,
+                    len,
+                    prot,
+                    pkey,
+                }
+            }
+        }
+    }
+
+    /// A key the script has probably allocated (not 0), if any.
+    fn allocated_key(&mut self) -> Option<i32> {
+        let keys: Vec<i32> = (1..PKEYS).filter(|k| self.keys & (1 << k) != 0).collect();
+        if keys.is_empty() {
+            None
+        } else {
+            Some(self.rng.pick(&keys))
         }
     }
 

@@ -3,9 +3,10 @@
 //! `pervma` reimplements Linux's address-space management, and the only
 //! honest judge of "Linux-exact" is Linux. An mmscript is a line-oriented
 //! list of memory-map operations (`mmap`, `munmap`, `mprotect`, `mremap`,
-//! `madvise`, `mlock`, `munlock`, a one-byte `touch`, and `maps`) whose
-//! addresses are offsets in a 64 GiB window. The same script is replayed
-//! twice:
+//! `madvise`, `mlock`, `munlock`, a one-byte `touch`, and `maps`, and from
+//! v1.1 the protection-key calls `pkey_alloc`, `pkey_free` and
+//! `pkey_mprotect`) whose addresses are offsets in a 64 GiB window. The
+//! same script is replayed twice:
 //!
 //! - on the model, by `pervma replay`;
 //! - on the live kernel, by `pervma-kernel-runner`, which issues the real
@@ -24,6 +25,17 @@
 //! - [`Runner`] is what a side implements, and [`replay`] /
 //!   [`run_script`] are the shared driver;
 //! - [`generate`] writes seeded random scripts for soak tests.
+//!
+//! # Protection keys
+//!
+//! `pkey_alloc [noaccess|nowrite]` ([`Op::PkeyAlloc`], [`PkeyRights`])
+//! prints the new key as `ok N` ([`Outcome::OkKey`]); `pkey_free N`
+//! ([`Op::PkeyFree`]) and `pkey_mprotect ADDR LEN PROT PKEY`
+//! ([`Op::PkeyMprotect`], `PKEY` decimal or `default` for
+//! [`DEFAULT_PKEY`]) print `ok` or `err ERRNO`. What they do depends on
+//! the host CPU: where it has no protection keys, `pkey_alloc` fails and
+//! execute-only (`--x`) memory stays readable; where it has them, `--x`
+//! memory gets the execute-only key and a read of it faults.
 //!
 //! # Malformed scripts
 //!
@@ -80,7 +92,9 @@ pub mod window;
 pub use errno::Errno;
 pub use generate::generate;
 pub use maps::{Backing, MapsLine, Memory, SmapsFlags};
-pub use op::{range_allowed, Advice, Kind, MmapFlags, MremapFlags, Op, Prot};
+pub use op::{
+    range_allowed, Advice, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY,
+};
 pub use outcome::Outcome;
 pub use parse::{lines, parse, parse_line, parse_prefix, Lines, ParseError, Script};
 pub use run::{replay, run_op, run_script, write_maps, ReplayError, Runner};

@@ -23,6 +23,14 @@
 //! 0x10000-0x13000 rw-p 00000000 anon rd wr mr mw me ac rss=8 anon=8 locked=0
 //! ```
 //!
+//! On a host with protection keys, Linux also prints each VMA's
+//! `ProtectionKey` in smaps, and the line then ends with ` pkey=N`
+//! ([`Memory::pkey`]); on a host without them the word is absent:
+//!
+//! ```text
+//! 0x10000-0x13000 rw-p 00000000 anon rd wr mr mw me ac rss=8 anon=8 locked=0 pkey=1
+//! ```
+//!
 //! A line carries them when its [`MapsLine::memory`] is `Some`; runners
 //! fill it in only in that mode, so the default output is unchanged.
 
@@ -233,18 +241,22 @@ impl fmt::Display for Backing {
     }
 }
 
-/// What `/proc/self/smaps` says about one VMA's memory, in kB: the
-/// extra fields of a `maps` line in the smaps mode (module docs).
+/// What `/proc/self/smaps` says about one VMA's memory, in kB, and its
+/// protection key: the extra fields of a `maps` line in the smaps mode
+/// (module docs).
 ///
 /// (Linux: `fs/proc/task_mmu.c`, `__show_smap`: `Rss`, `Anonymous`,
 /// `Locked`; `Locked` is the proportional set size of the VMA if it is
-/// `VM_LOCKED`, so a page mapped twice counts half in each.)
+/// `VM_LOCKED`, so a page mapped twice counts half in each. `show_smap`
+/// prints `ProtectionKey` only if `arch_pkeys_enabled()`.)
 ///
 /// ```
 /// use mmscript::Memory;
 ///
-/// let memory = Memory { rss_kb: 8, anon_kb: 4, locked_kb: 0 };
+/// let memory = Memory { rss_kb: 8, anon_kb: 4, locked_kb: 0, pkey: None };
 /// assert_eq!(memory.to_string(), "rss=8 anon=4 locked=0");
+/// let memory = Memory { pkey: Some(1), ..memory };
+/// assert_eq!(memory.to_string(), "rss=8 anon=4 locked=0 pkey=1");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Memory {
@@ -254,6 +266,10 @@ pub struct Memory {
     pub anon_kb: u64,
     /// `Locked`: the PSS of the VMA if it is locked, else 0.
     pub locked_kb: u64,
+    /// `ProtectionKey`: the VMA's protection key, printed as ` pkey=N` after
+    /// `locked=`; `None` on a host without protection keys (where Linux does
+    /// not print the line).
+    pub pkey: Option<u32>,
 }
 
 impl fmt::Display for Memory {
@@ -262,7 +278,11 @@ impl fmt::Display for Memory {
             f,
             "rss={} anon={} locked={}",
             self.rss_kb, self.anon_kb, self.locked_kb
-        )
+        )?;
+        if let Some(pkey) = self.pkey {
+            write!(f, " pkey={pkey}")?;
+        }
+        Ok(())
     }
 }
 
@@ -287,7 +307,7 @@ impl fmt::Display for Memory {
 ///
 /// // In the smaps mode.
 /// let line = MapsLine {
-///     memory: Some(Memory { rss_kb: 4, anon_kb: 0, locked_kb: 0 }),
+///     memory: Some(Memory { rss_kb: 4, anon_kb: 0, locked_kb: 0, pkey: None }),
 ///     ..line
 /// };
 /// let text = format!("{text} rss=4 anon=0 locked=0");
@@ -394,23 +414,35 @@ impl FromStr for MapsLine {
         };
 
         let mut words: Vec<&str> = words.collect();
+        let number = |word: &str, key: &str| {
+            let digits = word.strip_prefix(key)?;
+            let canonical = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            canonical.then(|| digits.parse::<u64>().ok()).flatten()
+        };
+        let pkey = match words.last() {
+            Some(word) if word.starts_with("pkey=") => {
+                let pkey = number(word, "pkey=")
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| bad("pkey"))?;
+                words.pop();
+                Some(pkey)
+            }
+            _ => None,
+        };
         let memory = match words.as_slice() {
             [.., rss, anon, locked] if rss.starts_with("rss=") => {
-                let kb = |word: &str, key: &str| {
-                    let digits = word.strip_prefix(key)?;
-                    let canonical = !digits.is_empty()
-                        && digits.bytes().all(|b| b.is_ascii_digit())
-                        && (digits == "0" || !digits.starts_with('0'));
-                    canonical.then(|| digits.parse::<u64>().ok()).flatten()
-                };
                 let memory = Memory {
-                    rss_kb: kb(rss, "rss=").ok_or_else(|| bad("rss"))?,
-                    anon_kb: kb(anon, "anon=").ok_or_else(|| bad("anon"))?,
-                    locked_kb: kb(locked, "locked=").ok_or_else(|| bad("locked"))?,
+                    rss_kb: number(rss, "rss=").ok_or_else(|| bad("rss"))?,
+                    anon_kb: number(anon, "anon=").ok_or_else(|| bad("anon"))?,
+                    locked_kb: number(locked, "locked=").ok_or_else(|| bad("locked"))?,
+                    pkey,
                 };
                 words.truncate(words.len() - 3);
                 Some(memory)
             }
+            _ if pkey.is_some() => return Err(bad("pkey without rss, anon and locked")),
             _ => None,
         };
 
@@ -448,6 +480,9 @@ mod tests {
         for text in [
             "0x0-0x1000 ---p 00000000 anon rss=0 anon=0 locked=0",
             "0x0-0x200000 rw-p 00000000 anon rd wr mr mw me lo ac hg rss=2048 anon=2048 locked=2048",
+            "0x0-0x1000 --xp 00000000 anon ex mr mw me rss=0 anon=0 locked=0 pkey=15",
+            "0x0-0x1000 rw-p 00000000 anon rd wr mr mw me ac rss=4 anon=4 locked=0 pkey=0",
+            "0x0-0x1000 ---p 00000000 anon rss=0 anon=0 locked=0 pkey=4294967295",
         ] {
             let line: MapsLine = text.parse().unwrap();
             assert!(line.memory.is_some());
@@ -508,6 +543,14 @@ mod tests {
             "0x1000-0x2000 rw-p 00000000 anon rd anon=4 rss=4 locked=0",
             "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 locked=",
             "0x1000-0x2000 rw-p 00000000 anon rss=4 anon=4 locked=0 rd",
+            "0x1000-0x2000 rw-p 00000000 anon rd pkey=1",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 locked=0 pkey=",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 locked=0 pkey=01",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 locked=0 pkey=-1",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 locked=0 pkey=4294967296",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 locked=0 pkey=1 pkey=1",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 pkey=1 locked=0",
+            "0x1000-0x2000 rw-p 00000000 anon rd rss=4 anon=4 locked=0  pkey=1",
         ] {
             if text == "0x1000-0x2000 rw-p 00000000 anon rd wr" {
                 assert!(text.parse::<MapsLine>().is_ok());

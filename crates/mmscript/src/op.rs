@@ -280,6 +280,61 @@ impl fmt::Display for Advice {
     }
 }
 
+/// The access rights of a new protection key: the optional word of
+/// `pkey_alloc` (`pkey_alloc`, `pkey_alloc noaccess`, `pkey_alloc nowrite`).
+///
+/// ```
+/// use mmscript::PkeyRights;
+///
+/// assert_eq!(PkeyRights::from_word("nowrite"), Some(PkeyRights::NoWrite));
+/// assert_eq!(PkeyRights::NoWrite.bits(), 2);
+/// assert_eq!(PkeyRights::None.word(), None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PkeyRights {
+    /// No word: rights 0, the key allows every access.
+    #[default]
+    None,
+    /// `noaccess`: `PKEY_DISABLE_ACCESS`.
+    NoAccess,
+    /// `nowrite`: `PKEY_DISABLE_WRITE`.
+    NoWrite,
+}
+
+impl PkeyRights {
+    /// Every value, in the order of the spec.
+    pub const ALL: [PkeyRights; 3] = [PkeyRights::None, PkeyRights::NoAccess, PkeyRights::NoWrite];
+
+    /// The `rights` argument of `pkey_alloc`: 0, `PKEY_DISABLE_ACCESS` (1)
+    /// or `PKEY_DISABLE_WRITE` (2).
+    pub fn bits(self) -> u32 {
+        match self {
+            PkeyRights::None => 0,
+            PkeyRights::NoAccess => 1,
+            PkeyRights::NoWrite => 2,
+        }
+    }
+
+    /// The word in a script, if any (`noaccess`, `nowrite`).
+    pub fn word(self) -> Option<&'static str> {
+        match self {
+            PkeyRights::None => None,
+            PkeyRights::NoAccess => Some("noaccess"),
+            PkeyRights::NoWrite => Some("nowrite"),
+        }
+    }
+
+    /// The rights a script word names (`noaccess`, `nowrite`).
+    pub fn from_word(word: &str) -> Option<PkeyRights> {
+        PkeyRights::ALL.into_iter().find(|r| r.word() == Some(word))
+    }
+}
+
+/// The `PKEY` argument of `pkey_mprotect` that the word `default` stands
+/// for: -1, "keep the default key" (Linux: `mprotect_pkey` with `pkey == -1`
+/// keeps the VMA's key unless the protection is execute-only).
+pub const DEFAULT_PKEY: i32 = -1;
+
 /// One operation: one line of a script.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -355,6 +410,30 @@ pub enum Op {
     },
     /// `maps`: print the VMAs of the window.
     Maps,
+    /// `pkey_alloc [noaccess|nowrite]`: `pkey_alloc(0, RIGHTS)`; prints the
+    /// new key as `ok N` ([`Outcome::OkKey`](crate::Outcome::OkKey)).
+    PkeyAlloc {
+        /// The access rights of the new key.
+        rights: PkeyRights,
+    },
+    /// `pkey_free N`: `pkey_free(N)`.
+    PkeyFree {
+        /// The key (the kernel's argument is an `int`).
+        key: i32,
+    },
+    /// `pkey_mprotect ADDR LEN PROT PKEY`: `pkey_mprotect(ADDR, LEN, PROT,
+    /// PKEY)`; `PKEY` is decimal, or `default` for
+    /// [`DEFAULT_PKEY`] (-1).
+    PkeyMprotect {
+        /// The start.
+        addr: u64,
+        /// The length in bytes.
+        len: u64,
+        /// The new protection.
+        prot: Prot,
+        /// The key; -1 ([`DEFAULT_PKEY`]) is written `default`.
+        pkey: i32,
+    },
 }
 
 impl Op {
@@ -370,6 +449,9 @@ impl Op {
             Op::Munlock { .. } => "munlock",
             Op::Touch { .. } => "touch",
             Op::Maps => "maps",
+            Op::PkeyAlloc { .. } => "pkey_alloc",
+            Op::PkeyFree { .. } => "pkey_free",
+            Op::PkeyMprotect { .. } => "pkey_mprotect",
         }
     }
 
@@ -379,6 +461,8 @@ impl Op {
     ///
     /// For `mremap` these are the old range and, with `fixed`, the new range,
     /// else the old start with the new length (growing in place).
+    /// `pkey_mprotect` has its range, as `mprotect`; `pkey_alloc` and
+    /// `pkey_free` have none.
     pub fn ranges(&self) -> Vec<(u64, u64)> {
         match *self {
             Op::Mmap {
@@ -392,6 +476,7 @@ impl Op {
             }
             Op::Munmap { addr, len }
             | Op::Mprotect { addr, len, .. }
+            | Op::PkeyMprotect { addr, len, .. }
             | Op::Madvise { addr, len, .. }
             | Op::Mlock { addr, len }
             | Op::Munlock { addr, len } => vec![(addr, len)],
@@ -408,7 +493,7 @@ impl Op {
                 vec![(old_addr, old_len), grown]
             }
             Op::Touch { addr, .. } => vec![(addr, 1)],
-            Op::Maps => Vec::new(),
+            Op::Maps | Op::PkeyAlloc { .. } | Op::PkeyFree { .. } => Vec::new(),
         }
     }
 
@@ -505,6 +590,24 @@ impl fmt::Display for Op {
                 write!(f, " {addr:#x} {}", if *write { 'w' } else { 'r' })
             }
             Op::Maps => Ok(()),
+            Op::PkeyAlloc { rights } => match rights.word() {
+                Some(word) => write!(f, " {word}"),
+                None => Ok(()),
+            },
+            Op::PkeyFree { key } => write!(f, " {key}"),
+            Op::PkeyMprotect {
+                addr,
+                len,
+                prot,
+                pkey,
+            } => {
+                write!(f, " {addr:#x} {len:#x} {prot} ")?;
+                if *pkey == DEFAULT_PKEY {
+                    f.write_str("default")
+                } else {
+                    write!(f, "{pkey}")
+                }
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The result line of one operation.
 //!
 //! `ok`, `ok 0xADDR` (for `mmap` and `mremap`, the address relative to the
-//! window), `err ERRNO`, and for `touch` also `segv` or `bus`.
+//! window), `ok N` (for `pkey_alloc`, the key in decimal), `err ERRNO`, and
+//! for `touch` also `segv` or `bus`. An address always has its `0x` and a
+//! key never has one, so `ok 0x10` and `ok 16` cannot be confused.
 
 use core::fmt;
 use core::str::FromStr;
@@ -15,6 +17,9 @@ use crate::Errno;
 ///
 /// assert_eq!(Outcome::OkAddr(0x100000).to_string(), "ok 0x100000");
 /// assert_eq!(Outcome::OkAddr(0).to_string(), "ok 0x0");
+/// assert_eq!(Outcome::OkKey(3).to_string(), "ok 3");
+/// assert_eq!("ok 0".parse::<Outcome>(), Ok(Outcome::OkKey(0)));
+/// assert_eq!("ok 0x0".parse::<Outcome>(), Ok(Outcome::OkAddr(0)));
 /// assert_eq!(Outcome::Err(Errno::EEXIST).to_string(), "err EEXIST");
 /// assert_eq!("segv".parse::<Outcome>(), Ok(Outcome::Segv));
 /// ```
@@ -25,6 +30,8 @@ pub enum Outcome {
     /// `ok 0xADDR`: `mmap` or `mremap` returned this address, relative to
     /// the window.
     OkAddr(u64),
+    /// `ok N`: `pkey_alloc` returned this key (decimal, no `0x`).
+    OkKey(i32),
     /// `err ERRNO`: the call failed with this errno.
     Err(Errno),
     /// `segv`: the touch raised `SIGSEGV`.
@@ -44,6 +51,7 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Ok => f.write_str("ok"),
             Outcome::OkAddr(addr) => write!(f, "ok {addr:#x}"),
+            Outcome::OkKey(key) => write!(f, "ok {key}"),
             Outcome::Err(errno) => write!(f, "err {errno}"),
             Outcome::Segv => f.write_str("segv"),
             Outcome::Bus => f.write_str("bus"),
@@ -52,7 +60,7 @@ impl fmt::Display for Outcome {
 }
 
 /// Parses the result line [`Display`](fmt::Display) prints (and nothing
-/// else: `ok 0x00` or `err E22` are not what a runner prints).
+/// else: `ok 0x00`, `ok 03` or `err E22` are not what a runner prints).
 impl FromStr for Outcome {
     type Err = String;
 
@@ -64,9 +72,14 @@ impl FromStr for Outcome {
             "bus" => return Ok(Outcome::Bus),
             _ => {}
         }
-        if let Some(addr) = line.strip_prefix("ok ") {
-            return crate::maps::parse_canonical_hex(addr)
-                .map(Outcome::OkAddr)
+        if let Some(value) = line.strip_prefix("ok ") {
+            if value.starts_with("0x") {
+                return crate::maps::parse_canonical_hex(value)
+                    .map(Outcome::OkAddr)
+                    .ok_or_else(bad);
+            }
+            return parse_canonical_key(value)
+                .map(Outcome::OkKey)
                 .ok_or_else(bad);
         }
         if let Some(name) = line.strip_prefix("err ") {
@@ -74,6 +87,17 @@ impl FromStr for Outcome {
         }
         Err(bad())
     }
+}
+
+/// A decimal `i32` as `Display` prints it: no `+`, no leading zeroes, no
+/// `-0`.
+fn parse_canonical_key(word: &str) -> Option<i32> {
+    let digits = word.strip_prefix('-').unwrap_or(word);
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && word != "-0";
+    canonical.then(|| word.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -87,6 +111,12 @@ mod tests {
             Outcome::OkAddr(0),
             Outcome::OkAddr(0x7000_0000_1000),
             Outcome::OkAddr(u64::MAX),
+            Outcome::OkKey(0),
+            Outcome::OkKey(1),
+            Outcome::OkKey(15),
+            Outcome::OkKey(-1),
+            Outcome::OkKey(i32::MAX),
+            Outcome::OkKey(i32::MIN),
             Outcome::Err(Errno::ENOMEM),
             Outcome::Err(Errno::new(999)),
             Outcome::Segv,
@@ -97,9 +127,39 @@ mod tests {
     }
 
     #[test]
+    fn keys_and_addresses_do_not_collide() {
+        assert_eq!("ok 16".parse::<Outcome>(), Ok(Outcome::OkKey(16)));
+        assert_eq!("ok 0x16".parse::<Outcome>(), Ok(Outcome::OkAddr(0x16)));
+        assert_eq!("ok 0".parse::<Outcome>(), Ok(Outcome::OkKey(0)));
+        assert_eq!("ok 0x0".parse::<Outcome>(), Ok(Outcome::OkAddr(0)));
+        assert_ne!(
+            Outcome::OkKey(0).to_string(),
+            Outcome::OkAddr(0).to_string()
+        );
+    }
+
+    #[test]
     fn rejects_non_canonical_lines() {
         for line in [
-            "", "ok ", "ok 0x", "ok 0x01", "ok 0xA", "ok 16", "err", "err E22", "OK", "ok  0x1",
+            "",
+            "ok ",
+            "ok 0x",
+            "ok 0x01",
+            "ok 0xA",
+            "ok 016",
+            "ok +1",
+            "ok -0",
+            "ok -",
+            "ok --1",
+            "ok 1 ",
+            "ok 2147483648",
+            "ok -2147483649",
+            "ok 0X1",
+            "err",
+            "err E22",
+            "OK",
+            "ok  0x1",
+            "ok  1",
         ] {
             assert!(line.parse::<Outcome>().is_err(), "{line:?}");
         }

@@ -3,7 +3,9 @@
 //! A script is read line by line: `#` starts a comment, blank lines are
 //! skipped, and every other line is one operation whose words are
 //! separated by spaces (tabs are accepted too). Numbers are decimal or
-//! `0x` hexadecimal and must fit in 64 bits. A line is malformed if its
+//! `0x` hexadecimal and must fit in 64 bits, except protection keys, which
+//! are decimal, may be negative and must fit in an `i32` (the kernel's
+//! `int`); `pkey_mprotect` also takes `default` for -1. A line is malformed if its
 //! operation is unknown, it has the wrong number of words, a word is not
 //! what its position wants, or one of its ranges leaves the window and its
 //! spill zone (see [`range_allowed`](crate::range_allowed)).
@@ -13,7 +15,7 @@
 
 use core::fmt;
 
-use crate::{Advice, Kind, MmapFlags, MremapFlags, Op, Prot};
+use crate::{Advice, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY};
 
 /// A parsed script: its operations with their line numbers (from 1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -273,6 +275,23 @@ impl<'a> Args<'a> {
         })
     }
 
+    /// A protection key: decimal `i32`, or `default` (-1) if `default` is
+    /// allowed.
+    fn key(&self, index: usize, default: bool) -> Result<i32, String> {
+        let word = self.words[index];
+        if default && word == "default" {
+            return Ok(DEFAULT_PKEY);
+        }
+        parse_key(word).map_err(|why| {
+            let why = if default && why == KEY_NOT_A_NUMBER {
+                "expected a decimal number (optionally negative) or default"
+            } else {
+                why
+            };
+            self.bad("PKEY", word, why)
+        })
+    }
+
     fn duplicate(&self, word: &str) -> String {
         format!("{}: duplicate option {word:?} ({})", self.op, self.usage)
     }
@@ -288,6 +307,20 @@ fn parse_number(word: &str) -> Result<u64, &'static str> {
         return Err("expected a decimal number or 0x and hexadecimal digits");
     }
     u64::from_str_radix(digits, radix).map_err(|_| "does not fit in 64 bits")
+}
+
+/// Why [`parse_key`] refused a word that is not a decimal number.
+const KEY_NOT_A_NUMBER: &str = "expected a decimal number, optionally negative";
+
+/// Decimal digits with an optional leading `-` (no `+`, no `0x`), fitting
+/// in an `i32`: a protection key as the kernel's `int` argument.
+fn parse_key(word: &str) -> Result<i32, &'static str> {
+    let digits = word.strip_prefix('-').unwrap_or(word);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(KEY_NOT_A_NUMBER);
+    }
+    word.parse()
+        .map_err(|_| "does not fit in 32 bits (the kernel's int)")
 }
 
 fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
@@ -412,9 +445,41 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
             Args::new("maps", "", words, 0, false)?;
             Ok(Op::Maps)
         }
+        "pkey_alloc" => {
+            let usage = "[noaccess|nowrite]";
+            if words.len() > 1 {
+                return Err(format!(
+                    "pkey_alloc: expected at most 1 argument ({usage}), got {}",
+                    words.len()
+                ));
+            }
+            let args = Args::new("pkey_alloc", usage, words, 0, true)?;
+            let rights = match words.first() {
+                None => PkeyRights::None,
+                Some(word) => PkeyRights::from_word(word)
+                    .ok_or_else(|| args.bad("RIGHTS", word, "expected noaccess or nowrite"))?,
+            };
+            Ok(Op::PkeyAlloc { rights })
+        }
+        "pkey_free" => {
+            let args = Args::new("pkey_free", "PKEY", words, 1, false)?;
+            Ok(Op::PkeyFree {
+                key: args.key(0, false)?,
+            })
+        }
+        "pkey_mprotect" => {
+            let args = Args::new("pkey_mprotect", "ADDR LEN PROT PKEY", words, 4, false)?;
+            Ok(Op::PkeyMprotect {
+                addr: args.number(0, "ADDR")?,
+                len: args.number(1, "LEN")?,
+                prot: args.prot(2)?,
+                pkey: args.key(3, true)?,
+            })
+        }
         _ => Err(format!(
             "unknown operation {name:?}: expected mmap, munmap, mprotect, mremap, \
-             madvise, mlock, munlock, touch or maps"
+             madvise, mlock, munlock, touch, maps, pkey_alloc, pkey_free or \
+             pkey_mprotect"
         )),
     }
 }
@@ -445,5 +510,31 @@ mod tests {
             parse_number("0x10000000000000000"),
             Err("does not fit in 64 bits")
         );
+    }
+
+    #[test]
+    fn keys() {
+        assert_eq!(parse_key("0"), Ok(0));
+        assert_eq!(parse_key("15"), Ok(15));
+        assert_eq!(parse_key("-1"), Ok(-1));
+        assert_eq!(parse_key("-0"), Ok(0));
+        assert_eq!(parse_key("007"), Ok(7));
+        assert_eq!(parse_key("2147483647"), Ok(i32::MAX));
+        assert_eq!(parse_key("-2147483648"), Ok(i32::MIN));
+        for bad in ["", "-", "+1", "0x1", "1_0", "--1", "1-", "default", "１"] {
+            assert_eq!(parse_key(bad), Err(KEY_NOT_A_NUMBER), "{bad:?}");
+        }
+        for big in [
+            "2147483648",
+            "-2147483649",
+            "4294967295",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                parse_key(big),
+                Err("does not fit in 32 bits (the kernel's int)"),
+                "{big:?}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use mmscript::{
     generate, lines, parse, parse_line, parse_prefix, range_allowed, Advice, Kind, MapsLine,
-    MmapFlags, MremapFlags, Op, Outcome, Prot,
+    MmapFlags, MremapFlags, Op, Outcome, PkeyRights, Prot,
 };
 use proptest::prelude::*;
 
@@ -53,6 +53,16 @@ const VOCABULARY: &[&str] = &[
     "\u{0}",
     ":",
     "0x800000000000",
+    "pkey_alloc",
+    "pkey_free",
+    "pkey_mprotect",
+    "noaccess",
+    "nowrite",
+    "default",
+    "--x",
+    "16",
+    "-2147483649",
+    "2147483647",
 ];
 
 fn prot() -> impl Strategy<Value = Prot> {
@@ -127,7 +137,20 @@ fn op() -> impl Strategy<Value = Op> {
         (addr(), len()).prop_map(|(addr, len)| Op::Munlock { addr, len }),
         (addr(), any::<bool>()).prop_map(|(addr, write)| Op::Touch { addr, write }),
         Just(Op::Maps),
+        proptest::sample::select(PkeyRights::ALL.to_vec())
+            .prop_map(|rights| Op::PkeyAlloc { rights }),
+        key().prop_map(|key| Op::PkeyFree { key }),
+        (addr(), len(), prot(), key()).prop_map(|(addr, len, prot, pkey)| Op::PkeyMprotect {
+            addr,
+            len,
+            prot,
+            pkey,
+        }),
     ]
+}
+
+fn key() -> impl Strategy<Value = i32> {
+    prop_oneof![-2i32..18, Just(-1), any::<i32>()]
 }
 
 proptest! {
@@ -233,6 +256,14 @@ fn generated_scripts_use_every_operation() {
         "munlock",
         "touch",
         "maps",
+        "pkey_alloc\n",
+        "pkey_alloc noaccess\n",
+        "pkey_alloc nowrite\n",
+        "pkey_free",
+        "pkey_free -1\n",
+        "pkey_mprotect",
+        " default\n",
+        " --x ",
         "shared-anon",
         "private-file",
         "shared-file",

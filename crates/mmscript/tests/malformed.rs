@@ -51,6 +51,33 @@ const CASES: &[(&str, &str)] = &[
     ("touch 0x1000 rw", "touch: bad access \"rw\""),
     ("touch 0x2000000000 r", "touch: range 0x2000000000+0x1 leaves"),
     ("maps all", "maps: expected no arguments, got 1"),
+    ("pkey_alloc noaccess nowrite", "pkey_alloc: expected at most 1 argument ([noaccess|nowrite]), got 2"),
+    ("pkey_alloc none", "pkey_alloc: bad RIGHTS \"none\": expected noaccess or nowrite"),
+    ("pkey_alloc NOACCESS", "pkey_alloc: bad RIGHTS \"NOACCESS\""),
+    ("pkey_alloc 1", "pkey_alloc: bad RIGHTS \"1\""),
+    ("pkey_alloc no-access", "pkey_alloc: bad RIGHTS \"no-access\""),
+    ("PKEY_ALLOC", "unknown operation \"PKEY_ALLOC\""),
+    ("pkey_free", "pkey_free: expected 1 argument (PKEY), got 0"),
+    ("pkey_free 1 2", "pkey_free: expected 1 argument (PKEY), got 2"),
+    ("pkey_free one", "pkey_free: bad PKEY \"one\": expected a decimal number, optionally negative"),
+    ("pkey_free 0x1", "pkey_free: bad PKEY \"0x1\": expected a decimal number, optionally negative"),
+    ("pkey_free +1", "pkey_free: bad PKEY \"+1\""),
+    ("pkey_free -", "pkey_free: bad PKEY \"-\""),
+    ("pkey_free default", "pkey_free: bad PKEY \"default\": expected a decimal number, optionally negative"),
+    ("pkey_free 2147483648", "pkey_free: bad PKEY \"2147483648\": does not fit in 32 bits (the kernel's int)"),
+    ("pkey_free -2147483649", "pkey_free: bad PKEY \"-2147483649\": does not fit in 32 bits"),
+    ("pkey_free 4294967295", "pkey_free: bad PKEY \"4294967295\": does not fit in 32 bits"),
+    ("pkey_mprotect 0x1000 0x1000 rw-", "pkey_mprotect: expected 4 arguments (ADDR LEN PROT PKEY), got 3"),
+    ("pkey_mprotect 0x1000 0x1000 rw- 1 2", "pkey_mprotect: expected 4 arguments (ADDR LEN PROT PKEY), got 5"),
+    ("pkey_mprotect 0x1000 0x1000 1 rw-", "pkey_mprotect: bad PROT \"1\""),
+    ("pkey_mprotect 0x1000 0x1000 rwz 1", "pkey_mprotect: bad PROT \"rwz\": expected three characters r/-, w/-, x/-"),
+    ("pkey_mprotect 0x1000 0x1000 rw- Default", "pkey_mprotect: bad PKEY \"Default\": expected a decimal number (optionally negative) or default"),
+    ("pkey_mprotect 0x1000 0x1000 rw- 0x1", "pkey_mprotect: bad PKEY \"0x1\": expected a decimal number (optionally negative) or default"),
+    ("pkey_mprotect 0x1000 0x1000 rw- 2147483648", "pkey_mprotect: bad PKEY \"2147483648\": does not fit in 32 bits (the kernel's int)"),
+    ("pkey_mprotect -1 0x1000 rw- 1", "pkey_mprotect: bad ADDR \"-1\""),
+    ("pkey_mprotect 0x1000 -4096 rw- 1", "pkey_mprotect: bad LEN \"-4096\""),
+    ("pkey_mprotect 0x2000000000 0x1000 rw- 1", "pkey_mprotect: range 0x2000000000+0x1000 leaves [0, 0x2000000000)"),
+    ("pkey_mprotect 0x1000 0x2000000000 --x default", "pkey_mprotect: range 0x1000+0x2000000000 leaves"),
     ("0x1000", "unknown operation \"0x1000\""),
     ("mmap\u{a0}0x1000 0x1000 rw- private-anon fixed", "unknown operation \"mmap\\u{a0}0x1000\""),
 ];
@@ -103,13 +130,91 @@ fn accepted_edge_cases() {
         touch 0xffffffffffffffff r\n\
         maps # comment\n\
         maps#comment\n\
-        mlock 0x1000 0x1000\r\n";
+        mlock 0x1000 0x1000\r\n\
+        pkey_alloc\n\
+        pkey_alloc noaccess # a comment\n\
+        \tpkey_alloc   nowrite\n\
+        pkey_free -1\n\
+        pkey_free -2147483648\n\
+        pkey_free 007\n\
+        pkey_mprotect 0x800000000000 0x1000 --x default\n\
+        pkey_mprotect 0x1000 0 rw- 2147483647\n\
+        pkey_mprotect 0x1001 0xffffffffffffe001 r-- -2\n";
     let script = parse(text).unwrap();
     let numbers: Vec<_> = script.ops.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         numbers,
-        [1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+        [1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]
     );
+}
+
+#[test]
+fn pkey_lines_parse_to_these_ops_and_print_back() {
+    use mmscript::{PkeyRights, Prot, DEFAULT_PKEY};
+    let cases = [
+        (
+            "pkey_alloc",
+            Op::PkeyAlloc {
+                rights: PkeyRights::None,
+            },
+        ),
+        (
+            "pkey_alloc noaccess",
+            Op::PkeyAlloc {
+                rights: PkeyRights::NoAccess,
+            },
+        ),
+        (
+            "pkey_alloc nowrite",
+            Op::PkeyAlloc {
+                rights: PkeyRights::NoWrite,
+            },
+        ),
+        ("pkey_free 0", Op::PkeyFree { key: 0 }),
+        ("pkey_free -1", Op::PkeyFree { key: -1 }),
+        ("pkey_free 16", Op::PkeyFree { key: 16 }),
+        (
+            "pkey_mprotect 0x1000 0x2000 --x default",
+            Op::PkeyMprotect {
+                addr: 0x1000,
+                len: 0x2000,
+                prot: Prot::new(false, false, true),
+                pkey: DEFAULT_PKEY,
+            },
+        ),
+        (
+            "pkey_mprotect 0x1000 0x2000 rw- 3",
+            Op::PkeyMprotect {
+                addr: 0x1000,
+                len: 0x2000,
+                prot: Prot::RW,
+                pkey: 3,
+            },
+        ),
+        (
+            "pkey_mprotect 0x1000 0x0 r-- -2",
+            Op::PkeyMprotect {
+                addr: 0x1000,
+                len: 0,
+                prot: Prot::R,
+                pkey: -2,
+            },
+        ),
+    ];
+    for (line, op) in cases {
+        assert_eq!(mmscript::parse_line(line), Ok(Some(op.clone())), "{line}");
+        assert_eq!(op.to_string(), line);
+    }
+    // -1 is `default`, however it is written; keys are decimal.
+    let op = mmscript::parse_line("pkey_mprotect 4096 8192 rw- -1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(op.to_string(), "pkey_mprotect 0x1000 0x2000 rw- default");
+    let op = mmscript::parse_line("pkey_free 007").unwrap().unwrap();
+    assert_eq!(op.to_string(), "pkey_free 7");
+    assert_eq!(op.name(), "pkey_free");
+    assert!(op.ranges().is_empty());
+    assert_eq!(PkeyRights::ALL.map(PkeyRights::bits), [0, 1, 2]);
 }
 
 #[test]

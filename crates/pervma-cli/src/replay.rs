@@ -141,6 +141,10 @@ impl Runner for Model {
                     .mremap(absolute(*old_addr), *old_len, *new_len, f, new_addr);
                 outcome(result, |a| Outcome::OkAddr(relative(a)))
             }
+            // PKEY-GLUE: replaced when the pervma key API lands
+            Op::PkeyAlloc { .. } | Op::PkeyFree { .. } | Op::PkeyMprotect { .. } => {
+                Outcome::Err(mmscript::Errno::ENOSYS)
+            }
             Op::Maps => unreachable!("the driver calls Runner::maps for `maps`"),
         }
     }

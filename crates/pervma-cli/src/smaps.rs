@@ -19,6 +19,9 @@ pub(crate) fn with_memory(
         rss_kb: memory.rss >> 10,
         anon_kb: memory.anonymous >> 10,
         locked_kb: memory.locked >> 10,
+        // The model has no protection keys in its smaps output (yet): as on
+        // a host without them.
+        pkey: None,
     });
     line
 }

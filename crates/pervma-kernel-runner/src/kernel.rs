@@ -29,7 +29,8 @@ const EXIT_FAILURE: i32 = 1;
 pub(crate) struct KernelRunner {
     zone: Zone,
     files: HashMap<String, File>,
-    /// The smaps mode: `maps` lines carry `Rss`, `Anonymous`, `Locked`.
+    /// The smaps mode: `maps` lines carry `Rss`, `Anonymous`, `Locked` (and
+    /// `ProtectionKey` where Linux prints it).
     smaps: bool,
 }
 
@@ -136,6 +137,17 @@ impl Runner for KernelRunner {
                 Touched::Segv => Outcome::Segv,
                 Touched::Bus => Outcome::Bus,
             }),
+            Op::PkeyAlloc { rights } => self.zone.pkey_alloc(rights.bits()).map(Outcome::OkKey),
+            Op::PkeyFree { key } => self.zone.pkey_free(*key).map(|()| Outcome::Ok),
+            Op::PkeyMprotect {
+                addr,
+                len,
+                prot,
+                pkey,
+            } => self
+                .zone
+                .pkey_mprotect(*addr, *len, prot_bits(*prot), *pkey)
+                .map(|()| Outcome::Ok),
             Op::Maps => unreachable!("the driver asks maps() for Op::Maps"),
         };
         result.unwrap_or_else(|errno: Errno| Outcome::Err(errno))

@@ -10,7 +10,8 @@
 //!
 //! In the smaps mode (for tests, not part of mmscript v1) every `maps`
 //! line also carries the VMA's `Rss`, `Anonymous` and `Locked` from
-//! `/proc/self/smaps`, in kB: `... rss=8 anon=8 locked=0`.
+//! `/proc/self/smaps`, in kB: `... rss=8 anon=8 locked=0`, and on a host
+//! with protection keys its `ProtectionKey`: `... locked=0 pkey=0`.
 //!
 //! The operations run as real system calls in a window of this process at
 //! [`window::BASE`], and the output is the mmscript output of `MMSCRIPT.md`,
@@ -61,7 +62,8 @@ const USAGE: &str = "\
 usage: pervma-kernel-runner [--smaps] SCRIPT | - | --gen SEED OPS | --print-gen SEED OPS
 Runs an mmscript (MMSCRIPT.md) as real system calls in a window of this
 process and prints its output. With --smaps, maps lines also carry the
-VMA's Rss, Anonymous and Locked (kB) from /proc/self/smaps.";
+VMA's Rss, Anonymous and Locked (kB) from /proc/self/smaps, and its
+ProtectionKey where Linux prints one.";
 
 /// Where the script comes from.
 enum Source {

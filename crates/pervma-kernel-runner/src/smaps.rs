@@ -16,7 +16,9 @@
 //! printed as `?PATH` (spaces as `_`) so a diff shows it.
 //!
 //! In the smaps mode ([`window_smaps`]) each line also carries the VMA's
-//! `Rss`, `Anonymous` and `Locked` lines (`Key:   N kB`).
+//! `Rss`, `Anonymous` and `Locked` lines (`Key:   N kB`), and its
+//! `ProtectionKey:   N` line, which Linux prints only on a host with
+//! protection keys (`arch_pkeys_enabled()`); without it the key is `None`.
 
 use mmscript::{Backing, MapsLine, Memory, Prot, SmapsFlags};
 
@@ -54,10 +56,19 @@ fn parse_window(
             let Some((key, value)) = line.split_once(':') else {
                 continue;
             };
-            if !matches!(key, "Rss" | "Anonymous" | "Locked") {
+            if !matches!(key, "Rss" | "Anonymous" | "Locked" | "ProtectionKey") {
                 continue;
             }
             let bad = || format!("smaps: cannot read {line:?}");
+            if key == "ProtectionKey" {
+                let pkey = value.trim().parse::<u32>().map_err(|_| bad())?;
+                let memory = all
+                    .last_mut()
+                    .and_then(|vma| vma.memory.as_mut())
+                    .ok_or_else(bad)?;
+                memory.pkey = Some(pkey);
+                continue;
+            }
             let kb = value
                 .trim()
                 .strip_suffix(" kB")
@@ -231,6 +242,44 @@ VmFlags: rd wr sh mr mw me ms sd
         assert!(plain.iter().all(|vma| vma.memory.is_none()));
         assert!(window_smaps("Rss: 4 kB\n", 0, 1 << 40).is_err());
         assert!(window_smaps("1000-2000 rw-p 00000000 00:00 0\nRss: 4 MB\n", 0, 1 << 40).is_err());
+    }
+
+    #[test]
+    fn smaps_mode_reads_the_protection_key_where_linux_prints_it() {
+        let smaps = "\
+200000000000-200000004000 rw-p 00000000 00:00 0 
+Rss:                   8 kB
+Anonymous:             8 kB
+Locked:                0 kB
+ProtectionKey:         3
+VmFlags: rd wr mr mw me ac 
+200000004000-200000005000 --xp 00000000 00:00 0 
+Rss:                   0 kB
+ProtectionKey:        15
+VmFlags: ex mr mw me ac 
+";
+        let lines: Vec<String> = window_smaps(smaps, 0x2000_0000_0000, 0x10_0000_0000)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "0x0-0x4000 rw-p 00000000 anon rd wr mr mw me ac rss=8 anon=8 locked=0 pkey=3",
+                "0x4000-0x5000 --xp 00000000 anon ex mr mw me ac rss=0 anon=0 locked=0 pkey=15",
+            ]
+        );
+        // Not in the plain mode.
+        let plain = window_maps(smaps, 0x2000_0000_0000, 0x10_0000_0000).unwrap();
+        assert!(plain.iter().all(|vma| vma.memory.is_none()));
+        assert!(window_smaps("ProtectionKey: 1\n", 0, 1 << 40).is_err());
+        assert!(window_smaps(
+            "1000-2000 rw-p 00000000 00:00 0\nProtectionKey: x\n",
+            0,
+            1 << 40
+        )
+        .is_err());
     }
 
     #[test]

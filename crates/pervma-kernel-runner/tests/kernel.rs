@@ -72,7 +72,29 @@ fn scripts_in(dir: &Path) -> Vec<PathBuf> {
     scripts
 }
 
-/// Runs every script of `dir` by path and compares with its `.out`.
+/// Whether this host has protection keys (x86 `ospke`: the CPU has them
+/// and the kernel enabled them).
+fn host_has_pkeys() -> bool {
+    fs::read_to_string("/proc/cpuinfo").is_ok_and(|cpuinfo| {
+        cpuinfo
+            .lines()
+            .filter(|line| line.starts_with("flags"))
+            .any(|line| line.split_ascii_whitespace().any(|flag| flag == "ospke"))
+    })
+}
+
+/// The recorded output of `script` for this host: `NAME.pku.out` if the
+/// host has protection keys and there is one, else `NAME.out`.
+fn recorded_output(script: &Path) -> String {
+    let pku = script.with_extension("pku.out");
+    if host_has_pkeys() && pku.exists() {
+        return fs::read_to_string(pku).unwrap();
+    }
+    fs::read_to_string(script.with_extension("out")).unwrap()
+}
+
+/// Runs every script of `dir` by path and compares with its recorded
+/// output ([`recorded_output`]).
 fn check_recorded(dir: &Path) {
     let scripts = scripts_in(dir);
     assert!(!scripts.is_empty(), "no scripts in {}", dir.display());
@@ -81,7 +103,7 @@ fn check_recorded(dir: &Path) {
         let Some(output) = run(&[script.to_str().unwrap()], "") else {
             return;
         };
-        let expected = fs::read_to_string(script.with_extension("out")).unwrap();
+        let expected = recorded_output(script);
         let actual = String::from_utf8(output.stdout).unwrap();
         if !output.status.success() || actual != expected {
             failures.push(format!(
@@ -129,6 +151,40 @@ fn touch_reports_segv_and_bus_and_goes_on() {
         out,
         "segv\nok 0x10000\nok\nsegv\nok\nsegv\nok 0x20000\nok\nbus\nbus\nsegv\nsegv\nok 0x30000\nok\n"
     );
+}
+
+#[test]
+fn protection_keys_follow_the_host() {
+    let Some(out) = run_script(
+        "mmap 0x10000 0x2000 rw- private-anon fixed\n\
+         pkey_alloc noaccess\n\
+         pkey_mprotect 0x10000 0x1000 rw- 1\n\
+         touch 0x10000 r\n\
+         touch 0x10000 r\n\
+         touch 0x11000 w\n\
+         pkey_free 1\n\
+         pkey_free 1\n\
+         pkey_mprotect 0x10000 0x1000 rw- default\n\
+         mmap 0x20000 0x1000 --x private-anon fixed\n\
+         touch 0x20000 r\n",
+    ) else {
+        return;
+    };
+    if host_has_pkeys() {
+        // The second read faults too: the fault left PKRU as it was.
+        assert_eq!(
+            out,
+            "ok 0x10000\nok 1\nok\nsegv\nsegv\nok\nok\nerr EINVAL\nok\nok 0x20000\nsegv\n"
+        );
+    } else {
+        // Linux without protection keys: the first pkey_alloc is EINVAL
+        // (and later ones ENOSPC), every key but -1 is EINVAL, and --x is
+        // readable.
+        assert_eq!(
+            out,
+            "ok 0x10000\nerr EINVAL\nerr EINVAL\nok\nok\nok\nerr EINVAL\nerr EINVAL\nok\nok 0x20000\nok\n"
+        );
+    }
 }
 
 #[test]

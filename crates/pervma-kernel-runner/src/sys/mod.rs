@@ -166,6 +166,50 @@ fn munlock(addr: u64, len: u64) -> Result<(), Errno> {
     check(ret).map(drop)
 }
 
+/// `pkey_mprotect(addr, len, prot, pkey)`.
+///
+/// # Safety
+///
+/// As [`mprotect`]: the range must hold no memory that the program uses
+/// other than through this module and [`probe`] (a key whose rights deny
+/// access, like a protection that does, would break it).
+unsafe fn pkey_mprotect(addr: u64, len: u64, prot: c_int, pkey: c_int) -> Result<(), Errno> {
+    // SAFETY: the caller promises the range is not the program's memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pkey_mprotect,
+            arg(addr),
+            arg(len),
+            c_long::from(prot),
+            c_long::from(pkey),
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// `pkey_alloc(0, rights)`: a new key, whose rights (in this thread's PKRU)
+/// are `rights`.
+fn pkey_alloc(rights: u32) -> Result<i32, Errno> {
+    // SAFETY: pkey_alloc changes no mapping and no memory contents. It sets
+    // the new key's rights in PKRU, which only affects pages that carry the
+    // key; only `pkey_mprotect` through `Zone` (and the kernel's
+    // execute-only key, for `PROT_EXEC`-only mappings, which only the
+    // script makes) puts a key other than 0 on pages, so those pages are
+    // the script's. (A freed key may still be on the script's VMAs; that is
+    // for the script to see.)
+    let ret = unsafe { libc::syscall(libc::SYS_pkey_alloc, 0 as c_long, c_long::from(rights)) };
+    // A key is a small non-negative int.
+    check(ret).map(|key| key as i32)
+}
+
+/// `pkey_free(key)`.
+fn pkey_free(key: c_int) -> Result<(), Errno> {
+    // SAFETY: pkey_free only marks the key free in the mm's allocation map;
+    // it changes no mapping, no memory and no PKRU rights.
+    let ret = unsafe { libc::syscall(libc::SYS_pkey_free, c_long::from(key)) };
+    check(ret).map(drop)
+}
+
 /// A new memfd called `name` (so `/proc` shows `/memfd:NAME (deleted)`),
 /// read-write, close-on-exec, sized `size` bytes (sparse: it costs nothing
 /// until written).
@@ -297,6 +341,29 @@ impl Zone {
     pub(crate) fn munlock(&self, addr: u64, len: u64) -> Result<(), Errno> {
         Zone::allow(addr, len);
         munlock(window::absolute(addr), len)
+    }
+
+    /// `pkey_mprotect`; `pkey` -1 keeps the default key (as `mprotect`).
+    pub(crate) fn pkey_mprotect(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: c_int,
+        pkey: c_int,
+    ) -> Result<(), Errno> {
+        Zone::allow(addr, len);
+        // SAFETY: allowed, so the script's memory or rejected (invariant).
+        unsafe { pkey_mprotect(window::absolute(addr), len, prot, pkey) }
+    }
+
+    /// `pkey_alloc(0, rights)`; returns the key.
+    pub(crate) fn pkey_alloc(&self, rights: u32) -> Result<i32, Errno> {
+        pkey_alloc(rights)
+    }
+
+    /// `pkey_free`.
+    pub(crate) fn pkey_free(&self, key: c_int) -> Result<(), Errno> {
+        pkey_free(key)
     }
 
     /// A one-byte load or store (of 0) at `addr`, surviving a fault.

@@ -26,6 +26,20 @@
 //! (a real bug, or one sent with `kill`) resets the default action and
 //! re-raises, so the process dies of it as it would have without us.
 //!
+//! Protection keys: a touch that faults because of its key's rights
+//! (`SEGV_PKUERR`) is handled like any other fault, and leaves the rights
+//! as they were. On x86 the kernel saves the interrupted PKRU with the rest
+//! of the XSAVE state in the signal frame (`copy_fpstate_to_sigframe` and
+//! `update_pkru_in_sigframe`, `arch/x86/kernel/fpu/signal.c`) and runs the
+//! handler with the default PKRU (`fpu__clear_user_states`:
+//! `init_pkru_value`, only key 0 accessible); `sigreturn` restores the
+//! saved state, PKRU included (`fpu__restore_sig`). The handler returns by `sigreturn` and never touches the
+//! saved FPU state, so the probe resumes with exactly the PKRU it faulted
+//! with. (A `siglongjmp` out of the handler would keep the handler's
+//! default PKRU, which is why the spec warns about it.) The handler itself
+//! only touches its stack and the `ucontext_t`, which carry key 0, which
+//! the default PKRU allows.
+//!
 //! The store writes 0, which is what every page of the runner's files and
 //! anonymous memory holds anyway; what matters is that it is a write access,
 //! so the kernel handles a write fault.
