@@ -4,6 +4,9 @@
 # the key is looked at, an unaligned start fails first, an overflowing
 # end too; the key is checked before the range is looked up.
 mmap 0x100000 0x4000 rw- private-anon fixed
+# With protection keys Linux lets key 0 be freed (and the next pkey_alloc
+# returns it); the script then gives it no restricting rights, since a
+# runner whose key 0 faults cannot reach its own memory.
 pkey_free 0
 pkey_free -1
 pkey_free 16

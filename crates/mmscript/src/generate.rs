@@ -11,7 +11,8 @@
 //! overflowing, above 2^47) to compare errnos.
 //!
 //! Now and then the script allocates a protection key (with each rights
-//! word), frees one it probably allocated or a random one in -1..=16, or
+//! word), frees one it probably allocated or a random one in -1..=16 but
+//! never key 0 (a runner that frees it can lose its own memory), or
 //! applies `pkey_mprotect` to the kind of range `mprotect` gets, with the
 //! key `default`, one it probably allocated, or a random one in 0..=16. The
 //! generator cannot see what `pkey_alloc` returned (and none on a host
@@ -195,7 +196,14 @@ impl Generator {
             Choice::PkeyFree => {
                 let key = match self.allocated_key() {
                     Some(key) if self.rng.chance(70) => key,
-                    _ => self.rng.below(PKEYS as u64 + 2) as i32 - 1,
+                    // -1 and 1..=16, never 0: where there are protection
+                    // keys Linux lets key 0 be freed, and the next
+                    // pkey_alloc or execute-only mapping would then give
+                    // it rights that fault the runner's own memory.
+                    _ => match self.rng.below(PKEYS as u64 + 1) as i32 {
+                        0 => -1,
+                        key => key,
+                    },
                 };
                 if key > 0 {
                     self.keys &= !(1 << key);

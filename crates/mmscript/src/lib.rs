@@ -86,6 +86,7 @@ mod maps;
 mod op;
 mod outcome;
 mod parse;
+mod recorded;
 mod run;
 pub mod window;
 
@@ -97,6 +98,7 @@ pub use op::{
 };
 pub use outcome::Outcome;
 pub use parse::{lines, parse, parse_line, parse_prefix, Lines, ParseError, Script};
+pub use recorded::recorded_output;
 pub use run::{replay, run_op, run_script, write_maps, ReplayError, Runner};
 
 /// The page size that scripts assume (x86_64 and most arm64 kernels).

@@ -10,7 +10,8 @@ use mmscript::window::{absolute, relative};
 use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
 use pervma::Advice;
 use pervma::{
-    Access, Errno, FaultError, File, MapFlags, Mm, MmConfig, MremapFlags, Prot, VmFlags, Vma,
+    Access, Errno, FaultError, File, MapFlags, Mm, MmConfig, MremapFlags, PkeyRights, Prot,
+    VmFlags, Vma,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -141,10 +142,22 @@ impl Runner for Model {
                     .mremap(absolute(*old_addr), *old_len, *new_len, f, new_addr);
                 outcome(result, |a| Outcome::OkAddr(relative(a)))
             }
-            // PKEY-GLUE: replaced when the pervma key API lands
-            Op::PkeyAlloc { .. } | Op::PkeyFree { .. } | Op::PkeyMprotect { .. } => {
-                Outcome::Err(mmscript::Errno::ENOSYS)
+            Op::PkeyAlloc { rights } => {
+                let rights = PkeyRights::from_bits_retain(rights.bits());
+                outcome(self.mm.pkey_alloc(0, rights), |key| {
+                    Outcome::OkKey(key as i32)
+                })
             }
+            Op::PkeyFree { key } => outcome(self.mm.pkey_free(*key), |()| Outcome::Ok),
+            Op::PkeyMprotect {
+                addr,
+                len,
+                prot: p,
+                pkey,
+            } => outcome(
+                self.mm.pkey_mprotect(absolute(*addr), *len, prot(p), *pkey),
+                |()| Outcome::Ok,
+            ),
             Op::Maps => unreachable!("the driver calls Runner::maps for `maps`"),
         }
     }

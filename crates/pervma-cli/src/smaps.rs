@@ -2,7 +2,8 @@
 //! mmscript v1): every `maps` line also carries the VMA's `Rss`,
 //! `Anonymous` and `Locked` in kB, which the kernel runner reads from
 //! `/proc/self/smaps` and the model takes from [`MmapLocked::vma_memory`]
-//! (`Locked` is a PSS there, as in Linux). The printing is
+//! (`Locked` is a PSS there, as in Linux), and on hosts with protection
+//! keys the VMA's `ProtectionKey`. The printing is
 //! [`mmscript::MapsLine`]'s, shared with the kernel runner.
 
 use mmscript::{MapsLine, Memory};
@@ -19,9 +20,13 @@ pub(crate) fn with_memory(
         rss_kb: memory.rss >> 10,
         anon_kb: memory.anonymous >> 10,
         locked_kb: memory.locked >> 10,
-        // The model has no protection keys in its smaps output (yet): as on
-        // a host without them.
-        pkey: None,
+        // `ProtectionKey:`, which Linux prints only where there are keys.
+        pkey: mmap
+            .mm()
+            .config()
+            .arch
+            .protection_keys
+            .then(|| vma.flags().pkey()),
     });
     line
 }

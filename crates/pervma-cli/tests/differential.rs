@@ -21,7 +21,9 @@
 
 mod common;
 
-use common::{is_op, random_ops, scripts_in, workspace, Judge};
+use common::{
+    first_difference, is_op, model, random_ops, recorded, run, scripts_in, workspace, Judge,
+};
 
 /// How many seeded random scripts run (seeds `0..RANDOM_SEEDS`).
 const RANDOM_SEEDS: u64 = 400;
@@ -47,11 +49,11 @@ fn corpus_and_random_scripts() {
         ops += script.lines().filter(|l| is_op(l)).count();
         match judge.compare(script) {
             Ok(kernel) => {
-                let recorded = root.join(format!("{name}.out"));
-                if let Ok(recorded) = std::fs::read_to_string(recorded) {
+                if let Ok(recorded) = recorded(&root, name, false, judge.pku) {
                     if recorded != kernel {
                         failures.push(format!(
-                            "{name}: the live kernel no longer prints the recorded .out"
+                            "{name}: the live kernel no longer prints the recorded output: {}",
+                            first_difference(&recorded, &kernel)
                         ));
                     }
                 }
@@ -72,6 +74,50 @@ fn corpus_and_random_scripts() {
         "disagreements:\n{}",
         failures.join("\n")
     );
+}
+
+/// The model in both modes, with and without protection keys, against
+/// the recorded outputs (`NAME.out`, `NAME.pku.out`, and the smaps
+/// outputs of smaps/): the mode this host does not have is checked here,
+/// on every host, and without a kernel runner.
+#[test]
+fn model_prints_the_recorded_outputs_with_and_without_protection_keys() {
+    let root = workspace().join("tests/corpus");
+    let scripts = scripts_in(&root, &root, true);
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (name, script) in &scripts {
+        for pku in [false, true] {
+            for smaps in [false, true] {
+                let Ok(expected) = recorded(&root, name, smaps, pku) else {
+                    assert!(smaps, "{name} has no recorded output");
+                    continue;
+                };
+                let pku_arg = if pku { "on" } else { "off" };
+                let mut args = vec!["replay", "--pku", pku_arg];
+                if smaps {
+                    args.push("--smaps");
+                }
+                args.push("-");
+                let (out, code) = run(model(), &args, script);
+                compared += 1;
+                if code != 0 || out != expected {
+                    failures.push(format!(
+                        "{name} (--pku {pku_arg}{}): exit {code}, {}",
+                        if smaps { " --smaps" } else { "" },
+                        first_difference(&out, &expected)
+                    ));
+                }
+            }
+        }
+    }
+    println!(
+        "{} of {compared} recorded outputs of {} scripts reprinted by the model \
+         with and without protection keys",
+        compared - failures.len(),
+        scripts.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

@@ -22,7 +22,7 @@
 
 mod common;
 
-use common::{first_difference, is_op, random_ops, scripts_in, workspace, Judge};
+use common::{first_difference, is_op, random_ops, recorded, scripts_in, workspace, Judge};
 
 /// Corpus scripts (relative to tests/corpus, without `.mms`) left out of
 /// the smaps comparison, with the reason. Empty: every script agrees.
@@ -92,14 +92,15 @@ fn smaps_corpus() {
         };
         // What the kernel printed when the script was written: a change
         // means the kernel (or this machine's THP settings) changed.
-        let recorded = root.join(format!("{name}.smaps.out"));
-        match std::fs::read_to_string(&recorded) {
+        match recorded(&root, name, true, judge.pku) {
             Ok(recorded) if recorded == kernel => {}
             Ok(recorded) => tally.failures.push(format!(
-                "{name}: the live kernel no longer prints {name}.smaps.out: {}",
+                "{name}: the live kernel no longer prints its recorded smaps output: {}",
                 first_difference(&recorded, &kernel)
             )),
-            Err(e) => tally.failures.push(format!("{}: {e}", recorded.display())),
+            Err(e) => tally
+                .failures
+                .push(format!("{name}: no recorded smaps output: {e}")),
         }
     }
     tally.finish("smaps scripts");

@@ -83,14 +83,11 @@ fn host_has_pkeys() -> bool {
     })
 }
 
-/// The recorded output of `script` for this host: `NAME.pku.out` if the
-/// host has protection keys and there is one, else `NAME.out`.
+/// The recorded output of `script` for this host
+/// ([`mmscript::recorded_output`]: `NAME.pku.out` on a host with
+/// protection keys, where the output depends on them).
 fn recorded_output(script: &Path) -> String {
-    let pku = script.with_extension("pku.out");
-    if host_has_pkeys() && pku.exists() {
-        return fs::read_to_string(pku).unwrap();
-    }
-    fs::read_to_string(script.with_extension("out")).unwrap()
+    mmscript::recorded_output(script, false, host_has_pkeys()).unwrap()
 }
 
 /// Runs every script of `dir` by path and compares with its recorded

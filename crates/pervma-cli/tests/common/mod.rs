@@ -113,11 +113,26 @@ pub(crate) fn scripts_in(root: &Path, dir: &Path, recurse: bool) -> Vec<(String,
     out
 }
 
+/// Whether this host has protection keys: the live kernel's behaviour,
+/// and the model's by default (`pervma replay` without `--pku`).
+pub(crate) fn host_pku() -> bool {
+    pervma::Arch::host().protection_keys
+}
+
+/// What Linux printed for corpus script `name` (relative to `root`, no
+/// extension), in the smaps mode or not, on a host with protection keys
+/// or without ([`mmscript::recorded_output`]).
+pub(crate) fn recorded(root: &Path, name: &str, smaps: bool, pku: bool) -> std::io::Result<String> {
+    mmscript::recorded_output(&root.join(format!("{name}.mms")), smaps, pku)
+}
+
 /// Runs scripts on the model and the live kernel, in the default mode or
 /// the smaps mode (`--smaps` on both sides).
 pub(crate) struct Judge {
     kernel: PathBuf,
     smaps: bool,
+    /// The host has protection keys: which recorded outputs apply.
+    pub(crate) pku: bool,
 }
 
 impl Judge {
@@ -131,7 +146,12 @@ impl Judge {
         let judge = Judge {
             kernel: kernel_runner(),
             smaps,
+            pku: host_pku(),
         };
+        println!(
+            "host: {} protection keys",
+            if judge.pku { "with" } else { "without" }
+        );
         let (_, code) = judge.run_kernel("maps\n");
         if code == 77 {
             println!("SKIPPED: the kernel runner cannot run here (its window is taken?)");
