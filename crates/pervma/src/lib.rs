@@ -45,6 +45,14 @@
 //!   [`VmaReadGuard::write_nofault`] copy under a VMA lock without ever
 //!   faulting or waiting, and [`Mm::access_vma`] joins the two safely.
 //!   [`Mm::vma_memory`] gives `smaps`' `Rss`, `Anonymous` and `Locked`.
+//! - **The machine**: [`MmConfig::arch`] says which CPU features the space
+//!   behaves by ([`Arch`]). With x86 protection keys
+//!   ([`Arch::X86_64_PKU`], or [`Arch::host`] on such a machine),
+//!   `PROT_EXEC`-only memory takes the execute-only key and cannot be
+//!   read, and [`Mm::pkey_alloc`], [`Mm::pkey_free`] and
+//!   [`Mm::pkey_mprotect`] work, with [`Mm::pkru`] ([`Pkru`]) deciding
+//!   what faults, user copies and `mlock` may touch. The default
+//!   ([`Arch::X86_64`]) has none, the same answer on every host.
 //! - **Maps**: [`Mm::lock_next_vma`], [`Mm::maps_lines`] / [`Mm::maps`]
 //!   (`/proc/pid/maps`) and [`Mm::procmap_query`] (`PROCMAP_QUERY`), read
 //!   without `mmap_lock`; see "Reading maps without `mmap_lock`" below.
@@ -264,7 +272,7 @@
 //! | type | bytes | Linux |
 //! |------|-------|-------|
 //! | `Vma<()>` | 56 | `vm_area_struct`: 192 without lockdep |
-//! | `Mm<()>` | 256 (`mmap_lock` padded to its own 128-byte line pair) + 5 KiB of per-CPU counters behind a pointer | `mm_struct`: over 1 KiB |
+//! | `Mm<()>` | 384 (`mmap_lock` padded to its own 128-byte line pair; the tree, the page table's root, the protection keys and PKRU, the layout) + 5 KiB of per-CPU counters behind a pointer | `mm_struct`: over 1 KiB |
 //! | tree leaf / internal node | 280 / 408 (16 slots) | maple node: 256 |
 //!
 //! The per-VMA lock itself is 8 bytes of the VMA (`vm_refcnt` and

@@ -73,7 +73,10 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// for shared mappings (without `VM_SHARED | VM_MAYWRITE` for a file
     /// opened read-only); `VM_ACCOUNT` for private writable mappings
     /// without `MAP_NORESERVE`; `VM_NORESERVE` with it; `VM_LOCKED` with
-    /// `MAP_LOCKED`. The new range merges with compatible neighbours
+    /// `MAP_LOCKED`; where there are protection keys
+    /// ([`Arch`](crate::Arch)), exactly `PROT_EXEC` gives the execute-only
+    /// key, so that the memory cannot be read (and `MAP_POPULATE` or
+    /// `MAP_LOCKED` fault none of it in). The new range merges with compatible neighbours
     /// (`vma_merge_new_range`: same flags, file at contiguous offsets,
     /// equal payloads; `payload` is dropped when it merges).
     /// `MAP_POPULATE` and `MAP_LOCKED` then populate the range: a writable
