@@ -58,6 +58,21 @@ pub enum FaultError {
     Bus,
 }
 
+impl core::fmt::Display for FaultError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            FaultError::MapErr => "SIGSEGV (SEGV_MAPERR): no mapping at the address",
+            FaultError::AccErr => "SIGSEGV (SEGV_ACCERR): the mapping does not allow the access",
+            FaultError::PkuErr => {
+                "SIGSEGV (SEGV_PKUERR): the mapping's protection key does not allow the access"
+            }
+            FaultError::Bus => "SIGBUS: past the end of the mapped file",
+        })
+    }
+}
+
+impl core::error::Error for FaultError {}
+
 /// `VM_FAULT_RETRY`: run the fault again under `mmap_lock`.
 pub(crate) struct Retry;
 
@@ -83,6 +98,7 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
     /// In debug builds with `std`, if this thread holds `mmap_lock` or a
     /// VMA read lock of this `Mm`: that is the deadlock the per-VMA lock
     /// series' reviewers feared, reported instead of hung.
+    #[doc(alias = "handle_mm_fault", alias = "do_user_addr_fault")]
     pub fn handle_fault(&self, addr: u64, access: Access) -> Result<(), FaultError> {
         lockdep::check_may_wait(self.lockdep_id(), "handle_fault");
         if let Some(vma) = self.lock_vma_under_rcu(addr) {

@@ -58,9 +58,15 @@ impl fmt::Display for UserCopyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "EFAULT: user access at {:#x} failed ({:?}) after {} bytes",
+            "EFAULT: user access at {:#x} failed ({}) after {} bytes",
             self.addr, self.fault, self.copied
         )
+    }
+}
+
+impl core::error::Error for UserCopyError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.fault)
     }
 }
 
@@ -89,6 +95,30 @@ pub struct NoFault {
     pub kind: NoFaultKind,
 }
 
+impl fmt::Display for NoFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let access = match self.access {
+            Access::Read => "read",
+            Access::Write => "write",
+        };
+        match self.kind {
+            NoFaultKind::NotMapped => write!(
+                f,
+                "no-fault {access} stopped at {:#x} after {} bytes: the page needs a fault \
+                 (drop the VMA lock, fault it in, retry)",
+                self.addr, self.copied
+            ),
+            NoFaultKind::OutsideVma => write!(
+                f,
+                "no-fault {access} stopped at {:#x} after {} bytes: outside the locked VMA",
+                self.addr, self.copied
+            ),
+        }
+    }
+}
+
+impl core::error::Error for NoFault {}
+
 impl<T> VmaReadGuard<'_, T> {
     /// Copies `buf.len()` bytes at `addr` (inside this VMA) out of user
     /// memory without faulting and without waiting for any lock.
@@ -97,6 +127,7 @@ impl<T> VmaReadGuard<'_, T> {
     ///
     /// [`NoFault`] at the first page that is not mapped (or not readable),
     /// or at the end of the VMA.
+    #[doc(alias = "copy_from_user_nofault")]
     pub fn read_nofault(&self, addr: u64, buf: &mut [u8]) -> Result<(), NoFault> {
         let mm = self.mm();
         self.copy_nofault(addr, buf.len(), Access::Read, |chunk, rcu| {
@@ -111,6 +142,7 @@ impl<T> VmaReadGuard<'_, T> {
     ///
     /// [`NoFault`] at the first page that is not mapped writably, or at
     /// the end of the VMA.
+    #[doc(alias = "copy_to_user_nofault")]
     pub fn write_nofault(&self, addr: u64, data: &[u8]) -> Result<(), NoFault> {
         let mm = self.mm();
         self.copy_nofault(addr, data.len(), Access::Write, |chunk, rcu| {
@@ -172,6 +204,7 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
     ///
     /// In debug builds with `std`, if this thread holds a lock of this
     /// `Mm` (the deadlock rule; see the module docs).
+    #[doc(alias = "copy_from_user")]
     pub fn access_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), UserCopyError> {
         self.access_user(addr, buf.len(), |vma, at, range| {
             vma.read_nofault(at, &mut buf[range])
@@ -190,6 +223,7 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
     /// # Panics
     ///
     /// As for [`Mm::access_read`].
+    #[doc(alias = "copy_to_user")]
     pub fn access_write(&self, addr: u64, data: &[u8]) -> Result<(), UserCopyError> {
         self.access_user(addr, data.len(), |vma, at, range| {
             vma.write_nofault(at, &data[range])

@@ -81,6 +81,7 @@ pub(crate) struct VmaFields {
 /// [`VmaReadGuard`](crate::VmaReadGuard), or `mmap_lock` through an
 /// [`MmapReadGuard`](crate::MmapReadGuard) or
 /// [`MmapWriteGuard`](crate::MmapWriteGuard).
+#[doc(alias = "vm_area_struct")]
 pub struct Vma<T> {
     vm_refcnt: AtomicU32,
     vm_lock_seq: AtomicU32,
@@ -291,6 +292,7 @@ impl<T> Vma<T> {
 
     /// The user's payload.
     #[inline]
+    #[doc(alias = "vm_private_data")]
     pub fn payload(&self) -> &T {
         // SAFETY: as for `fields`: the holder of `&self` excludes writers.
         self.payload.with(|p| unsafe { &*p })

@@ -119,6 +119,7 @@ impl MmConfig {
 ///
 /// `Mm` is `Send + Sync` when `T` is: share it by reference (or `Arc`)
 /// between the threads that fault, map and unmap.
+#[doc(alias = "mm_struct")]
 pub struct Mm<T> {
     /// `mmap_lock`, on a cache line of its own: the lock-free fast path
     /// never reads it, so writers taking and releasing it must not

@@ -45,6 +45,12 @@ impl<T> fmt::Display for MmapError<T> {
     }
 }
 
+impl<T> core::error::Error for MmapError<T> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.errno)
+    }
+}
+
 /// What `do_mmap` decided, before anything is changed.
 struct MmapPlan {
     addr: u64,
