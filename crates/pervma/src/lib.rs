@@ -295,6 +295,7 @@ mod file;
 mod flags;
 mod mem;
 mod mm;
+mod notifier;
 mod ops;
 mod pkeys;
 mod proc;
@@ -312,6 +313,7 @@ pub use flags::{MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mm::{
     Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaMemory, VmaReadGuard, Vmas,
 };
+pub use notifier::{MmuNotifier, MmuNotifierEvent, MmuNotifierId, MmuNotifierRange};
 pub use ops::{Advice, MmapError};
 pub use pkeys::{PkeyRights, Pkru};
 pub use proc::{MapsLine, MapsLines, ProcmapQuery, ProcmapQueryFlags};

@@ -227,6 +227,18 @@ impl<'mm, T> MmapWriteGuard<'mm, T> {
         self.locked.mm.mm_lock_seq.read_relaxed()
     }
 
+    /// `vma_start_write` on every VMA, as `mm_take_all_locks` does: until
+    /// the write cycle ends no reader holds or takes any VMA lock, so no
+    /// operation of this `Mm` is in flight.
+    pub(crate) fn vma_start_write_all(&mut self) {
+        let (mm, seq) = (self.locked.mm, self.seq());
+        for vma in self.vmas_from(0) {
+            // SAFETY: this guard holds `mmap_lock` for write, `seq` is its
+            // cycle, and the wait word is this `Mm`'s.
+            unsafe { vma.start_write(seq, mm.writer_wait()) };
+        }
+    }
+
     /// `mmap_write_downgrade`: ends the write cycle (releasing the VMA
     /// write locks) and keeps `mmap_lock` for read, with no writer able to
     /// get in between.

@@ -39,6 +39,7 @@ pub use guard::{MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
 use crate::arch::Arch;
 use crate::flags::PAGE_SIZE;
 use crate::mem::pte::PageTable;
+use crate::notifier::Notifiers;
 use crate::pkeys::{Pkeys, Pkru};
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
@@ -140,6 +141,8 @@ pub struct Mm<T> {
     events: Box<LockEvents>,
     /// Protection keys: which are allocated, and PKRU.
     pub(crate) pkeys: Pkeys,
+    /// The MMU notifiers (`notifier_subscriptions`).
+    pub(crate) notifiers: Notifiers,
     pub(crate) config: MmConfig,
 }
 
@@ -187,6 +190,7 @@ impl<T> Mm<T> {
             page_table: PageTable::new(config.task_size),
             events: Box::new(LockEvents::new()),
             pkeys: Pkeys::new(config.arch),
+            notifiers: Notifiers::new(),
             config,
         }
     }
@@ -501,6 +505,8 @@ impl<T> Default for Mm<T> {
 
 impl<T> Drop for Mm<T> {
     fn drop(&mut self) {
+        // exit_mmap: mmu_notifier_release first.
+        self.release_notifiers();
         // `&mut self`: no guard, no reader, no RCU walker of this tree.
         // Free every VMA still mapped; the tree frees its nodes itself.
         let rcu = rcu_read_lock();

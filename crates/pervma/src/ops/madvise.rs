@@ -9,6 +9,7 @@ use super::merge::{change_range_flags, Holes};
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, VmFlags};
 use crate::mm::{MmapLocked, MmapWriteGuard, VmaChange};
+use crate::notifier::MmuNotifierEvent;
 use crate::sync::rcu::{rcu_read_lock, RetireBatch};
 use crate::vma::Vma;
 use crate::Mm;
@@ -222,6 +223,8 @@ fn zap_range<T>(
 /// pages go after a grace period.
 fn zap_vma<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, advice: Advice) -> Result<(), Errno> {
     advice.new_flags(vma)?;
+    // madvise_free_single_vma and zap_page_range_single: MMU_NOTIFY_CLEAR.
+    let _invalidate = mm.notifiers.invalidate(from, to, MmuNotifierEvent::Discard);
     if advice == Advice::Free {
         mm.page_table.madvise_free(from, to, &rcu_read_lock());
     }

@@ -8,6 +8,7 @@ use super::populate::populate;
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, Prot, VmFlags};
 use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::notifier::MmuNotifierEvent;
 use crate::Mm;
 
 /// `PROT_SEM`: accepted and ignored (`arch_validate_prot`).
@@ -158,6 +159,16 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
                 Ok(new)
             },
             |change, _, old, new, (from, to)| {
+                // change_protection (MMU_NOTIFY_PROTECTION_VMA): pervma's
+                // page table holds no permissions, so there is nothing to
+                // do between the start and the end but tell.
+                if (old ^ new).intersects(ACCESS | VmFlags::PKEY_MASK) {
+                    let event = MmuNotifierEvent::Protection {
+                        prot: new.prot(),
+                        pkey: new.pkey(),
+                    };
+                    drop(change.guard().mm().notifiers.invalidate(from, to, event));
+                }
                 // A locked private read-only range made writable is
                 // write-faulted now (populate_vma_page_range): the part
                 // that was read-only only, not a writable neighbour it

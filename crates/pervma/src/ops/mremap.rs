@@ -43,6 +43,7 @@ use crate::flags::{
     offset_in_page, MapFlags, MremapFlags, VmFlags, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE,
 };
 use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
+use crate::notifier::MmuNotifierEvent;
 use crate::vma::VmaFields;
 use crate::Mm;
 
@@ -540,9 +541,16 @@ fn move_vma<T: Clone + PartialEq + Send + Sync + 'static>(
     let (source, new_vma) = copy_vma(change, vma, r.addr, r.new_addr, r.new_len)?;
     // move_page_tables: both ranges' VMAs are write-locked by now.
     let realign = can_realign_addr(change, r, source, new_vma);
-    let pt = &change.guard().mm().page_table;
-    pt.move_pmds(r.addr, r.new_addr, r.old_len, realign);
-    change.move_pages(r.addr, r.new_addr, r.old_len);
+    let mm = change.guard().mm();
+    let (from, to, len) = (r.addr, r.new_addr, r.old_len);
+    let _source = mm
+        .notifiers
+        .invalidate(from, from + len, MmuNotifierEvent::MoveFrom { to });
+    let _destination = mm
+        .notifiers
+        .invalidate(to, to + len, MmuNotifierEvent::MoveTo { from });
+    mm.page_table.move_pmds(from, to, len, realign);
+    change.move_pages(from, to, len);
     if r.flags.contains(MremapFlags::DONTUNMAP) {
         dontunmap_complete(change, source, new_vma, r.addr, r.old_len);
     } else {

@@ -7,6 +7,7 @@ use super::merge::vma_prev;
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
+use crate::notifier::MmuNotifierEvent;
 use crate::vma::VmaFields;
 use crate::Mm;
 use alloc::vec::Vec;
@@ -127,6 +128,8 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
         }
     }
     // unmap_region: the pages go with the VMAs (all write-locked above).
+    let notifiers = &change.guard().mm().notifiers;
+    let _invalidate = notifiers.invalidate(start, end, MmuNotifierEvent::Unmap);
     change.zap_pages(start, end);
     let pt = &change.guard().mm().page_table;
     pt.zap_pmds(start, end, false);

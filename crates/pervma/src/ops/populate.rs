@@ -20,6 +20,7 @@ use crate::file::AnonVma;
 use crate::flags::{VmFlags, PAGE_SIZE, PMD_SIZE};
 use crate::mem::memory;
 use crate::mm::{Mm, VmaChange, VmaPtr};
+use crate::notifier::MmuNotifierEvent;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
 use alloc::sync::Arc;
@@ -188,7 +189,13 @@ pub(super) fn populate<T: Clone + PartialEq + Send + Sync + 'static>(
             let pages = file.size().div_ceil(PAGE_SIZE).saturating_sub(v.pgoff());
             vs.saturating_add(pages.saturating_mul(PAGE_SIZE))
         });
-        fault_in(change.guard().mm(), v, from, to.min(eof), access);
+        if from < to.min(eof) {
+            let mm = change.guard().mm();
+            let _told = mm
+                .notifiers
+                .invalidate(from, to.min(eof), MmuNotifierEvent::Populate);
+            fault_in(mm, v, from, to.min(eof), access);
+        }
         if eof < to && !ignore_errors {
             return Err(Errno::EFAULT);
         }

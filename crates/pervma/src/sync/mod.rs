@@ -8,6 +8,7 @@ pub(crate) mod lockdep;
 pub(crate) mod percpu;
 pub(crate) mod prim;
 pub(crate) mod rcu;
+pub(crate) mod rcu_arc;
 pub(crate) mod rwsem;
 pub(crate) mod seq;
 pub(crate) mod wait;
