@@ -53,6 +53,12 @@
 //!   [`Mm::pkey_mprotect`] work, with [`Mm::pkru`] ([`Pkru`]) deciding
 //!   what faults, user copies and `mlock` may touch. The default
 //!   ([`Arch::X86_64`]) has none, the same answer on every host.
+//! - **Mirrors of the address space**: an [`MmuNotifier`] registered with
+//!   [`Mm::mmu_notifier_register`] is told of every change of what a range
+//!   maps or allows ([`MmuNotifierEvent`]: unmap, protection, move,
+//!   discard, populate) and when the `Mm` goes, as Linux's MMU notifiers
+//!   are: what an emulator's software TLB or a hypervisor's second-stage
+//!   tables listen to.
 //! - **Maps**: [`Mm::lock_next_vma`], [`Mm::maps_lines`] / [`Mm::maps`]
 //!   (`/proc/pid/maps`) and [`Mm::procmap_query`] (`PROCMAP_QUERY`), read
 //!   without `mmap_lock`; see "Reading maps without `mmap_lock`" below.
