@@ -31,10 +31,12 @@
 mod change;
 mod guard;
 mod next;
+mod overcommit;
 
 pub(crate) use change::VmaChange;
 pub(crate) use guard::VmaPtr;
 pub use guard::{MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
+pub use overcommit::Overcommit;
 
 use crate::flags::PAGE_SIZE;
 use crate::mem::pte::PageTable;
@@ -67,6 +69,10 @@ pub struct MmConfig {
     pub mmap_base: u64,
     /// `sysctl_max_map_count`: the most VMAs the space may hold.
     pub max_map_count: usize,
+    /// `vm.overcommit_memory`: which charges of accountable memory fail
+    /// with `ENOMEM` ([`MmConfig::with_overcommit`]). Default
+    /// [`Overcommit::Always`]: none.
+    pub overcommit: Overcommit,
 }
 
 impl Default for MmConfig {
@@ -78,6 +84,7 @@ impl Default for MmConfig {
             // mmap_base(): TASK_SIZE minus the minimum stack gap (128 MiB).
             mmap_base: task_size - (128 << 20),
             max_map_count: 65530,
+            overcommit: Overcommit::Always,
         }
     }
 }
@@ -90,7 +97,25 @@ impl MmConfig {
             mmap_min_addr,
             mmap_base,
             max_map_count,
+            ..MmConfig::default()
         }
+    }
+
+    /// This layout with the overcommit policy `overcommit`, for example
+    /// that of the machine ([`Overcommit::from_proc`]):
+    ///
+    /// ```
+    /// use pervma::{MapFlags, Mm, MmConfig, Overcommit, Prot};
+    /// // 16 GiB of RAM and swap, vm.overcommit_memory = 0.
+    /// let guess = Overcommit::Guess { total_pages: 4 << 20 };
+    /// let mm: Mm<()> = Mm::with_config(MmConfig::default().with_overcommit(guess));
+    /// let rw = Prot::READ | Prot::WRITE;
+    /// let (len, private) = (32 << 30, MapFlags::PRIVATE);
+    /// assert!(mm.mmap(0, len, rw, private, None, ()).is_err());
+    /// assert!(mm.mmap(0, len, rw, private | MapFlags::NORESERVE, None, ()).is_ok());
+    /// ```
+    pub fn with_overcommit(self, overcommit: Overcommit) -> Self {
+        MmConfig { overcommit, ..self }
     }
 }
 

@@ -93,7 +93,12 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// `MAP_SHARED_VALIDATE` of a file with a flag outside
     /// `LEGACY_MAP_MASK` (`MAP_FIXED_NOREPLACE` among them); `ENOMEM` for a length or address outside the address
     /// space, no free gap, or too many VMAs; `EOVERFLOW` when the file
-    /// offset plus the length overflows; `EEXIST` for `FIXED_NOREPLACE`
+    /// offset plus the length overflows; `ENOMEM` when the overcommit
+    /// policy ([`MmConfig::overcommit`](crate::MmConfig)) refuses the
+    /// charge of private writable memory (less the accounted memory a
+    /// `MAP_FIXED` mapping replaces, which then stays) or of shared
+    /// anonymous memory (the replaced range is left unmapped, as Linux
+    /// leaves it); `EEXIST` for `FIXED_NOREPLACE`
     /// over a mapping; `EPERM` for a fixed address below
     /// `mmap_min_addr`; `EACCES` for a shared writable mapping of a
     /// read-only file. The payload comes back in the error.
@@ -107,20 +112,48 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
         payload: T,
     ) -> Result<u64, MmapError<T>> {
         let mut change = VmaChange::new(self);
+        let anonymous = file.is_none();
         let plan = match do_mmap(&change, addr, len, prot, flags, file) {
             Ok(plan) => plan,
             Err(errno) => return Err(MmapError { errno, payload }),
         };
+        let overcommit = change.guard().mm().config.overcommit;
+        let (start, end) = (plan.addr, plan.addr + plan.len);
         // Only a fixed mapping can land on others: get_unmapped_area picked
         // a free range otherwise (Linux looks anyway; the answer is known).
+        let mut nr_accounted = 0;
         if flags.contains(MapFlags::FIXED) {
-            if let Err(errno) = unmap_range(&mut change, plan.addr, plan.addr + plan.len) {
+            // vms_gather_munmap_vmas: the accounted pages being replaced.
+            for v in change.overlapping(start, end) {
+                let v = change.vma(v);
+                if v.flags().contains(VmFlags::ACCOUNT) {
+                    nr_accounted += (v.end().min(end) - v.start().max(start)) >> PAGE_SHIFT;
+                }
+            }
+            if let Err(errno) = unmap_range(&mut change, start, end) {
                 return Err(MmapError { errno, payload });
             }
         } else {
-            debug_assert!(change
-                .overlapping(plan.addr, plan.addr + plan.len)
-                .is_empty());
+            debug_assert!(change.overlapping(start, end).is_empty());
+        }
+        // __mmap_setup: accountable memory is charged what it adds; on
+        // failure the replaced mappings come back (the change is dropped).
+        if plan.vm_flags.contains(VmFlags::ACCOUNT) {
+            let charged = (plan.len >> PAGE_SHIFT) - nr_accounted;
+            if let Err(errno) = overcommit.vm_enough_memory(charged) {
+                return Err(MmapError { errno, payload });
+            }
+        }
+        // shmem_zero_setup (shmem_acct_size) charges shared anonymous
+        // memory its whole size, unless VM_NORESERVE. It runs after the
+        // replaced range was cleared (vms_clean_up_area), so a failure
+        // leaves a hole there, as in Linux.
+        let shmem = VmFlags::SHARED | VmFlags::NORESERVE;
+        if anonymous && plan.vm_flags & shmem == VmFlags::SHARED {
+            if let Err(errno) = overcommit.vm_enough_memory(plan.len >> PAGE_SHIFT) {
+                change.commit();
+                return Err(MmapError { errno, payload });
+            }
         }
         let proposal = Proposal {
             start: plan.addr,
