@@ -9,7 +9,9 @@
 use mmscript::window::{absolute, relative};
 use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
 use pervma::Advice;
-use pervma::{Access, Errno, FaultError, File, MapFlags, Mm, MremapFlags, Prot, VmFlags, Vma};
+use pervma::{
+    Access, Errno, FaultError, File, MapFlags, Mm, MmConfig, MremapFlags, Prot, VmFlags, Vma,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,9 +27,9 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(config: MmConfig) -> Self {
         Model {
-            mm: Mm::new(),
+            mm: Mm::with_config(config),
             files: HashMap::new(),
             smaps: false,
         }
