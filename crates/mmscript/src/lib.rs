@@ -48,8 +48,9 @@
 //!   only the script's, so a script that reaches the limit fails there
 //!   as many VMAs earlier as the runner has outside its window. This is a
 //!   known difference of the two sides, not of the format: such scripts
-//!   are compared only with the model's limit lowered by that count
-//!   (`pervma replay --max-map-count N`).
+//!   are compared with the model's limit lowered by that count
+//!   (`pervma-kernel-runner --own-vmas SCRIPT` prints it, `pervma replay
+//!   --max-map-count N` takes the lowered limit).
 //!
 //! # Example
 //!
