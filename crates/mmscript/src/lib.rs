@@ -47,6 +47,23 @@
 //! [`parse_prefix`], which returns the well-formed prefix together with the
 //! error.
 //!
+//! # Limits that depend on the machine or the process
+//!
+//! Two system-wide limits make a call fail where the script alone does
+//! not say so, and a model must be told them to agree with the kernel:
+//!
+//! - `vm.overcommit_memory` with RAM and swap: under `OVERCOMMIT_GUESS` (0)
+//!   a single charge of accountable memory larger than RAM + swap is
+//!   `ENOMEM` (`mmap`, `mprotect`, `mremap`). `pervma replay` reads them
+//!   from the machine it runs on, as the runner's kernel does.
+//! - `vm.max_map_count`: the kernel counts every VMA of the runner, not
+//!   only the script's, so a script that reaches the limit fails there
+//!   as many VMAs earlier as the runner has outside its window. This is a
+//!   known difference of the two sides, not of the format: such scripts
+//!   are compared with the model's limit lowered by that count
+//!   (`pervma-kernel-runner --own-vmas SCRIPT` prints it, `pervma replay
+//!   --max-map-count N` takes the lowered limit).
+//!
 //! # Example
 //!
 //! ```

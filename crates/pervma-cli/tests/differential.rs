@@ -5,11 +5,15 @@
 //! tests/corpus are what it printed when the scripts were written, and a
 //! difference between those and the live kernel is reported too.
 //!
-//! `corpus_and_random_scripts` runs every script of tests/corpus (39,
+//! `corpus_and_random_scripts` runs every script of tests/corpus (40,
 //! smaps/ and examples/ included) and [`RANDOM_SEEDS`] (400) seeded random
 //! scripts (`mmscript::generate`, 30 to 200 operations each, every
 //! operation including `mremap`, with `maps` checkpoints), and prints how
 //! many agree and the first difference of each that does not.
+//!
+//! `max_map_count_reached` fills the address space up to
+//! `vm.max_map_count` and compares the calls that fail there, with the
+//! model's limit lowered by the kernel runner's own VMAs (`--own-vmas`).
 //!
 //! `random_scripts_hunt` (ignored: minutes, not for CI) runs the seeds of
 //! `PERVMA_HUNT_SEEDS` (`FROM..TO`, default `0..3000`) with the same op
@@ -118,6 +122,61 @@ fn model_prints_the_recorded_outputs_with_and_without_protection_keys() {
         scripts.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A script that reaches `vm.max_map_count`: 65,530 one-page mappings
+/// with gaps between them, then the calls that fail there (`mmap`, an
+/// `mprotect` and a `munmap` that split, a fixed `mremap`) and, after a
+/// few VMAs are freed, succeed.
+fn max_map_count_script(max: usize) -> String {
+    let mut s = String::from("mmap 0x40000000 0x10000 rw- private-anon fixed\n");
+    for i in 0..max as u64 {
+        s += &format!("mmap {:#x} 0x1000 r-- private-anon fixed\n", i * 0x2000);
+    }
+    s += "mprotect 0x40004000 0x1000 r--\n\
+          munmap 0x40004000 0x1000\n\
+          mremap 0x40000000 0x1000 0x1000 fixed 0x50000000\n\
+          munmap 0x0 0x6000\n\
+          mprotect 0x40004000 0x1000 r--\n\
+          munmap 0x40008000 0x1000\n\
+          mremap 0x40000000 0x1000 0x1000 fixed 0x50000000\n\
+          mremap 0x40000000 0x1000 0x1000 fixed 0x50000000\n";
+    s
+}
+
+/// `vm.max_map_count` counts the runner's own VMAs too: with the model's
+/// limit lowered by them (`--own-vmas`, `--max-map-count`), the two agree
+/// exactly at the limit.
+#[test]
+fn max_map_count_reached() {
+    let Some(judge) = Judge::new(false) else {
+        return;
+    };
+    let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .expect("read vm.max_map_count")
+        .trim()
+        .parse()
+        .expect("vm.max_map_count is a number");
+    if max > 1 << 20 {
+        println!("SKIPPED: vm.max_map_count is {max}, too many VMAs to reach");
+        return;
+    }
+    let script = max_map_count_script(max);
+    let own = judge.own_vmas(&script);
+    let (kernel, kcode) = judge.run_kernel(&script);
+    let limit = (max - own).to_string();
+    let (model, mcode) = judge.run_model_with(&["--max-map-count", &limit], &script);
+    assert!(
+        kernel.contains("err ENOMEM"),
+        "the script never reached the limit"
+    );
+    assert_eq!(kcode, mcode);
+    assert!(
+        kernel == model,
+        "{}",
+        common::first_difference(&model, &kernel)
+    );
+    println!("agree at vm.max_map_count {max}, {own} VMAs of the runner's own");
 }
 
 #[test]

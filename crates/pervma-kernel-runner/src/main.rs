@@ -6,7 +6,17 @@
 //! pervma-kernel-runner --gen SEED OPS  run mmscript::generate(SEED, OPS)
 //! pervma-kernel-runner --print-gen SEED OPS   print that script, run nothing
 //! pervma-kernel-runner --smaps ...     any of the runs above, in the smaps mode
+//! pervma-kernel-runner --own-vmas ...  read the script as any of the runs
+//!                                      above, then print how many VMAs the
+//!                                      runner has outside its window
 //! ```
+//!
+//! `--own-vmas` is for comparisons at `vm.max_map_count`: the kernel counts
+//! the runner's own VMAs with the script's, so a model replaying the same
+//! script needs a limit lowered by that count (`pervma replay
+//! --max-map-count`). The count is taken after the same set-up as a run
+//! of that script: a large script's text is a VMA of its own (malloc
+//! maps it), so the count depends on the script.
 //!
 //! In the smaps mode (for tests, not part of mmscript v1) every `maps`
 //! line also carries the VMA's `Rss`, `Anonymous` and `Locked` from
@@ -60,6 +70,7 @@ const EXIT_FAILURE: u8 = 1;
 
 const USAGE: &str = "\
 usage: pervma-kernel-runner [--smaps] SCRIPT | - | --gen SEED OPS | --print-gen SEED OPS
+       pervma-kernel-runner --own-vmas [--smaps] SCRIPT | - | --gen SEED OPS
 Runs an mmscript (MMSCRIPT.md) as real system calls in a window of this
 process and prints its output. With --smaps, maps lines also carry the
 VMA's Rss, Anonymous and Locked (kB) from /proc/self/smaps, and its
@@ -105,9 +116,13 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
+    let (own, args) = match args.split_first() {
+        Some((flag, rest)) if flag == "--own-vmas" => (true, rest),
+        _ => (false, args.as_slice()),
+    };
     let (smaps, args) = match args.split_first() {
         Some((flag, rest)) if flag == "--smaps" => (true, rest),
-        _ => (false, args.as_slice()),
+        _ => (false, args),
     };
     let source = match parse_args(args) {
         Ok(source) => source,
@@ -148,7 +163,42 @@ fn main() -> ExitCode {
             text
         }
     };
+    if own {
+        return own_vmas(&text);
+    }
     run(&text, smaps)
+}
+
+/// `--own-vmas`: after the set-up of a run of `text`, the number of VMAs
+/// of this process outside the window and its spill zone.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn own_vmas(text: &str) -> ExitCode {
+    let zone = match sys::Zone::claim() {
+        Ok(zone) => zone,
+        Err(message) => {
+            eprintln!("pervma-kernel-runner: SKIP: {message}");
+            return ExitCode::from(EXIT_SKIP);
+        }
+    };
+    let runner = kernel::KernelRunner::new(zone, false);
+    let maps = match std::fs::read_to_string("/proc/self/maps") {
+        Ok(maps) => maps,
+        Err(error) => {
+            eprintln!("pervma-kernel-runner: cannot read /proc/self/maps: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    drop(runner);
+    // The script stays alive until here, as it does through a run.
+    debug_assert!(text.len() < usize::MAX);
+    println!("{}", window::count_outside(&maps));
+    ExitCode::SUCCESS
+}
+
+/// Elsewhere there is nothing to count.
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn own_vmas(text: &str) -> ExitCode {
+    run(text, false)
 }
 
 /// Checks the window and runs the script.

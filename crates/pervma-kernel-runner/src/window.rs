@@ -61,9 +61,38 @@ pub(crate) fn check_free(proc_maps: &str) -> Result<(), String> {
     }
 }
 
+/// How many VMAs of `proc_maps` (the text of `/proc/self/maps`) lie
+/// outside the window and its spill zone: what `mm->map_count` holds
+/// besides the script's VMAs. `[vsyscall]` is the gate VMA, listed but not
+/// in the count.
+pub(crate) fn count_outside(proc_maps: &str) -> usize {
+    proc_maps
+        .lines()
+        .filter(|line| !line.ends_with("[vsyscall]"))
+        .filter_map(|line| {
+            let (start, end) = line.split_ascii_whitespace().next()?.split_once('-')?;
+            let start = u64::from_str_radix(start, 16).ok()?;
+            let end = u64::from_str_radix(end, 16).ok()?;
+            Some(!(start < BASE + ZONE_SIZE && end > BASE))
+        })
+        .filter(|&outside| outside)
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_vmas_leave_out_the_window_and_vsyscall() {
+        let maps = "\
+555555554000-555555556000 r--p 00000000 fe:00 1 /bin/x
+200000000000-200000001000 rw-p 00000000 00:00 0
+7ffff7fc1000-7ffff7fc5000 r--p 00000000 00:00 0                          [vvar]
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+";
+        assert_eq!(count_outside(maps), 2);
+    }
 
     #[test]
     fn free_window_is_accepted_and_taken_window_named() {

@@ -52,6 +52,7 @@ errnos! {
     ENOSPC = 28, "No space left on device";
     ENOSYS = 38, "Function not implemented";
     EOVERFLOW = 75, "Value too large for defined data type";
+    EOPNOTSUPP = 95, "Operation not supported";
     EHWPOISON = 133, "Memory page has hardware error";
 }
 

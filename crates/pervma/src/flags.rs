@@ -83,6 +83,9 @@ bitflags! {
         const PKEY_BIT2 = 1 << 34;
         /// `VM_PKEY_BIT3`.
         const PKEY_BIT3 = 1 << 35;
+        /// `VM_DROPPABLE` (64-bit only): pages the kernel may drop
+        /// instead of swapping them (`MAP_DROPPABLE`).
+        const DROPPABLE = 1 << 40;
     }
 }
 
@@ -142,7 +145,7 @@ impl VmFlags {
 }
 
 /// `show_smap_vma_flags`' table, for the flags pervma models, by bit.
-const SMAPS_MNEMONICS: [(VmFlags, &str); 27] = [
+const SMAPS_MNEMONICS: [(VmFlags, &str); 28] = [
     (VmFlags::READ, "rd"),
     (VmFlags::WRITE, "wr"),
     (VmFlags::EXEC, "ex"),
@@ -170,6 +173,7 @@ const SMAPS_MNEMONICS: [(VmFlags, &str); 27] = [
     (VmFlags::SOFTDIRTY, "sd"),
     (VmFlags::HUGEPAGE, "hg"),
     (VmFlags::NOHUGEPAGE, "nh"),
+    (VmFlags::DROPPABLE, "dp"),
 ];
 
 bitflags! {
@@ -193,18 +197,28 @@ impl Prot {
 bitflags! {
     /// `MAP_*`: how `mmap` places and backs a mapping.
     ///
-    /// Exactly one of `SHARED`, `PRIVATE` (or `SHARED_VALIDATE`) must be
-    /// given, as for Linux. Whether the mapping is anonymous is said by the
-    /// `file` argument of [`mmap`](crate::MmapWriteGuard::mmap), so
-    /// `ANONYMOUS` is accepted but not needed.
+    /// The mapping type, `flags & MAP_TYPE` ([`MapFlags::TYPE`], 0x0f), is
+    /// one value, not a set of bits: `SHARED`, `SHARED_VALIDATE`
+    /// (`SHARED` that refuses unknown flags), `PRIVATE`, or, for
+    /// anonymous memory only, `DROPPABLE`; anything else is `EINVAL`, as
+    /// for Linux. Whether the mapping is anonymous is said by the `file`
+    /// argument of [`mmap`](crate::MmapWriteGuard::mmap), so `ANONYMOUS`
+    /// is accepted but not needed. Bits pervma does not name are kept
+    /// (`from_bits_retain`) and ignored, except by `SHARED_VALIDATE`.
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
     pub struct MapFlags: u32 {
         /// `MAP_SHARED`.
         const SHARED = 0x01;
         /// `MAP_PRIVATE`.
         const PRIVATE = 0x02;
-        /// `MAP_SHARED_VALIDATE`.
+        /// `MAP_SHARED_VALIDATE`: `MAP_SHARED`, but flags outside
+        /// `LEGACY_MAP_MASK` fail with `EOPNOTSUPP` instead of being
+        /// ignored.
         const SHARED_VALIDATE = 0x03;
+        /// `MAP_DROPPABLE`: private anonymous memory whose pages may be
+        /// dropped (`VM_DROPPABLE`), never reserved, wiped on fork and
+        /// left out of core dumps.
+        const DROPPABLE = 0x08;
         /// `MAP_FIXED`: place at `addr`, replacing what is there.
         const FIXED = 0x10;
         /// `MAP_ANONYMOUS`.
@@ -242,8 +256,9 @@ bitflags! {
 }
 
 impl MapFlags {
-    /// `MAP_TYPE`: the mask of the sharing type.
-    pub const TYPE: MapFlags = MapFlags::SHARED_VALIDATE;
+    /// `MAP_TYPE` (0x0f): the mask of the mapping type, a value among
+    /// `SHARED`, `PRIVATE`, `SHARED_VALIDATE` and `DROPPABLE`.
+    pub const TYPE: MapFlags = MapFlags::from_bits_retain(0x0f);
 }
 
 /// `PAGE_ALIGN`: `len` rounded up to a page, or `None` on overflow.

@@ -317,7 +317,8 @@ pub use fault::{Access, FaultError};
 pub use file::{AnonVma, File, FileBuilder};
 pub use flags::{MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mm::{
-    Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, VmaMemory, VmaReadGuard, Vmas,
+    Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, Overcommit, VmaMemory, VmaReadGuard,
+    Vmas,
 };
 pub use notifier::{MmuNotifier, MmuNotifierEvent, MmuNotifierId, MmuNotifierRange};
 pub use ops::{Advice, MmapError};

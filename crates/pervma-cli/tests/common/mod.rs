@@ -179,6 +179,29 @@ impl Judge {
         run(model(), &[&["replay"], self.mode()].concat(), script)
     }
 
+    /// How many VMAs the kernel runner has outside its window while it
+    /// runs `script` (`--own-vmas`): what the kernel counts against
+    /// `vm.max_map_count` besides the script's VMAs.
+    pub(crate) fn own_vmas(&self, script: &str) -> usize {
+        let (out, code) = run(
+            &self.kernel,
+            &[&["--own-vmas"], self.mode()].concat(),
+            script,
+        );
+        assert_eq!(code, 0, "pervma-kernel-runner --own-vmas failed");
+        out.trim().parse().expect("--own-vmas prints a number")
+    }
+
+    /// The model's output and exit code for `script`, with more
+    /// `pervma replay` options.
+    pub(crate) fn run_model_with(&self, options: &[&str], script: &str) -> (String, i32) {
+        run(
+            model(),
+            &[&["replay"], options, self.mode()].concat(),
+            script,
+        )
+    }
+
     /// The kernel's output if model and kernel agree on `script` (output
     /// and exit code), else the first difference.
     pub(crate) fn compare(&self, script: &str) -> Result<String, String> {

@@ -31,10 +31,12 @@
 mod change;
 mod guard;
 mod next;
+mod overcommit;
 
 pub(crate) use change::VmaChange;
 pub(crate) use guard::VmaPtr;
 pub use guard::{MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
+pub use overcommit::Overcommit;
 
 use crate::arch::Arch;
 use crate::flags::PAGE_SIZE;
@@ -74,6 +76,10 @@ pub struct MmConfig {
     pub max_map_count: usize,
     /// The CPU features the space behaves by (protection keys).
     pub arch: Arch,
+    /// `vm.overcommit_memory`: which charges of accountable memory fail
+    /// with `ENOMEM` ([`MmConfig::with_overcommit`]). Default
+    /// [`Overcommit::Always`]: none.
+    pub overcommit: Overcommit,
 }
 
 impl Default for MmConfig {
@@ -86,6 +92,7 @@ impl Default for MmConfig {
             mmap_base: task_size - (128 << 20),
             max_map_count: 65530,
             arch: Arch::X86_64,
+            overcommit: Overcommit::Always,
         }
     }
 }
@@ -98,7 +105,7 @@ impl MmConfig {
             mmap_min_addr,
             mmap_base,
             max_map_count,
-            arch: Arch::X86_64,
+            ..MmConfig::default()
         }
     }
 
@@ -109,9 +116,25 @@ impl MmConfig {
     }
 
     /// This layout with the CPU features `arch`.
-    pub fn with_arch(mut self, arch: Arch) -> Self {
-        self.arch = arch;
-        self
+    pub fn with_arch(self, arch: Arch) -> Self {
+        MmConfig { arch, ..self }
+    }
+
+    /// This layout with the overcommit policy `overcommit`, for example
+    /// that of the machine ([`Overcommit::from_proc`]):
+    ///
+    /// ```
+    /// use pervma::{MapFlags, Mm, MmConfig, Overcommit, Prot};
+    /// // 16 GiB of RAM and swap, vm.overcommit_memory = 0.
+    /// let guess = Overcommit::Guess { total_pages: 4 << 20 };
+    /// let mm: Mm<()> = Mm::with_config(MmConfig::default().with_overcommit(guess));
+    /// let rw = Prot::READ | Prot::WRITE;
+    /// let (len, private) = (32 << 30, MapFlags::PRIVATE);
+    /// assert!(mm.mmap(0, len, rw, private, None, ()).is_err());
+    /// assert!(mm.mmap(0, len, rw, private | MapFlags::NORESERVE, None, ()).is_ok());
+    /// ```
+    pub fn with_overcommit(self, overcommit: Overcommit) -> Self {
+        MmConfig { overcommit, ..self }
     }
 }
 

@@ -106,7 +106,14 @@ fn apply_vma_lock_flags<T: Clone + PartialEq + Send + Sync + 'static>(
         start,
         end,
         Holes::Stop,
-        |vma| Ok((vma.flags() - VM_LOCKED_MASK) | flags),
+        // mlock_fixup: a VM_DROPPABLE VMA is never locked (its pages may
+        // go away at any time); it is left as it is, without an error.
+        |vma| {
+            if vma.flags().contains(VmFlags::DROPPABLE) {
+                return Ok(vma.flags());
+            }
+            Ok((vma.flags() - VM_LOCKED_MASK) | flags)
+        },
         |_, _, _, _, _| {},
     );
     change.commit();

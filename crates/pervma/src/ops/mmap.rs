@@ -65,8 +65,11 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// returns its address.
     ///
     /// `file` is `None` for anonymous memory, or the file and the byte
-    /// offset to map from. `flags` must hold exactly one of
-    /// [`MapFlags::PRIVATE`] and [`MapFlags::SHARED`]; with
+    /// offset to map from. `flags & MAP_TYPE` must be
+    /// [`MapFlags::PRIVATE`], [`MapFlags::SHARED`],
+    /// [`MapFlags::SHARED_VALIDATE`] or, for anonymous memory,
+    /// [`MapFlags::DROPPABLE`] (`VM_DROPPABLE | VM_NORESERVE |
+    /// VM_WIPEONFORK | VM_DONTDUMP`; pervma never drops its pages); with
     /// [`MapFlags::FIXED`] the mapping goes at `addr`, replacing what is
     /// there (readers see the old mapping or the new one, never a hole);
     /// with [`MapFlags::FIXED_NOREPLACE`] it goes at `addr` or fails with
@@ -92,10 +95,19 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// # Errors
     ///
     /// As Linux: `EINVAL` for a zero length, an unaligned file offset or
-    /// fixed address, a bad mapping type or `MAP_GROWSDOWN` (not
-    /// modelled); `ENOMEM` for a length or address outside the address
+    /// fixed address, a bad mapping type (`MAP_SHARED_VALIDATE` and
+    /// `MAP_DROPPABLE` included for anonymous and file memory
+    /// respectively), `MAP_DROPPABLE` with `MAP_LOCKED`, or
+    /// `MAP_GROWSDOWN` (not modelled); `EOPNOTSUPP` for
+    /// `MAP_SHARED_VALIDATE` of a file with a flag outside
+    /// `LEGACY_MAP_MASK` (`MAP_FIXED_NOREPLACE` among them); `ENOMEM` for a length or address outside the address
     /// space, no free gap, or too many VMAs; `EOVERFLOW` when the file
-    /// offset plus the length overflows; `EEXIST` for `FIXED_NOREPLACE`
+    /// offset plus the length overflows; `ENOMEM` when the overcommit
+    /// policy ([`MmConfig::overcommit`](crate::MmConfig)) refuses the
+    /// charge of private writable memory (less the accounted memory a
+    /// `MAP_FIXED` mapping replaces, which then stays) or of shared
+    /// anonymous memory (the replaced range is left unmapped, as Linux
+    /// leaves it); `EEXIST` for `FIXED_NOREPLACE`
     /// over a mapping; `EPERM` for a fixed address below
     /// `mmap_min_addr`; `EACCES` for a shared writable mapping of a
     /// read-only file. The payload comes back in the error.
@@ -109,20 +121,48 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
         payload: T,
     ) -> Result<u64, MmapError<T>> {
         let mut change = VmaChange::new(self);
+        let anonymous = file.is_none();
         let plan = match do_mmap(&change, addr, len, prot, flags, file) {
             Ok(plan) => plan,
             Err(errno) => return Err(MmapError { errno, payload }),
         };
+        let overcommit = change.guard().mm().config.overcommit;
+        let (start, end) = (plan.addr, plan.addr + plan.len);
         // Only a fixed mapping can land on others: get_unmapped_area picked
         // a free range otherwise (Linux looks anyway; the answer is known).
+        let mut nr_accounted = 0;
         if flags.contains(MapFlags::FIXED) {
-            if let Err(errno) = unmap_range(&mut change, plan.addr, plan.addr + plan.len) {
+            // vms_gather_munmap_vmas: the accounted pages being replaced.
+            for v in change.overlapping(start, end) {
+                let v = change.vma(v);
+                if v.flags().contains(VmFlags::ACCOUNT) {
+                    nr_accounted += (v.end().min(end) - v.start().max(start)) >> PAGE_SHIFT;
+                }
+            }
+            if let Err(errno) = unmap_range(&mut change, start, end) {
                 return Err(MmapError { errno, payload });
             }
         } else {
-            debug_assert!(change
-                .overlapping(plan.addr, plan.addr + plan.len)
-                .is_empty());
+            debug_assert!(change.overlapping(start, end).is_empty());
+        }
+        // __mmap_setup: accountable memory is charged what it adds; on
+        // failure the replaced mappings come back (the change is dropped).
+        if plan.vm_flags.contains(VmFlags::ACCOUNT) {
+            let charged = (plan.len >> PAGE_SHIFT) - nr_accounted;
+            if let Err(errno) = overcommit.vm_enough_memory(charged) {
+                return Err(MmapError { errno, payload });
+            }
+        }
+        // shmem_zero_setup (shmem_acct_size) charges shared anonymous
+        // memory its whole size, unless VM_NORESERVE. It runs after the
+        // replaced range was cleared (vms_clean_up_area), so a failure
+        // leaves a hole there, as in Linux.
+        let shmem = VmFlags::SHARED | VmFlags::NORESERVE;
+        if anonymous && plan.vm_flags & shmem == VmFlags::SHARED {
+            if let Err(errno) = overcommit.vm_enough_memory(plan.len >> PAGE_SHIFT) {
+                change.commit();
+                return Err(MmapError { errno, payload });
+            }
         }
         let proposal = Proposal {
             start: plan.addr,
@@ -242,41 +282,74 @@ fn do_mmap<T: Clone + PartialEq + Send + Sync + 'static>(
     // PROT_EXEC alone takes the execute-only protection key, allocated
     // here even if a later check fails, as in do_mmap.
     vm_flags = vm_flags.with_pkey(change.guard().mm().pkeys.mmap_pkey(prot));
-    if flags.contains(MapFlags::GROWSDOWN) {
-        return Err(Errno::EINVAL);
-    }
-    let shared = match flags & MapFlags::TYPE {
-        t if t == MapFlags::SHARED || t == MapFlags::SHARED_VALIDATE => true,
-        t if t == MapFlags::PRIVATE => false,
-        _ => return Err(Errno::EINVAL),
-    };
+    // MAP_LOCKED's can_do_mlock and mlock_future_ok: pervma has no
+    // RLIMIT_MEMLOCK (a process with CAP_IPC_LOCK).
+    let grows = flags.contains(MapFlags::GROWSDOWN);
     let file = match file {
         Some((file, _)) => {
             if !file_mmap_ok(pgoff, len) {
                 return Err(Errno::EOVERFLOW);
             }
-            if shared {
-                if prot.contains(Prot::WRITE) && !file.is_writable() {
-                    return Err(Errno::EACCES);
+            match flags & MapFlags::TYPE {
+                t if t == MapFlags::SHARED || t == MapFlags::SHARED_VALIDATE => {
+                    // MAP_SHARED ignores flags that are not legacy ones;
+                    // MAP_SHARED_VALIDATE refuses them. No pervma file has
+                    // FOP_MMAP_SYNC, so MAP_SYNC is not among them.
+                    if t == MapFlags::SHARED_VALIDATE && flags.bits() & !LEGACY_MAP_MASK != 0 {
+                        return Err(Errno::EOPNOTSUPP);
+                    }
+                    if prot.contains(Prot::WRITE) && !file.is_writable() {
+                        return Err(Errno::EACCES);
+                    }
+                    vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                    if !file.is_writable() {
+                        vm_flags -= VmFlags::MAYWRITE | VmFlags::SHARED;
+                    }
                 }
-                vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
-                if !file.is_writable() {
-                    vm_flags -= VmFlags::MAYWRITE | VmFlags::SHARED;
-                }
+                t if t == MapFlags::PRIVATE => {}
+                _ => return Err(Errno::EINVAL),
+            }
+            // Both cases fall through to MAP_PRIVATE's checks.
+            if grows {
+                return Err(Errno::EINVAL);
             }
             Some(file)
         }
-        None if shared => {
-            // shmem_zero_setup: each shared anonymous mapping is an object
-            // of its own, mapped from its start.
-            pgoff = 0;
-            vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
-            Some(File::shmem(len))
-        }
-        None => {
-            pgoff = addr >> PAGE_SHIFT;
-            None
-        }
+        None => match flags & MapFlags::TYPE {
+            t if t == MapFlags::SHARED => {
+                if grows {
+                    return Err(Errno::EINVAL);
+                }
+                // shmem_zero_setup: each shared anonymous mapping is an
+                // object of its own, mapped from its start.
+                pgoff = 0;
+                vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                Some(File::shmem(len))
+            }
+            t if t == MapFlags::PRIVATE || t == MapFlags::DROPPABLE => {
+                if t == MapFlags::DROPPABLE {
+                    // Neither locked nor a stack, nor hugetlb; never
+                    // reserved, never copied on fork, never dumped.
+                    if flags.contains(MapFlags::LOCKED) || flags.bits() & MAP_HUGETLB != 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    vm_flags |= VmFlags::DROPPABLE
+                        | VmFlags::NORESERVE
+                        | VmFlags::WIPEONFORK
+                        | VmFlags::DONTDUMP;
+                }
+                // MAP_DROPPABLE: as Linux. MAP_PRIVATE: not in Linux,
+                // pervma does not model stacks.
+                if grows {
+                    return Err(Errno::EINVAL);
+                }
+                pgoff = addr >> PAGE_SHIFT;
+                None
+            }
+            // MAP_SHARED_VALIDATE included: anonymous memory has no
+            // case for it.
+            _ => return Err(Errno::EINVAL),
+        },
     };
     if flags.contains(MapFlags::NORESERVE) {
         // With vm.overcommit_memory != 2 (never), which pervma models.
@@ -294,6 +367,29 @@ fn do_mmap<T: Clone + PartialEq + Send + Sync + 'static>(
         file,
     })
 }
+
+/// `LEGACY_MAP_MASK` (include/linux/mman.h) on x86-64: the flags every
+/// file accepts; `MAP_SHARED_VALIDATE` refuses the others (among them
+/// `MAP_FIXED_NOREPLACE` and `MAP_SYNC`).
+const LEGACY_MAP_MASK: u32 = MapFlags::SHARED_VALIDATE.bits() // MAP_SHARED | MAP_PRIVATE
+    | MapFlags::FIXED.bits()
+    | MapFlags::ANONYMOUS.bits()
+    | 0x0800 // MAP_DENYWRITE
+    | 0x1000 // MAP_EXECUTABLE
+    | 0x0400_0000 // MAP_UNINITIALIZED
+    | MapFlags::GROWSDOWN.bits()
+    | MapFlags::LOCKED.bits()
+    | MapFlags::NORESERVE.bits()
+    | MapFlags::POPULATE.bits()
+    | 0x0001_0000 // MAP_NONBLOCK
+    | 0x0002_0000 // MAP_STACK
+    | MAP_HUGETLB
+    | 0x40 // MAP_32BIT
+    | (21 << 26) // MAP_HUGE_2MB
+    | (30 << 26); // MAP_HUGE_1GB
+
+/// `MAP_HUGETLB`, which pervma does not model (`MAP_DROPPABLE` refuses it).
+const MAP_HUGETLB: u32 = 0x0004_0000;
 
 /// `file_mmap_ok`: the mapping must end below `MAX_LFS_FILESIZE`.
 fn file_mmap_ok(pgoff: u64, len: u64) -> bool {

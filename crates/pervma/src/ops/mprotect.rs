@@ -6,7 +6,7 @@
 use super::merge::{change_range_flags, Holes};
 use super::populate::populate;
 use crate::errno::Errno;
-use crate::flags::{offset_in_page, page_align, Prot, VmFlags};
+use crate::flags::{offset_in_page, page_align, Prot, VmFlags, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange};
 use crate::notifier::MmuNotifierEvent;
 use crate::Mm;
@@ -45,6 +45,10 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     ///   VMAs before it have been changed.
     /// - `EINVAL`: `PROT_GROWSDOWN` on a VMA that does not grow down, or
     ///   `PROT_GROWSUP` (x86-64 has no VMAs that grow up).
+    /// - `ENOMEM`: the overcommit policy
+    ///   ([`MmConfig::overcommit`](crate::MmConfig)) refuses the charge of
+    ///   a VMA piece made writable (`mprotect_fixup`); VMAs before it have
+    ///   been changed.
     /// - `ENOMEM`: a split would exceed `max_map_count`.
     pub fn mprotect(&mut self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
         self.do_mprotect_pkey(start, len, prot, -1)
@@ -123,6 +127,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
             return Err(Errno::EINVAL);
         }
         let new_access = VmFlags::from_prot(Prot::from_bits_truncate(prot));
+        let overcommit = change.guard().mm().config.overcommit;
         let result = change_range_flags(
             &mut change,
             start,
@@ -148,6 +153,9 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
                         | VmFlags::SHARED
                         | VmFlags::NORESERVE;
                     if !old.intersects(charged) {
+                        // Charged per VMA piece: the part in range.
+                        let piece = vma.end().min(end) - vma.start().max(start);
+                        overcommit.vm_enough_memory(piece >> PAGE_SHIFT)?;
                         new |= VmFlags::ACCOUNT;
                     }
                 } else if old.contains(VmFlags::ACCOUNT)

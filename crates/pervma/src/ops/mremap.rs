@@ -173,7 +173,10 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     /// - `ENOMEM`: a grow without room and without `MAYMOVE`, no free area
     ///   to move to, a new range past `TASK_SIZE`, or too many VMAs for
     ///   the splits a move needs;
-    /// - `EPERM`: a new address below `mmap_min_addr`.
+    /// - `EPERM`: a new address below `mmap_min_addr`;
+    /// - `ENOMEM`: the overcommit policy
+    ///   ([`MmConfig::overcommit`](crate::MmConfig)) refuses the charge of
+    ///   a `VM_ACCOUNT` VMA that grows or moves (`vrm_calc_charge`).
     ///
     /// A `FIXED` move that fails has unmapped the new range already, and
     /// a multi-VMA move that fails has moved the VMAs before the failing
@@ -416,6 +419,7 @@ fn mremap_at<T: Clone + PartialEq + Send + Sync + 'static>(
         }
         RemapType::Expand => {
             if can_expand_in_place(change, r, vma) {
+                vrm_calc_charge(change, r, vma)?;
                 expand_vma_in_place(change, vma, r.delta)?;
                 return Ok(r.addr);
             }
@@ -498,6 +502,26 @@ fn expand_vma_in_place<T: Clone + PartialEq + Send + Sync + 'static>(
     merge_new_range(change, &p).map(|_| ()).ok_or(Errno::ENOMEM)
 }
 
+/// `vrm_calc_charge`: a `VM_ACCOUNT` VMA is charged the new length with
+/// `DONTUNMAP` (the old range stays), else `delta`: the growth, or, for a
+/// fixed move that shrinks, the amount it shrank by.
+fn vrm_calc_charge<T: Clone + PartialEq + Send + Sync + 'static>(
+    change: &VmaChange<'_, '_, T>,
+    r: &Remap,
+    vma: VmaPtr<T>,
+) -> Result<(), Errno> {
+    if !change.vma(vma).flags().contains(VmFlags::ACCOUNT) {
+        return Ok(());
+    }
+    let charged = if r.flags.contains(MremapFlags::DONTUNMAP) {
+        r.new_len
+    } else {
+        r.delta
+    };
+    let overcommit = change.guard().mm().config.overcommit;
+    overcommit.vm_enough_memory(charged >> PAGE_SHIFT)
+}
+
 /// `vrm_set_new_addr`: where the mapping moves: `new_addr` with `FIXED`,
 /// else a free area (near `new_addr` for `DONTUNMAP`, anywhere for a
 /// `MAYMOVE` grow), found as `mmap` finds one.
@@ -536,6 +560,7 @@ fn move_vma<T: Clone + PartialEq + Send + Sync + 'static>(
     if change.map_count() >= max.saturating_sub(3) {
         return Err(Errno::ENOMEM);
     }
+    vrm_calc_charge(change, r, vma)?;
     // "We don't want racing faults": write-lock the source first.
     change.update(vma, |_, _| {});
     let (source, new_vma) = copy_vma(change, vma, r.addr, r.new_addr, r.new_len)?;
