@@ -421,3 +421,36 @@ fn madv_free_over_part_of_a_huge_page_splits_it_and_drops_its_zero_pages() {
     mm.access_write(base + 9 * P, b"x").unwrap();
     assert_eq!(memory(&mm, base).rss, 2 * P);
 }
+
+/// The split of a THP by `MADV_FREE` reaches the subpages `mremap` moved
+/// away (the folio's rmap), keeps those in `VM_LOCKED` VMAs, and "whole"
+/// means the whole folio, not the whole block. (Random seed 1034; corpus
+/// scripts smaps/thp-madv-free-moved and smaps/thp-madv-free-locked.)
+#[test]
+fn madv_free_splits_a_huge_page_moved_in_part_wherever_it_is_mapped() {
+    use pervma::MremapFlags;
+    const HUGE: u64 = 2 << 20;
+    let mv = MremapFlags::MAYMOVE | MremapFlags::FIXED;
+    let mm = Mm::new();
+    let base = 0x4000_0000;
+    mm.mmap(base, HUGE, RW, PRIVATE, None, ()).unwrap();
+    mm.madvise(base, HUGE, Advice::HugePage).unwrap();
+    mm.access_write(base + 0x180 * P, b"data").unwrap();
+    // Two parts moved away, one of them then locked.
+    let (moved, locked) = (base + 0x1000_0000, base + 0x2000_0000);
+    mm.mremap(base + 0x174 * P, 0x3c * P, 0x3c * P, mv, moved)
+        .unwrap();
+    mm.mremap(base + 0x100 * P, 0x10 * P, 0x10 * P, mv, locked)
+        .unwrap();
+    mm.mlock(locked, 0x10 * P).unwrap();
+    assert_eq!(memory(&mm, moved).rss, 0x3c * P);
+    // MADV_FREE of the whole first part splits the folio: the entries
+    // there no longer map all of it.
+    mm.madvise(base, 0x100 * P, Advice::Free).unwrap();
+    assert_eq!(memory(&mm, base).rss, 0);
+    assert_eq!(memory(&mm, moved).rss, P);
+    assert_eq!(read(&mm, moved + 0xc * P, 4), b"data");
+    assert_eq!(memory(&mm, locked).rss, 0x10 * P);
+    assert_eq!(memory(&mm, base + 0x110 * P).rss, 0);
+    assert_eq!(memory(&mm, base + 0x1b0 * P).rss, 0);
+}

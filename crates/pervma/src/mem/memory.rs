@@ -204,11 +204,12 @@ pub(crate) fn read_maps_huge_zero_page<T>(
 fn fill_huge_block(pt: &PageTable, block: u64, rcu: &RcuGuard) {
     let pages = block..block + PMD_SIZE;
     pt.set_pmd(block, PmdKind::Table);
-    for a in pages.step_by(PAGE_SIZE as usize) {
+    let folio = pt.alloc_thp();
+    for (index, a) in pages.step_by(PAGE_SIZE as usize).enumerate() {
         let pte = pt.get(a, rcu);
         if matches!(pte.kind(), PteKind::None | PteKind::Zero) {
             // A racing fault may win a page; then it is anonymous anyway.
-            pt.install(a, pte, NewPte::AnonZeroThp, rcu);
+            pt.install_thp_subpage(a, pte, folio, index as u64, rcu);
         }
     }
 }

@@ -15,6 +15,12 @@
 //! | pointer     | an anonymous page: `Arc::<Page>::into_raw`, owning one    |
 //! |             | strong count                                              |
 //!
+//! Beside each entry that maps a subpage of a transparent huge page, a
+//! second radix tree holds which folio and which of its subpages
+//! ([`FolioPage`]): an entry that `mremap` moves keeps mapping the same
+//! subpage of the same folio at its new address, as in Linux, where the
+//! entry keeps its page frame and the folio's rmap still finds it.
+//!
 //! A `FILE` entry names no page: the VMA and the address say which page of
 //! which file it is (`linear_page_index`), and the page cache holds it, so
 //! a shared mapping sees every store to the file. `ANON_ZERO` is what
@@ -46,7 +52,7 @@
 use super::page::{Page, PAGE_PTR_TAG_BITS};
 use super::radix::Radix;
 use crate::flags::PAGE_SHIFT;
-use crate::sync::prim::Ordering;
+use crate::sync::prim::{AtomicU64, Ordering};
 use crate::sync::rcu::{RcuGuard, RetireBatch};
 use alloc::sync::Arc;
 use core::marker::PhantomData;
@@ -195,6 +201,11 @@ pub(crate) struct PteCounts {
     pub(crate) anon: u64,
 }
 
+/// [`PageTable::madvise_free`] would split a THP mapped where the caller
+/// cannot see the VMA.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct VmaNotLocked;
+
 /// What a page-middle-directory entry (one per aligned 2 MiB block) holds,
 /// as far as the model needs it: whether a fault there may still map a
 /// transparent huge page (`pmd_none`), and the huge zero page.
@@ -215,12 +226,50 @@ pub(crate) enum PmdKind {
 
 const PMD_SHIFT: u32 = 21;
 const PMD_BLOCK: u64 = 1 << PMD_SHIFT;
+/// `HPAGE_PMD_NR`: subpages in a transparent huge page.
+const HPAGE_PMD_NR: u64 = PMD_BLOCK >> PAGE_SHIFT;
+
+/// Which subpage of which transparent huge page (folio) an entry maps
+/// (`folio_page`), as one nonzero word of the side tree: the folio's number
+/// above the subpage index.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct FolioPage(u64);
+
+impl FolioPage {
+    fn new(folio: u64, index: u64) -> Self {
+        debug_assert!(folio != 0 && index < HPAGE_PMD_NR);
+        FolioPage(folio << (PMD_SHIFT - PAGE_SHIFT) | index)
+    }
+
+    fn folio(self) -> u64 {
+        self.0 >> (PMD_SHIFT - PAGE_SHIFT)
+    }
+
+    /// The next subpage of the same folio (not past its end).
+    fn next(self) -> Option<Self> {
+        (self.0 % HPAGE_PMD_NR + 1 < HPAGE_PMD_NR).then_some(FolioPage(self.0 + 1))
+    }
+
+    fn into_word(self) -> *mut () {
+        self.0 as usize as *mut ()
+    }
+
+    fn from_word(word: *mut ()) -> Self {
+        FolioPage(word as usize as u64)
+    }
+}
 
 /// The page table of one `Mm`.
 pub(crate) struct PageTable {
     radix: Radix,
     /// One word per 2 MiB block: `PmdKind as usize`.
     pmds: Radix,
+    /// One word per page, beside `radix`: for an entry that maps a THP
+    /// subpage, its [`FolioPage`]; meaningless (stale or empty) for other
+    /// entries. Plain numbers: nothing to release when dropped.
+    folios: Radix,
+    /// The number of the next THP allocated (0 is no folio).
+    next_folio: AtomicU64,
 }
 
 impl PageTable {
@@ -231,47 +280,154 @@ impl PageTable {
         PageTable {
             radix: Radix::new(bits),
             pmds: Radix::new(bits.saturating_sub(PMD_SHIFT - PAGE_SHIFT).max(1)),
+            folios: Radix::new(bits),
+            next_folio: AtomicU64::new(1),
         }
     }
 
-    /// `MADV_FREE` of `[start, end)` at the folio level: a THP that the
-    /// range covers only in part is split (`split_folio`), and since Linux
-    /// 6.12 a split maps every subpage that holds only zeroes to the shared
-    /// zero page (`try_to_map_unused_to_zeropage`), so they leave `Rss`.
-    /// (Pages the range covers are then only marked lazily freeable, which
-    /// pervma does not model: they stay until memory runs short.)
-    pub(crate) fn madvise_free(&self, start: u64, end: u64, rcu: &RcuGuard) {
-        let mut block = start & !(PMD_BLOCK - 1);
-        while block < end {
-            let Some(block_end) = block.checked_add(PMD_BLOCK) else {
-                break;
+    /// A new transparent huge page (`vma_alloc_anon_folio_pmd`): a folio
+    /// number for [`PageTable::install_thp_subpage`].
+    pub(crate) fn alloc_thp(&self) -> u64 {
+        self.next_folio.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// [`PageTable::install`] of subpage `index` of the THP `folio` (from
+    /// [`PageTable::alloc_thp`]), as anonymous zeroes.
+    pub(crate) fn install_thp_subpage(
+        &self,
+        addr: u64,
+        old: Pte<'_>,
+        folio: u64,
+        index: u64,
+        rcu: &RcuGuard,
+    ) -> bool {
+        let Some(side) = self.folios.leaf_or_alloc(addr >> PAGE_SHIFT) else {
+            return false;
+        };
+        // Written before the entry is published (Release in `install`):
+        // whoever sees the tagged entry sees its folio. (Two faults filling
+        // one block at once, which Linux serialises on the PMD lock, may
+        // leave a winner's entry with the loser's number: a race the model
+        // does not resolve, as it does not make one THP of the two.)
+        side.store(FolioPage::new(folio, index).into_word(), Ordering::Relaxed);
+        self.install(addr, old, NewPte::AnonZeroThp, rcu)
+    }
+
+    /// The folio and subpage that `pte`, the entry at `addr`, maps, if it
+    /// maps a THP subpage.
+    fn folio_page(&self, addr: u64, pte: Pte<'_>) -> Option<FolioPage> {
+        if !pte.is_thp() {
+            return None;
+        }
+        let side = self.folios.leaf(addr >> PAGE_SHIFT)?;
+        Some(FolioPage::from_word(side.load(Ordering::Acquire)))
+    }
+
+    /// `MADV_FREE` of `[start, end)` at the folio level
+    /// (`madvise_free_pte_range`, and `madvise_free_huge_pmd` for a THP
+    /// still mapped by its PMD): a THP that the range does not map whole
+    /// is split (`split_folio`). "Whole" is `madvise_folio_pte_batch`: the
+    /// entries from the first one in the range that maps the folio must map
+    /// all of it, subpage after subpage, without leaving the range or the
+    /// page table (2 MiB block). So a THP that `mremap` moved in part, or
+    /// that was partly unmapped or replaced, is split by `MADV_FREE` of
+    /// any part of what is left of it.
+    ///
+    /// `vm_locked(addr)` says whether the VMA mapping `addr` is
+    /// `VM_LOCKED`, or `None` if the caller cannot see that VMA (it holds
+    /// only another VMA's lock): then the split that needed it has not
+    /// begun, and the caller tries again under `mmap_lock`. Folios split
+    /// before stay split; Linux too drops the page-table lock to split.
+    ///
+    /// Pages the range covers are then only marked lazily freeable, which
+    /// pervma does not model: they stay until memory runs short.
+    pub(crate) fn madvise_free(
+        &self,
+        start: u64,
+        end: u64,
+        vm_locked: &dyn Fn(u64) -> Option<bool>,
+        rcu: &RcuGuard,
+    ) -> Result<(), VmaNotLocked> {
+        let page = 1 << PAGE_SHIFT;
+        let mut addr = start;
+        while addr < end {
+            let Some(first) = self.folio_page(addr, self.get(addr, rcu)) else {
+                addr += page;
+                continue;
             };
-            let whole = start <= block && block_end <= end;
-            if !whole {
-                self.split_thp(block, block_end, rcu);
+            let table_end = (addr | (PMD_BLOCK - 1)).saturating_add(1).min(end);
+            let mut nr = 1;
+            let mut expect = first.next();
+            while let Some(next) = expect {
+                let a = addr + nr * page;
+                if a >= table_end || self.folio_page(a, self.get(a, rcu)) != Some(next) {
+                    break;
+                }
+                nr += 1;
+                expect = next.next();
             }
-            block = block_end;
-        }
-    }
-
-    /// `split_folio` of the THP subpages in `[block, block_end)`: each
-    /// becomes a page of its own, or the zero page if it holds only
-    /// zeroes.
-    fn split_thp(&self, block: u64, block_end: u64, rcu: &RcuGuard) {
-        for a in (block..block_end).step_by(1 << PAGE_SHIFT) {
-            let pte = self.get(a, rcu);
-            if !pte.is_thp() {
+            if nr < HPAGE_PMD_NR {
+                // After the split the entry maps a small page (or the zero
+                // page): look at it again, as Linux does (`nr = 0`).
+                self.split_folio(first.folio(), vm_locked, rcu)?;
                 continue;
             }
+            addr += nr * page;
+        }
+        Ok(())
+    }
+
+    /// `split_folio` of the THP `folio`, wherever it is mapped: `unmap_folio`
+    /// replaces every entry that maps one of its subpages, found through
+    /// the rmap (here, a walk of the whole table), with a migration entry,
+    /// and `remap_page` (`remove_migration_ptes` with
+    /// `RMP_USE_SHARED_ZEROPAGE`, since Linux 6.12) puts back each as a
+    /// page of its own, or the zero page if the subpage holds only zeroes
+    /// and the VMA there is not `VM_LOCKED` (`try_to_map_unused_to_zeropage`),
+    /// so it leaves `Rss`. That includes subpages that `mremap` moved away
+    /// from the block where the folio was allocated.
+    fn split_folio(
+        &self,
+        folio: u64,
+        vm_locked: &dyn Fn(u64) -> Option<bool>,
+        rcu: &RcuGuard,
+    ) -> Result<(), VmaNotLocked> {
+        let mut mapped = alloc::vec::Vec::new();
+        let mut unseen = false;
+        self.radix.for_each(0, u64::MAX, |index, leaf| {
+            let pte = Pte {
+                word: leaf.load(Ordering::Acquire),
+                _rcu: PhantomData,
+            };
+            let addr = index << PAGE_SHIFT;
+            if self
+                .folio_page(addr, pte)
+                .is_some_and(|p| p.folio() == folio)
+            {
+                match vm_locked(addr) {
+                    Some(locked) => mapped.push((addr, pte, locked)),
+                    None => unseen = true,
+                }
+            }
+        });
+        if unseen {
+            return Err(VmaNotLocked);
+        }
+        for (addr, pte, locked) in mapped {
             // A racing store wins (its page is not zero); the split then
             // leaves that entry alone.
-            if pte.anon_page().is_none_or(|page| page.is_zero()) {
-                self.install(a, pte, NewPte::Zero, rcu);
-            } else if let Some(leaf) = self.radix.leaf(a >> PAGE_SHIFT) {
-                let word = (pte.word as usize & !THP) as *mut ();
+            if !locked && pte.anon_page().is_none_or(|page| page.is_zero()) {
+                self.install(addr, pte, NewPte::Zero, rcu);
+            } else if let Some(leaf) = self.radix.leaf(addr >> PAGE_SHIFT) {
+                let word = match pte.word as usize {
+                    // A subpage never stored to, kept: lazily zeroed.
+                    ANON_ZERO_THP => ANON_ZERO as *mut (),
+                    w => (w & !THP) as *mut (),
+                };
                 let _ = leaf.compare_exchange(pte.word, word, Ordering::AcqRel, Ordering::Relaxed);
             }
         }
+        Ok(())
     }
 
     /// The PMD entry of the 2 MiB block holding `addr`.
@@ -457,6 +613,19 @@ impl PageTable {
         );
         let shift = (to >> PAGE_SHIFT).wrapping_sub(from >> PAGE_SHIFT);
         for (index, word) in moved {
+            let thp = Pte {
+                word,
+                _rcu: PhantomData,
+            };
+            // A THP subpage stays one wherever it moves (the folio's rmap
+            // follows the entry).
+            if thp.is_thp() {
+                let folio = self.folios.leaf(index).map(|s| s.load(Ordering::Relaxed));
+                let dst = self.folios.leaf_or_alloc(index.wrapping_add(shift));
+                if let (Some(folio), Some(dst)) = (folio, dst) {
+                    dst.store(folio, Ordering::Relaxed);
+                }
+            }
             match self.radix.leaf_or_alloc(index.wrapping_add(shift)) {
                 Some(leaf) => leaf.store(word, Ordering::Release),
                 // SAFETY: unlinked by the swap above.

@@ -166,7 +166,18 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
         };
         if let Some(vma) = self.lock_vma_under_rcu(start) {
             if end <= vma.end() {
-                return zap_vma(self, &vma, start, end, advice);
+                // The VMA lock shows this VMA only: a THP that MADV_FREE
+                // splits and that is mapped elsewhere too (moved in part by
+                // mremap) needs the other VMAs' flags, under mmap_lock.
+                let vm_locked = |a: u64| {
+                    vma.contains(a)
+                        .then(|| vma.flags().contains(VmFlags::LOCKED))
+                };
+                match zap_vma(self, &vma, start, end, advice, &vm_locked) {
+                    Err(ZapError::Errno(e)) => return Err(e),
+                    Ok(()) => return Ok(()),
+                    Err(ZapError::VmaNotLocked) => drop(vma),
+                }
             }
         }
         zap_range(&self.mmap_read_lock(), start, end, advice)
@@ -202,13 +213,25 @@ fn zap_range<T>(
         if vma.start() > at {
             unmapped = Err(Errno::ENOMEM);
         }
-        zap_vma(
+        let vm_locked = |a: u64| {
+            Some(
+                locked
+                    .find_vma(a)
+                    .is_some_and(|v| v.start() <= a && v.flags().contains(VmFlags::LOCKED)),
+            )
+        };
+        match zap_vma(
             locked.mm(),
             vma,
             at.max(vma.start()),
             vma.end().min(end),
             advice,
-        )?;
+            &vm_locked,
+        ) {
+            Ok(()) => {}
+            Err(ZapError::Errno(e)) => return Err(e),
+            Err(ZapError::VmaNotLocked) => unreachable!("mmap_lock shows every VMA"),
+        }
         at = vma.end();
     }
     if at < end {
@@ -217,16 +240,43 @@ fn zap_range<T>(
     unmapped
 }
 
+/// Why [`zap_vma`] stopped.
+enum ZapError {
+    /// The VMA refuses the advice.
+    Errno(Errno),
+    /// `MADV_FREE` splits a THP mapped outside the VMA the caller holds
+    /// (only) the lock of: try again under `mmap_lock`.
+    VmaNotLocked,
+}
+
+impl From<Errno> for ZapError {
+    fn from(e: Errno) -> Self {
+        ZapError::Errno(e)
+    }
+}
+
 /// `madvise_dontneed_free` on the part `[from, to)` of `vma`: checks the
 /// VMA accepts the advice, and for `DontNeed` drops the pages
-/// (`zap_page_range_single`). Faults may race with it, as in Linux; the
-/// pages go after a grace period.
-fn zap_vma<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, advice: Advice) -> Result<(), Errno> {
+/// (`zap_page_range_single`), for `Free` splits the THPs it covers in
+/// part (`madvise_free_pte_range`). `vm_locked(addr)` tells whether the VMA
+/// at `addr` is `VM_LOCKED`, where the caller can see it (the split of a
+/// THP reaches all its mappings). Faults may race with it, as in Linux;
+/// the pages go after a grace period.
+fn zap_vma<T>(
+    mm: &Mm<T>,
+    vma: &Vma<T>,
+    from: u64,
+    to: u64,
+    advice: Advice,
+    vm_locked: &dyn Fn(u64) -> Option<bool>,
+) -> Result<(), ZapError> {
     advice.new_flags(vma)?;
     // madvise_free_single_vma and zap_page_range_single: MMU_NOTIFY_CLEAR.
     let _invalidate = mm.notifiers.invalidate(from, to, MmuNotifierEvent::Discard);
     if advice == Advice::Free {
-        mm.page_table.madvise_free(from, to, &rcu_read_lock());
+        mm.page_table
+            .madvise_free(from, to, vm_locked, &rcu_read_lock())
+            .map_err(|_| ZapError::VmaNotLocked)?;
     }
     if advice == Advice::DontNeed {
         let mut batch = RetireBatch::new();
