@@ -436,3 +436,26 @@ fn registering_while_operations_run() {
     });
     assert!(told > 0, "the notifiers were never told anything");
 }
+
+/// `MADV_FREE` of part of a transparent huge page splits the whole folio,
+/// wherever `mremap` moved pieces of it: those mappings change too, and
+/// are told (Linux: `try_to_migrate_one` invalidates each mapping).
+#[test]
+fn madv_free_tells_every_mapping_of_the_huge_page_it_splits() {
+    let (mm, log) = registered(Arch::X86_64);
+    let huge = 2 << 20;
+    mm.mmap(A, huge, RW, FIXED, None, ()).unwrap();
+    mm.madvise(A, huge, Advice::HugePage).unwrap();
+    assert_eq!(mm.handle_fault(A + 0x49754, Access::Write), Ok(()));
+    let fixed = MremapFlags::MAYMOVE | MremapFlags::FIXED;
+    let moved = A + 0xe65000;
+    mm.mremap(A + 0x174000, 0x3c000, 0x3c000, fixed, moved).unwrap();
+    log.take();
+    mm.madvise(A + 0x48000, P, Advice::Free).unwrap();
+    let told = log.take();
+    assert!(told.contains(&(A + 0x48000, A + 0x49000, Discard)), "{told:x?}");
+    assert!(
+        told.contains(&(moved, moved + 0x3c000, Discard)),
+        "the moved part of the folio was not told: {told:x?}"
+    );
+}

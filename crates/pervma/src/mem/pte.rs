@@ -339,6 +339,12 @@ impl PageTable {
     /// begun, and the caller tries again under `mmap_lock`. Folios split
     /// before stay split; Linux too drops the page-table lock to split.
     ///
+    /// `around_remap(runs, remap)` must run `remap`, which changes the
+    /// entries of the page ranges `runs` (every mapping of a folio being
+    /// split, inside the range or not: Linux's `try_to_migrate_one`
+    /// invalidates each), inside whatever brackets the caller needs (MMU
+    /// notifiers).
+    ///
     /// Pages the range covers are then only marked lazily freeable, which
     /// pervma does not model: they stay until memory runs short.
     pub(crate) fn madvise_free(
@@ -346,6 +352,7 @@ impl PageTable {
         start: u64,
         end: u64,
         vm_locked: &dyn Fn(u64) -> Option<bool>,
+        around_remap: &dyn Fn(&[(u64, u64)], &mut dyn FnMut()),
         rcu: &RcuGuard,
     ) -> Result<(), VmaNotLocked> {
         let page = 1 << PAGE_SHIFT;
@@ -369,7 +376,7 @@ impl PageTable {
             if nr < HPAGE_PMD_NR {
                 // After the split the entry maps a small page (or the zero
                 // page): look at it again, as Linux does (`nr = 0`).
-                self.split_folio(first.folio(), vm_locked, rcu)?;
+                self.split_folio(first.folio(), vm_locked, around_remap, rcu)?;
                 continue;
             }
             addr += nr * page;
@@ -390,6 +397,7 @@ impl PageTable {
         &self,
         folio: u64,
         vm_locked: &dyn Fn(u64) -> Option<bool>,
+        around_remap: &dyn Fn(&[(u64, u64)], &mut dyn FnMut()),
         rcu: &RcuGuard,
     ) -> Result<(), VmaNotLocked> {
         let mut mapped = alloc::vec::Vec::new();
@@ -413,20 +421,31 @@ impl PageTable {
         if unseen {
             return Err(VmaNotLocked);
         }
-        for (addr, pte, locked) in mapped {
-            // A racing store wins (its page is not zero); the split then
-            // leaves that entry alone.
-            if !locked && pte.anon_page().is_none_or(|page| page.is_zero()) {
-                self.install(addr, pte, NewPte::Zero, rcu);
-            } else if let Some(leaf) = self.radix.leaf(addr >> PAGE_SHIFT) {
-                let word = match pte.word as usize {
-                    // A subpage never stored to, kept: lazily zeroed.
-                    ANON_ZERO_THP => ANON_ZERO as *mut (),
-                    w => (w & !THP) as *mut (),
-                };
-                let _ = leaf.compare_exchange(pte.word, word, Ordering::AcqRel, Ordering::Relaxed);
+        // The page ranges the folio is mapped at, for the notifiers.
+        let mut runs: alloc::vec::Vec<(u64, u64)> = alloc::vec::Vec::new();
+        for &(addr, _, _) in &mapped {
+            match runs.last_mut() {
+                Some(run) if run.1 == addr => run.1 += 1 << PAGE_SHIFT,
+                _ => runs.push((addr, addr + (1 << PAGE_SHIFT))),
             }
         }
+        around_remap(&runs, &mut || {
+            for &(addr, pte, locked) in &mapped {
+                // A racing store wins (its page is not zero); the split then
+                // leaves that entry alone.
+                if !locked && pte.anon_page().is_none_or(|page| page.is_zero()) {
+                    self.install(addr, pte, NewPte::Zero, rcu);
+                } else if let Some(leaf) = self.radix.leaf(addr >> PAGE_SHIFT) {
+                    let word = match pte.word as usize {
+                        // A subpage never stored to, kept: lazily zeroed.
+                        ANON_ZERO_THP => ANON_ZERO as *mut (),
+                        w => (w & !THP) as *mut (),
+                    };
+                    let _ =
+                        leaf.compare_exchange(pte.word, word, Ordering::AcqRel, Ordering::Relaxed);
+                }
+            }
+        });
         Ok(())
     }
 

@@ -13,6 +13,7 @@ use crate::notifier::MmuNotifierEvent;
 use crate::sync::rcu::{rcu_read_lock, RetireBatch};
 use crate::vma::Vma;
 use crate::Mm;
+use alloc::vec::Vec;
 
 /// The advice `madvise` takes (`MADV_*`, with Linux's values).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -274,8 +275,16 @@ fn zap_vma<T>(
     // madvise_free_single_vma and zap_page_range_single: MMU_NOTIFY_CLEAR.
     let _invalidate = mm.notifiers.invalidate(from, to, MmuNotifierEvent::Discard);
     if advice == Advice::Free {
+        // A THP split reaches every mapping of the folio, here or not.
+        let around_remap = |runs: &[(u64, u64)], remap: &mut dyn FnMut()| {
+            let _invalidate: Vec<_> = runs
+                .iter()
+                .map(|&(s, e)| mm.notifiers.invalidate(s, e, MmuNotifierEvent::Discard))
+                .collect();
+            remap();
+        };
         mm.page_table
-            .madvise_free(from, to, vm_locked, &rcu_read_lock())
+            .madvise_free(from, to, vm_locked, &around_remap, &rcu_read_lock())
             .map_err(|_| ZapError::VmaNotLocked)?;
     }
     if advice == Advice::DontNeed {
