@@ -206,6 +206,10 @@ pub(crate) struct PteCounts {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct VmaNotLocked;
 
+/// What a THP split runs its remapping in: `(page ranges, remap)`, to
+/// bracket the remap with the MMU notifiers of every range it changes.
+pub(crate) type AroundRemap<'a> = &'a dyn Fn(&[(u64, u64)], &mut dyn FnMut());
+
 /// What a page-middle-directory entry (one per aligned 2 MiB block) holds,
 /// as far as the model needs it: whether a fault there may still map a
 /// transparent huge page (`pmd_none`), and the huge zero page.
@@ -352,7 +356,7 @@ impl PageTable {
         start: u64,
         end: u64,
         vm_locked: &dyn Fn(u64) -> Option<bool>,
-        around_remap: &dyn Fn(&[(u64, u64)], &mut dyn FnMut()),
+        around_remap: AroundRemap<'_>,
         rcu: &RcuGuard,
     ) -> Result<(), VmaNotLocked> {
         let page = 1 << PAGE_SHIFT;
@@ -397,7 +401,7 @@ impl PageTable {
         &self,
         folio: u64,
         vm_locked: &dyn Fn(u64) -> Option<bool>,
-        around_remap: &dyn Fn(&[(u64, u64)], &mut dyn FnMut()),
+        around_remap: AroundRemap<'_>,
         rcu: &RcuGuard,
     ) -> Result<(), VmaNotLocked> {
         let mut mapped = alloc::vec::Vec::new();
