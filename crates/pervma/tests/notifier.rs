@@ -449,11 +449,15 @@ fn madv_free_tells_every_mapping_of_the_huge_page_it_splits() {
     assert_eq!(mm.handle_fault(A + 0x49754, Access::Write), Ok(()));
     let fixed = MremapFlags::MAYMOVE | MremapFlags::FIXED;
     let moved = A + 0xe65000;
-    mm.mremap(A + 0x174000, 0x3c000, 0x3c000, fixed, moved).unwrap();
+    mm.mremap(A + 0x174000, 0x3c000, 0x3c000, fixed, moved)
+        .unwrap();
     log.take();
     mm.madvise(A + 0x48000, P, Advice::Free).unwrap();
     let told = log.take();
-    assert!(told.contains(&(A + 0x48000, A + 0x49000, Discard)), "{told:x?}");
+    assert!(
+        told.contains(&(A + 0x48000, A + 0x49000, Discard)),
+        "{told:x?}"
+    );
     assert!(
         told.contains(&(moved, moved + 0x3c000, Discard)),
         "the moved part of the folio was not told: {told:x?}"
