@@ -1,7 +1,7 @@
 //! The smaps mode of `pervma replay --smaps` (for tests, not part of
 //! mmscript v1): every `maps` line also carries the VMA's `Rss`,
 //! `Anonymous` and `Locked` in kB, which the kernel runner reads from
-//! `/proc/self/smaps` and the model takes from [`MmapLocked::vma_memory`]
+//! `/proc/self/smaps` and the model takes from [`MmapLocked::vma_smaps`]
 //! (`Locked` is a PSS there, as in Linux), and on hosts with protection
 //! keys the VMA's `ProtectionKey`. The printing is
 //! [`mmscript::MapsLine`]'s, shared with the kernel runner.
@@ -15,7 +15,7 @@ pub(crate) fn with_memory(
     mmap: &MmapLocked<'_, ()>,
     vma: &Vma<()>,
 ) -> MapsLine {
-    let memory = mmap.vma_memory(vma);
+    let memory = mmap.vma_smaps(vma);
     line.memory = Some(Memory {
         rss_kb: memory.rss >> 10,
         anon_kb: memory.anonymous >> 10,

@@ -44,7 +44,9 @@
 //!   `copy_to_user`; [`VmaReadGuard::read_nofault`] /
 //!   [`VmaReadGuard::write_nofault`] copy under a VMA lock without ever
 //!   faulting or waiting, and [`Mm::access_vma`] joins the two safely.
-//!   [`Mm::vma_memory`] gives `smaps`' `Rss`, `Anonymous` and `Locked`.
+//!   [`MmapLocked::vma_smaps`] gives `smaps`' `Rss`, `Anonymous` and
+//!   `Locked` as Linux does, [`Mm::vma_resident`] the resident memory
+//!   under a VMA lock alone.
 //! - **The machine**: [`MmConfig::arch`] says which CPU features the space
 //!   behaves by ([`Arch`]). With x86 protection keys
 //!   ([`Arch::X86_64_PKU`], or [`Arch::host`] on such a machine),
@@ -158,7 +160,7 @@
 //!
 //! // smaps: what is resident.
 //! let g = mm.mmap_read_lock();
-//! let rss = mm.vma_memory(g.vma_lookup(ram + 32 * PAGE).unwrap()).rss;
+//! let rss = mm.vma_resident(g.vma_lookup(ram + 32 * PAGE).unwrap()).rss;
 //! assert!(rss >= 2 * PAGE);
 //! ```
 //!
@@ -316,9 +318,9 @@ pub use errno::Errno;
 pub use fault::{Access, FaultError};
 pub use file::{AnonVma, File, FileBuilder};
 pub use flags::{MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
+pub use mem::VmaMemory;
 pub use mm::{
-    Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, Overcommit, VmaMemory, VmaReadGuard,
-    Vmas,
+    Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, Overcommit, VmaReadGuard, Vmas,
 };
 pub use notifier::{MmuNotifier, MmuNotifierEvent, MmuNotifierId, MmuNotifierRange};
 pub use ops::{Advice, MmapError};

@@ -20,7 +20,7 @@ fn read(mm: &Mm<()>, addr: u64, len: usize) -> Vec<u8> {
 
 fn memory(mm: &Mm<()>, addr: u64) -> VmaMemory {
     let g = mm.mmap_read_lock();
-    mm.vma_memory(g.vma_lookup(addr).unwrap())
+    mm.vma_resident(g.vma_lookup(addr).unwrap())
 }
 
 #[test]

@@ -45,7 +45,7 @@ fn execute_only_memory_cannot_be_read_with_protection_keys() {
     let mmap = mm.mmap_read_lock();
     let vma = mmap.vma_lookup(A).unwrap();
     assert!(vma.flags().contains(VmFlags::LOCKED));
-    assert_eq!(mmap.vma_memory(vma).rss, 0);
+    assert_eq!(mmap.vma_smaps(vma).rss, 0);
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn populate_skips_execute_only_memory() {
     let mmap = mm.mmap_read_lock();
     for addr in [A, A + 8 * P] {
         let vma = mmap.vma_lookup(addr).unwrap();
-        assert_eq!(mmap.vma_memory(vma).rss, 0, "{addr:#x}");
+        assert_eq!(mmap.vma_smaps(vma).rss, 0, "{addr:#x}");
     }
 }
 

@@ -20,5 +20,7 @@ pub(crate) mod pte;
 pub(crate) mod radix;
 mod smaps;
 
+pub use smaps::VmaMemory;
+
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -51,7 +51,7 @@ use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 use crate::sync::rwsem::RawRwSem;
 use crate::sync::seq::MmLockSeq;
 use crate::tree::MapleTree;
-use crate::vma::{ReadFail, Vma};
+use crate::vma::ReadFail;
 use alloc::boxed::Box;
 use core::fmt;
 use crossbeam_utils::CachePadded;
@@ -557,39 +557,6 @@ impl<T: fmt::Debug> fmt::Debug for Mm<T> {
         match self.mmap_read_trylock() {
             Some(mmap) => f.debug_list().entries(mmap.vmas()).finish(),
             None => f.write_str("Mm { <locked> }"),
-        }
-    }
-}
-
-/// What `smaps` reports about one VMA's memory, in bytes.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub struct VmaMemory {
-    /// `Rss`: resident pages (the zero page does not count).
-    pub rss: u64,
-    /// `Anonymous`: resident anonymous pages.
-    pub anonymous: u64,
-    /// `Locked`: the PSS of a `VM_LOCKED` VMA. [`Mm::vma_memory`] gives
-    /// its resident pages, which is the same while every page is mapped
-    /// once; [`MmapLocked::vma_memory`] gives Linux's figure.
-    pub locked: u64,
-}
-
-impl<T> Mm<T> {
-    /// The `Rss`, `Anonymous` and `Locked` figures of `smaps` for `vma`,
-    /// from the page table. The caller's lock on `vma` (the `&Vma` comes
-    /// from a guard) keeps faults from racing only where Linux's
-    /// `smaps_pte_range` would also race: the figures are a snapshot.
-    pub fn vma_memory(&self, vma: &Vma<T>) -> VmaMemory {
-        let counts = self.page_table.count(vma.start(), vma.end());
-        let rss = counts.resident * PAGE_SIZE;
-        VmaMemory {
-            rss,
-            anonymous: counts.anon * PAGE_SIZE,
-            locked: if vma.flags().contains(crate::flags::VmFlags::LOCKED) {
-                rss
-            } else {
-                0
-            },
         }
     }
 }
