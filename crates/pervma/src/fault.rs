@@ -24,25 +24,15 @@
 
 #![deny(unsafe_code)]
 
-use crate::file::AnonVma;
-use crate::flags::{VmFlags, PAGE_SIZE};
+use crate::anon_vma::anon_vma_prepare_mmap_read;
+use crate::flags::{Access, VmFlags, PAGE_SIZE};
 use crate::mem::memory::{self, NeedsAnonVma};
-use crate::mm::{Mm, MmapLocked};
-use crate::ops::find_mergeable_anon_vma;
+use crate::mm::Mm;
 use crate::sync::lockdep;
 use crate::sync::percpu::this_shard;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
 use core::convert::Infallible;
-
-/// The kind of access that faulted.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Access {
-    /// A load.
-    Read,
-    /// A store.
-    Write,
-}
 
 /// A fault that the process gets a signal for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -105,7 +95,7 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
             // FAULT_FLAG_VMA_LOCK: vmf_anon_prepare may only try mmap_lock.
             let prepare = |vma: &Vma<T>| {
                 let mmap = self.mmap_read_trylock().ok_or(Retry)?;
-                anon_vma_prepare(&mmap, vma);
+                anon_vma_prepare_mmap_read(&mmap, vma);
                 Ok(())
             };
             match self.handle_mm_fault(&vma, addr, access, prepare) {
@@ -120,7 +110,7 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
         let mmap = self.mmap_read_lock();
         let vma = mmap.vma_lookup(addr).ok_or(FaultError::MapErr)?;
         let prepare = |vma: &Vma<T>| {
-            anon_vma_prepare(&mmap, vma);
+            anon_vma_prepare_mmap_read(&mmap, vma);
             Ok::<(), Infallible>(())
         };
         match self.handle_mm_fault(vma, addr, access, prepare) {
@@ -157,16 +147,6 @@ impl<T: Send + Sync + PartialEq> Mm<T> {
             }
         }
     }
-}
-
-/// `__anon_vma_prepare` under `mmap_lock` for read: the next VMA's or the
-/// previous one's `anon_vma` where compatible, else a new one, stored by
-/// compare-and-swap (a racing fault's wins).
-fn anon_vma_prepare<T: PartialEq>(mmap: &MmapLocked<'_, T>, vma: &Vma<T>) {
-    let next = mmap.find_vma(vma.end());
-    let prev = mmap.find_vma_prev(vma.start());
-    let anon = find_mergeable_anon_vma(prev, vma, next).unwrap_or_else(AnonVma::new);
-    vma.prepare_anon_vma(anon);
 }
 
 /// `access_error` and `bad_area_access_error` on x86-64: the signal a

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 // (loom atomics cannot live in statics).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn next_id() -> u64 {
+pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -220,24 +220,11 @@ impl core::fmt::Debug for File {
     }
 }
 
-/// The identity of the anonymous memory of one or more private VMAs.
-///
-/// Created by the first write fault in a private mapping (and by the other
-/// events that need anonymous pages); split VMAs share it, and a new VMA
-/// may reuse a neighbour's. Two VMAs with different `anon_vma`s never merge.
-#[derive(Debug)]
-pub struct AnonVma {
-    id: u64,
-}
-
-impl AnonVma {
-    /// A fresh `anon_vma`.
-    pub fn new() -> Arc<AnonVma> {
-        Arc::new(AnonVma { id: next_id() })
-    }
-
-    /// A number that identifies it for as long as it lives.
-    pub fn id(&self) -> u64 {
-        self.id
+/// Whether two `vm_file`s are the same file (pointer identity).
+pub(crate) fn same_file(a: Option<&Arc<File>>, b: Option<&Arc<File>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
     }
 }

@@ -261,6 +261,16 @@ impl MapFlags {
     pub const TYPE: MapFlags = MapFlags::from_bits_retain(0x0f);
 }
 
+/// The kind of a data access to user memory: what faults, user copies,
+/// populating and protection keys check.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store.
+    Write,
+}
+
 /// `PAGE_ALIGN`: `len` rounded up to a page, or `None` on overflow.
 pub(crate) const fn page_align(len: u64) -> Option<u64> {
     match len.checked_add(PAGE_SIZE - 1) {

@@ -296,6 +296,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod anon_vma;
 mod arch;
 mod errno;
 mod fault;
@@ -313,11 +314,12 @@ pub(crate) mod tree;
 mod uaccess;
 mod vma;
 
+pub use anon_vma::AnonVma;
 pub use arch::Arch;
 pub use errno::Errno;
-pub use fault::{Access, FaultError};
-pub use file::{AnonVma, File, FileBuilder};
-pub use flags::{MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
+pub use fault::FaultError;
+pub use file::{File, FileBuilder};
+pub use flags::{Access, MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mem::VmaMemory;
 pub use mm::{
     Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, Overcommit, VmaReadGuard, Vmas,

@@ -39,7 +39,7 @@
 
 use crate::arch::Arch;
 use crate::errno::Errno;
-use crate::fault::Access;
+use crate::flags::Access;
 use crate::flags::{Prot, VmFlags};
 use crate::sync::prim::{AtomicU32, Ordering};
 use bitflags::bitflags;

@@ -26,7 +26,8 @@
 #![deny(unsafe_code)]
 
 use crate::errno::Errno;
-use crate::fault::{access_error, Access, FaultError};
+use crate::fault::{access_error, FaultError};
+use crate::flags::Access;
 use crate::mem::memory::{copy_from_page, copy_to_page, PageMiss};
 use crate::mem::page::page_chunks;
 use crate::mm::{Mm, VmaReadGuard};

@@ -50,7 +50,8 @@
 //!   `SLAB_TYPESAFE_BY_RCU`), so Linux's `vma->vm_mm != mm` re-check after
 //!   taking the reference is not needed here.
 
-use crate::file::{AnonVma, File};
+use crate::anon_vma::AnonVma;
+use crate::file::File;
 use crate::flags::{VmFlags, PAGE_SHIFT};
 use crate::sync::prim::{AtomicPtr, AtomicU32, Ordering, UnsafeCell};
 use crate::sync::seq::MmLockSeq;

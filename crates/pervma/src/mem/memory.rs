@@ -12,7 +12,7 @@
 
 use super::page::{Chunk, Page};
 use super::pte::{NewPte, PageTable, PmdKind, Pte, PteKind};
-use crate::fault::Access;
+use crate::flags::Access;
 use crate::flags::{VmFlags, PAGE_SIZE, PMD_SIZE};
 use crate::sync::rcu::RcuGuard;
 use crate::vma::Vma;
@@ -170,9 +170,29 @@ fn fault_entry<T>(
 /// the fault a PTE-level one, which maps the (small) zero page for a read
 /// without an `anon_vma`.
 fn thp_block<T>(pt: &PageTable, vma: &Vma<T>, addr: u64) -> Option<u64> {
-    (crate::ops::read_fault_maps_huge_zero_page(vma, addr, addr + 1)
-        && pt.pmd(addr) == PmdKind::None)
+    (read_fault_maps_huge_zero_page(vma, addr, addr + 1) && pt.pmd(addr) == PmdKind::None)
         .then_some(addr & !(PMD_SIZE - 1))
+}
+
+/// Whether a read fault somewhere in `[start, end)` (inside `vma`) is
+/// served with the huge zero page, which needs an `anon_vma`: a private
+/// anonymous `MADV_HUGEPAGE` VMA (THP mode `madvise`) covering an aligned
+/// 2 MiB block that the range touches (`thp_vma_suitable_order`).
+fn read_fault_maps_huge_zero_page<T>(vma: &Vma<T>, start: u64, end: u64) -> bool {
+    let flags = vma.flags();
+    if !vma.is_anonymous()
+        || flags.contains(VmFlags::SHARED)
+        || !flags.contains(VmFlags::HUGEPAGE)
+        || flags.contains(VmFlags::NOHUGEPAGE)
+    {
+        return false;
+    }
+    // The lowest block inside the VMA that the range reaches.
+    let Some(first_in_vma) = vma.start().checked_next_multiple_of(PMD_SIZE) else {
+        return false;
+    };
+    let block = first_in_vma.max(start & !(PMD_SIZE - 1));
+    block < end && block.checked_add(PMD_SIZE).is_some_and(|e| e <= vma.end())
 }
 
 /// Whether a read fault somewhere in `[start, end)` of `vma` maps the

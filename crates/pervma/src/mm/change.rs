@@ -102,6 +102,14 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         self.tree().find(addr).map(|(_, _, v)| v)
     }
 
+    /// `vma_prev`: the VMA that ends at or below `addr` and contains
+    /// `addr - 1`; `None` when `addr - 1` is in a gap (or `addr` is 0).
+    pub(crate) fn vma_prev(&self, addr: u64) -> Option<VmaPtr<T>> {
+        // The tree has no `prev`: look up the address below.
+        let below = addr.checked_sub(1)?;
+        self.find(below).filter(|&v| self.vma(v).start() <= below)
+    }
+
     /// The VMAs overlapping `[start, end)`, lowest first.
     pub(crate) fn overlapping(&self, start: u64, end: u64) -> SmallList<VmaPtr<T>> {
         let mut out = SmallList::new();

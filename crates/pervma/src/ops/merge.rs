@@ -25,8 +25,9 @@
 //! Each edit write-locks the VMAs it changes (through `VmaChange`).
 
 use super::munmap::split_off_tail;
+use crate::anon_vma::AnonVma;
 use crate::errno::Errno;
-use crate::file::{AnonVma, File};
+use crate::file::{same_file, File};
 use crate::flags::{VmFlags, PAGE_SHIFT};
 use crate::mm::{VmaChange, VmaPtr};
 use crate::vma::{Vma, VmaFields};
@@ -55,15 +56,6 @@ impl<T> Proposal<'_, T> {
 
 fn pages<T>(vma: &Vma<T>) -> u64 {
     vma.len() >> PAGE_SHIFT
-}
-
-/// Whether two `vm_file`s are the same file (pointer identity).
-pub(super) fn same_file(a: Option<&Arc<File>>, b: Option<&Arc<File>>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-        _ => false,
-    }
 }
 
 /// Whether two `anon_vma`s can become one: the same, or at least one
@@ -111,20 +103,6 @@ fn can_merge_right<T: PartialEq>(
         && is_mergeable_anon_vma(next, p)
         && p.pgoff + p.pages() == next.pgoff()
         && prev.is_none_or(|prev| anon_vmas_compatible(prev.anon_vma(), next.anon_vma()))
-}
-
-/// The VMA ending at or below `addr` that comes before the one at `addr`
-/// (`vma_prev`).
-pub(super) fn vma_prev<T: Send + Sync + 'static>(
-    change: &VmaChange<'_, '_, T>,
-    addr: u64,
-) -> Option<VmaPtr<T>> {
-    // The tree has no `prev`; the VMA before `addr` is the one that
-    // contains `addr - 1`, or none when `addr - 1` is in a gap.
-    let below = addr.checked_sub(1)?;
-    change
-        .find(below)
-        .filter(|&v| change.vma(v).start() <= below)
 }
 
 /// `vma_merge_new_range`: merges the new range `p` (not in the tree yet;
@@ -376,7 +354,7 @@ where
     let mut prev = if change.vma(first).start() < start {
         Some(first)
     } else {
-        vma_prev(change, start)
+        change.vma_prev(start)
     };
     while nstart < end {
         let Some(vma) = change.find(nstart) else {

@@ -41,4 +41,3 @@ mod populate;
 pub use madvise::Advice;
 pub use mmap::MmapError;
 // For the fault path (fault.rs), which creates anon_vmas on write faults.
-pub(crate) use populate::{find_mergeable_anon_vma, read_fault_maps_huge_zero_page};

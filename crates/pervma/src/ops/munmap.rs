@@ -3,7 +3,6 @@
 //! Linux: mm/vma.c (`do_vmi_munmap`, `vms_gather_munmap_vmas`,
 //! `__split_vma`).
 
-use super::merge::vma_prev;
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
@@ -90,7 +89,7 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
     let floor = if first_vma.start() < start {
         start
     } else {
-        vma_prev(change, start).map_or(0, |p| change.vma(p).end())
+        change.vma_prev(start).map_or(0, |p| change.vma(p).end())
     };
     let last_end = change.vma(vmas.last().unwrap_or(first)).end();
     let ceiling = if end < last_end {
