@@ -93,7 +93,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         // commits (removed ones are freed only after commit, and `commit`
         // consumes `self`). `mmap_lock` for write excludes other writers.
         let vma = unsafe { vma.as_ref() };
-        debug_assert!(vma.is_attached());
+        debug_assert!(vma.lock().is_attached());
         vma
     }
 
@@ -216,7 +216,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         let old = (v.start(), v.end());
         // SAFETY: we hold `mmap_lock` for write (the guard) and `seq` is its
         // cycle; `writer_wait` is this `Mm`'s.
-        unsafe { v.start_write(seq, mm.writer_wait()) };
+        unsafe { v.lock().start_write(seq, mm.writer_wait()) };
         // SAFETY: mmap_lock for write is held and `vma` is write-locked, so
         // no reader holds it; the two references end within this block.
         let new = unsafe {
@@ -272,7 +272,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             let v = self.vma(vma);
             span = (span.0.min(v.start()), span.1.max(v.end()));
             // SAFETY: as in `edit`.
-            unsafe { v.start_write(seq, mm.writer_wait()) };
+            unsafe { v.lock().start_write(seq, mm.writer_wait()) };
             debug_assert!(!self.removed.contains(vma));
             // INVARIANT (`removed`): the update below unlinks it.
             self.removed.push(vma);
@@ -296,7 +296,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         let vma = Box::new(Vma::new(fields, payload, self.guard.seq()));
         // SAFETY: we hold `mmap_lock` for write and the VMA is new: no
         // reader can reach it before `commit` publishes the tree.
-        unsafe { vma.mark_attached() };
+        unsafe { vma.lock().mark_attached() };
         let vma = VmaPtr::from_box(vma);
         self.created.push(vma);
         self.tree_mut().store(start, end - 1, Some(vma));
@@ -311,7 +311,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         let v = self.vma(vma);
         let (start, end) = (v.start(), v.end());
         // SAFETY: as in `update`.
-        unsafe { v.start_write(seq, mm.writer_wait()) };
+        unsafe { v.lock().start_write(seq, mm.writer_wait()) };
         self.tree_mut().store(start, end - 1, None);
         if self.created.remove(vma) {
             // SAFETY: created by this change, never published, and now
@@ -362,7 +362,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             // SAFETY: the VMA is write-locked in this cycle (by `remove`)
             // and no longer in the published tree; we hold mmap_lock for
             // write.
-            unsafe { vma.as_ref().mark_detached(mm.writer_wait()) };
+            unsafe { vma.as_ref().lock().mark_detached(mm.writer_wait()) };
             // Allocated with `Box` by the change that inserted it, unlinked
             // and detached now, so only RCU readers that walked the old
             // tree can still see it, and they will find a zero refcount.

@@ -176,7 +176,7 @@ impl<'mm, T> MmapReadGuard<'mm, T> {
         drop(rcu);
         // SAFETY: `ours` is in the tree and `mmap_lock` is held.
         let vma = unsafe { ours.as_ref() };
-        if !vma.start_read_locked() {
+        if !vma.lock().start_read_locked() {
             return None;
         }
         // SAFETY: we just took a read reference on `ours`.
@@ -235,7 +235,7 @@ impl<'mm, T> MmapWriteGuard<'mm, T> {
         for vma in self.vmas_from(0) {
             // SAFETY: this guard holds `mmap_lock` for write, `seq` is its
             // cycle, and the wait word is this `Mm`'s.
-            unsafe { vma.start_write(seq, mm.writer_wait()) };
+            unsafe { vma.lock().start_write(seq, mm.writer_wait()) };
         }
     }
 
@@ -273,6 +273,12 @@ impl<T> Drop for MmapWriteGuard<'_, T> {
 /// Derefs to the [`Vma`]. While it lives the VMA cannot be changed,
 /// split, merged or unmapped: writers wait in `vma_start_write`. It does
 /// not hold `mmap_lock`, so other VMAs of the same `Mm` can change freely.
+///
+/// # Invariants
+///
+/// The guard owns one read reference on `vma` (taken by `start_read` or
+/// `start_read_locked` of its `RawVmaLock`), which keeps the VMA attached
+/// and alive; `Drop` gives it back.
 #[must_use = "dropping the guard releases the VMA read lock at once"]
 pub struct VmaReadGuard<'mm, T> {
     mm: &'mm Mm<T>,
@@ -317,7 +323,9 @@ impl<T> Drop for VmaReadGuard<'_, T> {
         // SAFETY: the VMA is alive until our reference is dropped, which
         // `end_read` does last.
         let vma = unsafe { self.vma.as_ref() };
-        vma.end_read(self.mm.writer_wait());
+        // SAFETY: a guard holds one read reference (type invariant), given
+        // up here, once.
+        unsafe { vma.lock().end_read(self.mm.writer_wait()) };
     }
 }
 

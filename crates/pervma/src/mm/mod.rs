@@ -50,8 +50,8 @@ use crate::sync::prim::{spin_hint, AtomicU32};
 use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 use crate::sync::rwsem::RawRwSem;
 use crate::sync::seq::MmLockSeq;
+use crate::sync::vma_lock::ReadFail;
 use crate::tree::MapleTree;
-use crate::vma::ReadFail;
 use alloc::boxed::Box;
 use core::fmt;
 use crossbeam_utils::CachePadded;
@@ -435,7 +435,9 @@ impl<T> Mm<T> {
         // invariant: removed VMAs are freed after a grace period).
         // `start_read` touches only the lock words.
         let vma_ref = unsafe { vma.as_ref() };
-        let result = vma_ref.start_read(&self.mm_lock_seq, &self.vma_writer_wait);
+        let result = vma_ref
+            .lock()
+            .start_read(&self.mm_lock_seq, &self.vma_writer_wait);
         drop(rcu);
         match result {
             // SAFETY: we hold a read reference on `vma`, a VMA of `self`.

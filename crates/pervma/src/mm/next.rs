@@ -180,6 +180,7 @@ impl<T> Mm<T> {
             // stays valid (module invariant of `mm`).
             let vma_ref = unsafe { vma.as_ref() };
             if vma_ref
+                .lock()
                 .start_read(&self.mm_lock_seq, &self.vma_writer_wait)
                 .is_err()
             {

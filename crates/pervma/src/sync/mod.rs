@@ -11,4 +11,5 @@ pub(crate) mod rcu;
 pub(crate) mod rcu_arc;
 pub(crate) mod rwsem;
 pub(crate) mod seq;
+pub(crate) mod vma_lock;
 pub(crate) mod wait;
