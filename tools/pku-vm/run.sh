@@ -78,7 +78,9 @@ find_kernel() {
 }
 need_install=()
 command -v qemu-system-x86_64 >/dev/null || need_install+=(qemu-system-x86)
-[ -x "${PKU_VM_BUSYBOX:-/bin/busybox}" ] && "${PKU_VM_BUSYBOX:-/bin/busybox}" --list 2>/dev/null | grep -qx base64 \
+# `grep -x` without -q reads the whole list: with -q, grep may exit
+# first, busybox dies of SIGPIPE and pipefail calls the check failed.
+[ -x "${PKU_VM_BUSYBOX:-/bin/busybox}" ] && "${PKU_VM_BUSYBOX:-/bin/busybox}" --list 2>/dev/null | grep -x base64 >/dev/null \
     || need_install+=(busybox-static)
 command -v cpio >/dev/null || need_install+=(cpio)
 [ -n "$(find_kernel)" ] || need_install+=(linux-image-cloud-amd64)
