@@ -23,6 +23,9 @@
 //!
 //! - **The address space**: [`Mm<T>`], with a payload `T` per VMA (like
 //!   `vm_private_data`; `()` if you need none), laid out by [`MmConfig`].
+//!   The operations that change the space, fault or copy need
+//!   `T: `[`Payload`] (`Clone + PartialEq + Send + Sync + 'static`, each
+//!   bound explained there); lookups work for any `T`.
 //! - **Per-VMA read locks**: [`Mm::lock_vma`] (never fails spuriously;
 //!   `lock_vma_under_rcu_wait`) and [`Mm::lock_vma_under_rcu`] (the fast
 //!   path alone, which may fail). Both return a [`VmaReadGuard`], which
@@ -306,6 +309,7 @@ mod mem;
 mod mm;
 mod notifier;
 mod ops;
+mod payload;
 mod pkeys;
 mod proc;
 mod stats;
@@ -326,6 +330,7 @@ pub use mm::{
 };
 pub use notifier::{MmuNotifier, MmuNotifierEvent, MmuNotifierId, MmuNotifierRange};
 pub use ops::{Advice, MmapError};
+pub use payload::Payload;
 pub use pkeys::{PkeyRights, Pkru};
 pub use proc::{MapsLine, MapsLines, ProcmapQuery, ProcmapQueryFlags};
 pub use stats::VmaLockStats;

@@ -13,6 +13,7 @@ use crate::flags::{
     offset_in_page, page_align, MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE,
 };
 use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::payload::Payload;
 use crate::vma::VmaFields;
 use crate::Mm;
 use alloc::sync::Arc;
@@ -60,7 +61,7 @@ struct MmapPlan {
     file: Option<Arc<File>>,
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Payload> MmapWriteGuard<'_, T> {
     /// `mmap(addr, len, prot, flags, file, offset)`: creates a mapping and
     /// returns its address.
     ///
@@ -200,7 +201,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// [`MmapWriteGuard::mmap`] under its own write lock.
     pub fn mmap(
         &self,
@@ -226,7 +227,7 @@ fn round_hint_to_min(hint: u64, mmap_min_addr: u64) -> u64 {
 }
 
 /// `do_mmap` up to `mmap_region`: every check, in Linux's order.
-fn do_mmap<T: Clone + PartialEq + Send + Sync + 'static>(
+fn do_mmap<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     addr: u64,
     len: u64,
@@ -400,7 +401,7 @@ fn file_mmap_ok(pgoff: u64, len: u64) -> bool {
 /// `__get_unmapped_area` with x86-64's `arch_get_unmapped_area_topdown`:
 /// `hint` itself with `MAP_FIXED`, else `hint` if it is free, else the
 /// highest free gap below `mmap_base` (2 MiB aligned with `thp_align`).
-pub(super) fn get_unmapped_area<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn get_unmapped_area<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     hint: u64,
     len: u64,

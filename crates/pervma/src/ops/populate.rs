@@ -16,6 +16,7 @@ use crate::flags::{VmFlags, PAGE_SIZE};
 use crate::mem::memory;
 use crate::mm::{Mm, VmaChange};
 use crate::notifier::MmuNotifierEvent;
+use crate::payload::Payload;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
 
@@ -44,7 +45,7 @@ fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) {
 /// `SIGBUS`): without
 /// `ignore_errors` the walk stops there, with it the walk carries on and
 /// succeeds (as `mm_populate` after `mmap` does).
-pub(super) fn populate<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn populate<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     start: u64,
     end: u64,
