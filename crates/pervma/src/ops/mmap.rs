@@ -140,17 +140,24 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
                     nr_accounted += (v.end().min(end) - v.start().max(start)) >> PAGE_SHIFT;
                 }
             }
-            if let Err(errno) = unmap_range(&mut change, start, end) {
-                return Err(MmapError { errno, payload });
-            }
         } else {
             debug_assert!(change.overlapping(start, end).is_empty());
         }
-        // __mmap_setup: accountable memory is charged what it adds; on
-        // failure the replaced mappings come back (the change is dropped).
+        // __mmap_setup: accountable memory is charged what it adds. Checked
+        // before the replaced range is unmapped (the check only reads), so
+        // a refusal leaves the replaced mappings and their pages as they
+        // were and the change is dropped unedited. (Linux charges after
+        // vms_gather_munmap_vmas and so keeps the splits it made; both
+        // fail with ENOMEM.)
         if plan.vm_flags.contains(VmFlags::ACCOUNT) {
             let charged = (plan.len >> PAGE_SHIFT) - nr_accounted;
             if let Err(errno) = overcommit.vm_enough_memory(charged) {
+                return Err(MmapError { errno, payload });
+            }
+        }
+        if flags.contains(MapFlags::FIXED) {
+            // Fails before editing anything, or not at all.
+            if let Err(errno) = unmap_range(&mut change, start, end) {
                 return Err(MmapError { errno, payload });
             }
         }
