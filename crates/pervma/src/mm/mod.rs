@@ -32,11 +32,12 @@ mod change;
 mod guard;
 mod next;
 mod overcommit;
+mod vma_ptr;
 
 pub(crate) use change::VmaChange;
-pub(crate) use guard::VmaPtr;
 pub use guard::{MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
 pub use overcommit::Overcommit;
+pub(crate) use vma_ptr::VmaPtr;
 
 use crate::arch::Arch;
 use crate::flags::PAGE_SIZE;
