@@ -191,6 +191,20 @@
 //! The module docs of `sync`, `vma` and `mm` give the bit layouts and
 //! memory orderings.
 //!
+//! ## Where the unsafe code is
+//!
+//! In the layers that own raw memory, each unsafe block with a
+//! `// SAFETY:` comment: `sync/` (the RCU facade, `mmap_lock`'s rwsem,
+//! `mm_lock_seq`, the raw VMA lock, the per-CPU counters), `tree/` (the
+//! copy-on-write maple tree), `vma.rs` (the fields' `UnsafeCell` and the
+//! prepared `anon_vma` slot), `mm/`'s `mod.rs`, `guard.rs`, `change.rs`,
+//! `next.rs` and `vma_ptr.rs` (raw VMA pointers from the tree),
+//! `mem/pte.rs`, `mem/radix.rs` and `mem/cache.rs` (pages behind atomic
+//! words), and one `cpuid` in `arch.rs`. Every other module is
+//! `#![deny(unsafe_code)]`: the operations (`ops/`), `anon_vma`, the fault
+//! path, user copies, maps, notifiers and protection keys are safe code
+//! on top. ARCHITECTURE.md draws the layers.
+//!
 //! ## The helper's contract
 //!
 //! [`Mm::lock_vma`] returns `None` only if no VMA covered the address at

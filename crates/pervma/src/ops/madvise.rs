@@ -5,6 +5,8 @@
 //! `madvise_dontneed_free_valid_vma`, `madvise_free_single_vma`),
 //! mm/khugepaged.c (`hugepage_madvise`).
 
+#![deny(unsafe_code)]
+
 use super::merge::{change_range_flags, Holes};
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, VmFlags};

@@ -24,6 +24,8 @@
 //!
 //! Each edit write-locks the VMAs it changes (through `VmaChange`).
 
+#![deny(unsafe_code)]
+
 use super::munmap::split_off_tail;
 use crate::anon_vma::AnonVma;
 use crate::errno::Errno;

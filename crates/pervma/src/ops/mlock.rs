@@ -6,6 +6,8 @@
 //! pervma models a process allowed to lock memory (`CAP_IPC_LOCK`, as the
 //! corpus was recorded as root): `RLIMIT_MEMLOCK` is not checked.
 
+#![deny(unsafe_code)]
+
 use super::merge::{change_range_flags, Holes};
 use super::populate::populate;
 use crate::errno::Errno;

@@ -4,6 +4,8 @@
 //! (`__mmap_region`), arch/x86/kernel/sys_x86_64.c
 //! (`arch_get_unmapped_area_topdown`).
 
+#![deny(unsafe_code)]
+
 use super::merge::{merge_new_range, Proposal};
 use super::munmap::unmap_range;
 use super::populate::populate;

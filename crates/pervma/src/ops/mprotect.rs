@@ -3,6 +3,8 @@
 //! Linux: mm/mprotect.c (`do_mprotect_pkey`, `mprotect_fixup`),
 //! arch/x86/mm/pkeys.c (`__arch_override_mprotect_pkey`).
 
+#![deny(unsafe_code)]
+
 use super::merge::{change_range_flags, Holes};
 use super::populate::populate;
 use crate::errno::Errno;

@@ -33,6 +33,8 @@
 //! the new range, a shrink, the first VMAs of a multi-VMA move) keeps what
 //! it did.
 
+#![deny(unsafe_code)]
+
 use super::merge::{merge_new_range, Proposal};
 use super::mlock::VM_LOCKED_MASK;
 use super::mmap::get_unmapped_area;

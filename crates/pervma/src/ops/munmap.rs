@@ -3,6 +3,8 @@
 //! Linux: mm/vma.c (`do_vmi_munmap`, `vms_gather_munmap_vmas`,
 //! `__split_vma`).
 
+#![deny(unsafe_code)]
+
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};

@@ -9,6 +9,8 @@
 //! anonymous memory reads the zero page), except where Linux maps the huge
 //! zero page, which needs one too.
 
+#![deny(unsafe_code)]
+
 use crate::anon_vma::anon_vma_prepare_mmap_write;
 use crate::errno::Errno;
 use crate::flags::Access;
