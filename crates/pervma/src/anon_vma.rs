@@ -27,6 +27,7 @@
 use crate::file::{next_id, same_file};
 use crate::flags::VmFlags;
 use crate::mm::{MmapLocked, VmaChange, VmaPtr};
+use crate::payload::Payload;
 use crate::vma::Vma;
 use alloc::sync::Arc;
 
@@ -73,7 +74,7 @@ pub(crate) fn anon_vma_prepare_mmap_read<T: PartialEq>(mmap: &MmapLocked<'_, T>,
 /// operations that fault pages in): the `anon_vma` goes into the VMA's
 /// fields, through `VmaChange::update`, which write-locks it.
 #[doc(alias = "__anon_vma_prepare")]
-pub(crate) fn anon_vma_prepare_mmap_write<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(crate) fn anon_vma_prepare_mmap_write<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     vma: VmaPtr<T>,
 ) -> Arc<AnonVma> {

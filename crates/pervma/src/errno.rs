@@ -2,6 +2,8 @@
 //!
 //! Linux: include/uapi/asm-generic/errno-base.h, errno.h.
 
+#![deny(unsafe_code)]
+
 use core::fmt;
 
 macro_rules! errnos {

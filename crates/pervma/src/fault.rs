@@ -28,6 +28,7 @@ use crate::anon_vma::anon_vma_prepare_mmap_read;
 use crate::flags::{Access, VmFlags, PAGE_SIZE};
 use crate::mem::memory::{self, NeedsAnonVma};
 use crate::mm::Mm;
+use crate::payload::Payload;
 use crate::sync::lockdep;
 use crate::sync::percpu::this_shard;
 use crate::sync::rcu::rcu_read_lock;
@@ -66,7 +67,7 @@ impl core::error::Error for FaultError {}
 /// `VM_FAULT_RETRY`: run the fault again under `mmap_lock`.
 pub(crate) struct Retry;
 
-impl<T: Send + Sync + PartialEq> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// Whether this space's thread may make a data access of this kind to
     /// `vma`: the check [`handle_fault`](Mm::handle_fault) makes before it
     /// maps anything (the VMA's protection, and its protection key

@@ -3,6 +3,8 @@
 //! Linux: include/linux/fs.h (`struct file`), include/linux/rmap.h
 //! (`struct anon_vma`), mm/shmem.c (`shmem_zero_setup`).
 
+#![deny(unsafe_code)]
+
 use crate::flags::PAGE_SHIFT;
 use crate::mem::cache::PageCache;
 use crate::mem::page::page_chunks;

@@ -3,6 +3,8 @@
 //! Linux: include/linux/mm.h (`VM_*`), include/uapi/asm-generic/mman*.h
 //! (`PROT_*`, `MAP_*`).
 
+#![deny(unsafe_code)]
+
 use bitflags::bitflags;
 
 /// `PAGE_SIZE`: pervma models 4 KiB pages.

@@ -23,6 +23,9 @@
 //!
 //! - **The address space**: [`Mm<T>`], with a payload `T` per VMA (like
 //!   `vm_private_data`; `()` if you need none), laid out by [`MmConfig`].
+//!   The operations that change the space, fault or copy need
+//!   `T: `[`Payload`] (`Clone + PartialEq + Send + Sync + 'static`, each
+//!   bound explained there); lookups work for any `T`.
 //! - **Per-VMA read locks**: [`Mm::lock_vma`] (never fails spuriously;
 //!   `lock_vma_under_rcu_wait`) and [`Mm::lock_vma_under_rcu`] (the fast
 //!   path alone, which may fail). Both return a [`VmaReadGuard`], which
@@ -188,6 +191,20 @@
 //! The module docs of `sync`, `vma` and `mm` give the bit layouts and
 //! memory orderings.
 //!
+//! ## Where the unsafe code is
+//!
+//! In the layers that own raw memory, each unsafe block with a
+//! `// SAFETY:` comment: `sync/` (the RCU facade, `mmap_lock`'s rwsem,
+//! `mm_lock_seq`, the raw VMA lock, the per-CPU counters), `tree/` (the
+//! copy-on-write maple tree), `vma.rs` (the fields' `UnsafeCell` and the
+//! prepared `anon_vma` slot), `mm/`'s `mod.rs`, `guard.rs`, `change.rs`,
+//! `next.rs` and `vma_ptr.rs` (raw VMA pointers from the tree),
+//! `mem/pte.rs`, `mem/radix.rs` and `mem/cache.rs` (pages behind atomic
+//! words), and one `cpuid` in `arch.rs`. Every other module is
+//! `#![deny(unsafe_code)]`: the operations (`ops/`), `anon_vma`, the fault
+//! path, user copies, maps, notifiers and protection keys are safe code
+//! on top. ARCHITECTURE.md draws the layers.
+//!
 //! ## The helper's contract
 //!
 //! [`Mm::lock_vma`] returns `None` only if no VMA covered the address at
@@ -306,6 +323,7 @@ mod mem;
 mod mm;
 mod notifier;
 mod ops;
+mod payload;
 mod pkeys;
 mod proc;
 mod stats;
@@ -326,6 +344,7 @@ pub use mm::{
 };
 pub use notifier::{MmuNotifier, MmuNotifierEvent, MmuNotifierId, MmuNotifierRange};
 pub use ops::{Advice, MmapError};
+pub use payload::Payload;
 pub use pkeys::{PkeyRights, Pkru};
 pub use proc::{MapsLine, MapsLines, ProcmapQuery, ProcmapQueryFlags};
 pub use stats::VmaLockStats;

@@ -3,6 +3,8 @@
 //! Linux: include/linux/vm_event_item.h (`VMA_LOCK_SUCCESS`, `VMA_LOCK_ABORT`,
 //! `VMA_LOCK_RETRY`, `VMA_LOCK_MISS`), visible in /proc/vmstat.
 
+#![deny(unsafe_code)]
+
 use crate::sync::percpu::PerCpuCounter;
 
 /// A snapshot of an `Mm`'s lock events, from [`Mm::stats`](crate::Mm::stats).

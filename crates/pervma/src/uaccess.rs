@@ -31,6 +31,7 @@ use crate::flags::Access;
 use crate::mem::memory::{copy_from_page, copy_to_page, PageMiss};
 use crate::mem::page::page_chunks;
 use crate::mm::{Mm, VmaReadGuard};
+use crate::payload::Payload;
 use crate::sync::lockdep;
 use crate::sync::rcu::rcu_read_lock;
 use core::fmt;
@@ -190,7 +191,7 @@ impl<T> VmaReadGuard<'_, T> {
     }
 }
 
-impl<T: Send + Sync + PartialEq> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// `copy_from_user`: copies `buf.len()` bytes of user memory at `addr`
     /// into `buf`, faulting pages in and crossing VMA boundaries.
     ///

@@ -12,6 +12,8 @@
 //! `Acquire` load of an interior slot in `Radix::leaf` makes
 //! `loom_fault_allocating_nodes_vs_copy` fail.
 
+#![deny(unsafe_code)]
+
 use super::page::{page_chunks, Page};
 use super::pte::{NewPte, PageTable, PteKind};
 use crate::sync::rcu::{rcu_read_lock, RetireBatch};

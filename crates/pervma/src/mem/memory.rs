@@ -10,6 +10,8 @@
 //! access against the VMA's flags; what they need from the caller beyond
 //! that, an `anon_vma`, they ask for by returning [`NeedsAnonVma`].
 
+#![deny(unsafe_code)]
+
 use super::page::{Chunk, Page};
 use super::pte::{NewPte, PageTable, PmdKind, Pte, PteKind};
 use crate::flags::Access;

@@ -11,6 +11,8 @@
 //! atomics even under loom: the models check who owns a page, not its
 //! bytes.
 
+#![deny(unsafe_code)]
+
 use crate::flags::PAGE_SIZE;
 use core::sync::atomic::{AtomicU8, Ordering};
 

@@ -19,7 +19,13 @@
 //!
 //! Edits to existing VMAs are not undone if the change is dropped without
 //! a commit, so operations check everything that can fail before their
-//! first edit (Linux's "gather, then complete").
+//! first edit (Linux's "gather, then complete"). A change that fails
+//! before its first edit may be dropped; one that fails after it (the
+//! calls Linux lets fail halfway) commits what it did and then returns
+//! the error. Debug builds check this rule: dropping a change after an
+//! edit ([`VmaChange::update`], `split`, `merge`, `insert`, `remove`,
+//! `zap_pages`, `move_pages`) without [`VmaChange::commit`] panics,
+//! unless the thread is already unwinding.
 //!
 //! # Invariants
 //!
@@ -43,6 +49,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// The edits of one operation; see the module docs.
+#[must_use = "a change must be committed once it has edited anything"]
 pub(crate) struct VmaChange<'g, 'mm, T> {
     guard: &'g mut MmapWriteGuard<'mm, T>,
     /// `Some` until `commit` takes it.
@@ -52,6 +59,9 @@ pub(crate) struct VmaChange<'g, 'mm, T> {
     /// Pages unmapped by this change, freed after the commit's grace
     /// period.
     pages: RetireBatch,
+    /// Whether an edit has been made that only `commit` makes consistent
+    /// (checked on drop in debug builds).
+    dirty: bool,
 }
 
 // `T: Send + Sync + 'static`: removed VMAs are dropped by whichever thread
@@ -70,6 +80,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             created: SmallList::new(),
             removed: SmallList::new(),
             pages: RetireBatch::new(),
+            dirty: false,
         }
     }
 
@@ -210,6 +221,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         vma: VmaPtr<T>,
         edit: impl FnOnce(&mut VmaFields, &mut T),
     ) -> ((u64, u64), (u64, u64)) {
+        self.dirty = true;
         let mm = self.guard.mm();
         let seq = self.guard.seq();
         let v = self.vma(vma);
@@ -260,6 +272,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         gone: &[VmaPtr<T>],
         edit: impl FnOnce(&mut VmaFields, &mut T),
     ) {
+        self.dirty = true;
         let mut span = (u64::MAX, 0);
         for &vma in gone {
             if self.created.contains(vma) {
@@ -291,6 +304,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     /// replacing whatever the pending tree had there. The new VMA is
     /// write-locked until the write cycle ends.
     pub(crate) fn insert(&mut self, fields: VmaFields, payload: T) -> VmaPtr<T> {
+        self.dirty = true;
         let (start, end) = (fields.vm_start, fields.vm_end);
         debug_assert!(start < end, "an empty VMA");
         let vma = Box::new(Vma::new(fields, payload, self.guard.seq()));
@@ -306,6 +320,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     /// Write-locks `vma` and unlinks it; it is detached and freed after
     /// the commit.
     pub(crate) fn remove(&mut self, vma: VmaPtr<T>) {
+        self.dirty = true;
         let mm = self.guard.mm();
         let seq = self.guard.seq();
         let v = self.vma(vma);
@@ -327,6 +342,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     /// The VMAs there are write-locked by this change, or (for
     /// `MADV_DONTNEED`) faults may race with it as they do in Linux.
     pub(crate) fn zap_pages(&mut self, start: u64, end: u64) {
+        self.dirty = true;
         self.guard.mm().page_table.zap(start, end, &mut self.pages);
     }
 
@@ -334,6 +350,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     /// `[to, to + len)` now, dropping what was at the destination. Both
     /// ranges' VMAs are write-locked by this change.
     pub(crate) fn move_pages(&mut self, from: u64, to: u64, len: u64) {
+        self.dirty = true;
         self.guard
             .mm()
             .page_table
@@ -345,6 +362,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
     /// VMA is detached (waiting for transient readers) and freed after a
     /// grace period.
     pub(crate) fn commit(mut self) {
+        self.dirty = false;
         let mm = self.guard.mm();
         self.created.clear();
         let removed = core::mem::replace(&mut self.removed, SmallList::new());
@@ -403,6 +421,18 @@ const FLUSH_EVERY: u64 = 4;
 
 impl<T> Drop for VmaChange<'_, '_, T> {
     fn drop(&mut self) {
+        // The module's rule: after an edit, only `commit` leaves the tree
+        // and the VMAs agreeing. Not while unwinding (a second panic would
+        // abort); `no_std` cannot tell, so it checks always.
+        #[cfg(feature = "std")]
+        let unwinding = std::thread::panicking();
+        #[cfg(not(feature = "std"))]
+        let unwinding = false;
+        debug_assert!(
+            !self.dirty || unwinding,
+            "VmaChange dropped without commit after an edit: \
+             the operation failed after its first edit instead of before it"
+        );
         // Pages zapped before a failure: readers inside RCU sections may
         // still copy from them (after `commit`, this is empty).
         rcu_read_lock().retire(core::mem::replace(&mut self.pages, RetireBatch::new()));
@@ -519,8 +549,42 @@ impl<T: Copy + PartialEq> IntoIterator for SmallList<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{SmallList, INLINE};
+    use super::{SmallList, VmaChange, INLINE};
+    use crate::{MapFlags, Mm, Prot};
     use alloc::vec::Vec;
+
+    fn mapped() -> (Mm<()>, u64) {
+        let mm: Mm<()> = Mm::new();
+        let flags = MapFlags::PRIVATE | MapFlags::FIXED;
+        let a = mm.mmap(0x10_0000, 0x2000, Prot::READ, flags, None, ());
+        (mm, a.unwrap())
+    }
+
+    /// The debug check of the module's rule: an edit (here one that
+    /// leaves the range as it was, so the space stays sound) and no
+    /// commit.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "VmaChange dropped without commit after an edit")]
+    fn dropping_an_edited_change_panics() {
+        let (mm, a) = mapped();
+        let mut guard = mm.mmap_write_lock();
+        let mut change = VmaChange::new(&mut guard);
+        let vma = change.find(a).unwrap();
+        change.update(vma, |_, _| {});
+        drop(change);
+    }
+
+    /// A change that only looked (an operation failing before its first
+    /// edit) may be dropped.
+    #[test]
+    fn dropping_an_unedited_change_is_fine() {
+        let (mm, a) = mapped();
+        let mut guard = mm.mmap_write_lock();
+        let change = VmaChange::new(&mut guard);
+        assert!(change.find(a).is_some());
+        drop(change);
+    }
 
     /// `SmallList` against a `Vec`, across the inline/heap boundary.
     #[test]

@@ -11,54 +11,13 @@
 //! recorded it. A `VmaReadGuard` taken under an `MmapReadGuard` borrows
 //! the `Mm`, not the `MmapReadGuard`, so it may outlive it.
 
-use super::Mm;
+use super::{Mm, VmaPtr};
 use crate::sync::lockdep::Held;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::Deref;
-use core::ptr::NonNull;
-
-/// A pointer to a VMA owned by an `Mm`'s tree.
-pub(crate) struct VmaPtr<T>(NonNull<Vma<T>>);
-
-impl<T> Clone for VmaPtr<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for VmaPtr<T> {}
-impl<T> PartialEq for VmaPtr<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-impl<T> Eq for VmaPtr<T> {}
-impl<T> fmt::Debug for VmaPtr<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VmaPtr({:p})", self.0)
-    }
-}
-
-impl<T> VmaPtr<T> {
-    pub(crate) fn from_box(vma: alloc::boxed::Box<Vma<T>>) -> Self {
-        VmaPtr(NonNull::from(alloc::boxed::Box::leak(vma)))
-    }
-
-    pub(crate) fn as_ptr(self) -> *mut Vma<T> {
-        self.0.as_ptr()
-    }
-
-    /// # Safety
-    ///
-    /// The VMA is alive for `'a`: reachable from a tree the caller reads
-    /// under RCU or `mmap_lock`, or read-locked by the caller.
-    pub(crate) unsafe fn as_ref<'a>(self) -> &'a Vma<T> {
-        // SAFETY: forwarded contract.
-        unsafe { self.0.as_ref() }
-    }
-}
 
 /// `mmap_lock` held in some mode: the lookups both guards offer.
 ///

@@ -27,16 +27,46 @@
 //!   and a VMA's fields only after `vma_start_write` on it.
 //! - A VMA removed from the tree is detached after the tree that no longer
 //!   contains it is published, and freed after an RCU grace period.
+//!
+//! # Where the methods live
+//!
+//! `impl Mm` is spread over the files of what each group does; the
+//! operations are methods of [`MmapWriteGuard`] first, with an `Mm`
+//! method that takes the lock for one call beside each.
+//!
+//! | file | `Mm` methods | guard methods |
+//! |------|--------------|---------------|
+//! | `mm/mod.rs` | `new`, `with_config`, `config`, `stats`, `map_count`, `pkru`, `set_pkru`; `mmap_read_lock`, `mmap_read_trylock`, `mmap_write_lock`, `mmap_write_trylock`, `mmap_lock_speculate_try_begin`/`_retry`, `mmap_is_locked`, `mmap_is_write_locked`; `lock_vma_under_rcu`, `lock_vma` | |
+//! | `mm/guard.rs` | | [`MmapLocked`] lookups (`vma_lookup`, `find_vma`, `find_vma_prev`, `find_vma_intersection`, `vmas`, `vmas_from`, `map_count`); `MmapReadGuard::vma_start_read_locked`; `MmapWriteGuard::downgrade` |
+//! | `mm/next.rs` | `lock_next_vma` | |
+//! | `mm/change.rs` | | (`VmaChange`, crate-private: what every operation edits through) |
+//! | `ops/mmap.rs` | `mmap` | `MmapWriteGuard::mmap` |
+//! | `ops/munmap.rs` | `munmap` | `MmapWriteGuard::munmap` |
+//! | `ops/mprotect.rs` | `mprotect`, `pkey_mprotect` | the same on `MmapWriteGuard` |
+//! | `ops/pkey.rs` | `pkey_alloc`, `pkey_free` | the same on `MmapWriteGuard` |
+//! | `ops/mremap.rs` | `mremap` | `MmapWriteGuard::mremap` |
+//! | `ops/madvise.rs` | `madvise` (VMA lock or `mmap_lock` for read for the advice that acts on pages alone) | `MmapWriteGuard::madvise` |
+//! | `ops/mlock.rs` | `mlock`, `munlock` | the same on `MmapWriteGuard` |
+//! | `fault.rs` | `handle_fault`, `access_permitted` | |
+//! | `uaccess.rs` | `access_read`, `access_write`, `access_vma` | `VmaReadGuard::read_nofault`, `write_nofault` |
+//! | `mem/smaps.rs` | `vma_resident` | `MmapLocked::vma_smaps` |
+//! | `notifier.rs` | `mmu_notifier_register`, `mmu_notifier_unregister` | |
+//! | `proc/maps.rs` | `maps_lines`, `maps` | |
+//! | `proc/query.rs` | `procmap_query` | |
+//!
+//! The operations (`ops/`, `fault.rs`, `uaccess.rs`) need
+//! `T: `[`Payload`](crate::Payload); the rest work for any `T`.
 
 mod change;
 mod guard;
 mod next;
 mod overcommit;
+mod vma_ptr;
 
 pub(crate) use change::VmaChange;
-pub(crate) use guard::VmaPtr;
 pub use guard::{MmapLocked, MmapReadGuard, MmapWriteGuard, VmaReadGuard, Vmas};
 pub use overcommit::Overcommit;
+pub(crate) use vma_ptr::VmaPtr;
 
 use crate::arch::Arch;
 use crate::flags::PAGE_SIZE;

@@ -22,6 +22,8 @@
 //! Linux: mm/util.c (`__vm_enough_memory`), security/commoncap.c
 //! (`cap_vm_enough_memory`), Documentation/mm/overcommit-accounting.rst.
 
+#![deny(unsafe_code)]
+
 use crate::errno::Errno;
 
 /// `vm.overcommit_memory`: how an [`Mm`](crate::Mm) judges a charge of

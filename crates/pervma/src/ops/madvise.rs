@@ -5,11 +5,14 @@
 //! `madvise_dontneed_free_valid_vma`, `madvise_free_single_vma`),
 //! mm/khugepaged.c (`hugepage_madvise`).
 
+#![deny(unsafe_code)]
+
 use super::merge::{change_range_flags, Holes};
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, VmFlags};
 use crate::mm::{MmapLocked, MmapWriteGuard, VmaChange};
 use crate::notifier::MmuNotifierEvent;
+use crate::payload::Payload;
 use crate::sync::rcu::{rcu_read_lock, RetireBatch};
 use crate::vma::Vma;
 use crate::Mm;
@@ -113,7 +116,7 @@ impl Advice {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Payload> MmapWriteGuard<'_, T> {
     /// `madvise(start, len, advice)`: applies `advice` to every VMA part
     /// in `[start, start + PAGE_ALIGN(len))`. Advice kept in `vm_flags`
     /// splits VMAs at the ends of the range and merges the result with
@@ -151,7 +154,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// [`MmapWriteGuard::madvise`], taking the lock Linux takes
     /// (`madvise_lock`): `mmap_lock` for write for the advice kept in VMA
     /// flags; for `DontNeed` and `Free`, which change no VMA, the VMA lock

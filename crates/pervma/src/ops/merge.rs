@@ -24,12 +24,15 @@
 //!
 //! Each edit write-locks the VMAs it changes (through `VmaChange`).
 
+#![deny(unsafe_code)]
+
 use super::munmap::split_off_tail;
 use crate::anon_vma::AnonVma;
 use crate::errno::Errno;
 use crate::file::{same_file, File};
 use crate::flags::{VmFlags, PAGE_SHIFT};
 use crate::mm::{VmaChange, VmaPtr};
+use crate::payload::Payload;
 use crate::vma::{Vma, VmaFields};
 use alloc::sync::Arc;
 
@@ -114,7 +117,7 @@ fn can_merge_right<T: PartialEq>(
 /// `vma_merge_copied_range`) carries that `anon_vma`: a neighbour without
 /// one that takes the range takes it too (`dup_anon_vma` from
 /// `copied_from`), so the moved pages stay reachable.
-pub(super) fn merge_new_range<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn merge_new_range<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     p: &Proposal<'_, T>,
 ) -> Option<VmaPtr<T>> {
@@ -171,7 +174,7 @@ pub(super) fn merge_new_range<T: Clone + PartialEq + Send + Sync + 'static>(
 /// `ENOMEM` when a split would exceed `max_map_count`. As in Linux, the
 /// split at `start` may already have happened when the one at `end`
 /// fails: the caller commits what was done and returns the error.
-pub(super) fn modify_flags<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn modify_flags<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     prev: Option<VmaPtr<T>>,
     vma: VmaPtr<T>,
@@ -217,7 +220,7 @@ pub(super) fn modify_flags<T: Clone + PartialEq + Send + Sync + 'static>(
 /// flags changed to `flags`, into `prev` (when the range starts at
 /// `vma`'s start) and/or the next VMA (when it ends at `vma`'s end).
 /// Returns the merged VMA, or `None` having changed nothing.
-fn merge_existing_range<T: Clone + PartialEq + Send + Sync + 'static>(
+fn merge_existing_range<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     prev: Option<VmaPtr<T>>,
     vma: VmaPtr<T>,
@@ -342,7 +345,7 @@ pub(super) fn change_range_flags<T, F, A>(
     mut after: A,
 ) -> Result<(), Errno>
 where
-    T: Clone + PartialEq + Send + Sync + 'static,
+    T: Payload,
     F: FnMut(&Vma<T>) -> Result<VmFlags, Errno>,
     A: FnMut(&mut VmaChange<'_, '_, T>, VmaPtr<T>, VmFlags, VmFlags, (u64, u64)),
 {

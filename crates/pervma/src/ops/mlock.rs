@@ -6,11 +6,14 @@
 //! pervma models a process allowed to lock memory (`CAP_IPC_LOCK`, as the
 //! corpus was recorded as root): `RLIMIT_MEMLOCK` is not checked.
 
+#![deny(unsafe_code)]
+
 use super::merge::{change_range_flags, Holes};
 use super::populate::populate;
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, VmFlags, PAGE_SIZE};
 use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::payload::Payload;
 use crate::Mm;
 
 /// `VM_LOCKED_MASK`.
@@ -27,7 +30,7 @@ fn lock_range(start: u64, len: u64) -> (u64, u64) {
     (start & !(PAGE_SIZE - 1), len)
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Payload> MmapWriteGuard<'_, T> {
     /// `mlock(start, len)`: locks every page of the range: sets
     /// `VM_LOCKED` (splitting and merging VMAs as needed), then populates
     /// the range, which gives writable private VMAs an `anon_vma`.
@@ -69,7 +72,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// [`MmapWriteGuard::mlock`] under its own write lock.
     pub fn mlock(&self, start: u64, len: u64) -> Result<(), Errno> {
         self.mmap_write_lock().mlock(start, len)
@@ -83,7 +86,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
 
 /// `apply_vma_lock_flags`: sets the `VM_LOCKED_MASK` bits of every VMA
 /// part in `[start, start + len)` to `flags`.
-fn apply_vma_lock_flags<T: Clone + PartialEq + Send + Sync + 'static>(
+fn apply_vma_lock_flags<T: Payload>(
     guard: &mut MmapWriteGuard<'_, T>,
     start: u64,
     len: u64,

@@ -4,6 +4,8 @@
 //! (`__mmap_region`), arch/x86/kernel/sys_x86_64.c
 //! (`arch_get_unmapped_area_topdown`).
 
+#![deny(unsafe_code)]
+
 use super::merge::{merge_new_range, Proposal};
 use super::munmap::unmap_range;
 use super::populate::populate;
@@ -13,6 +15,7 @@ use crate::flags::{
     offset_in_page, page_align, MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE,
 };
 use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::payload::Payload;
 use crate::vma::VmaFields;
 use crate::Mm;
 use alloc::sync::Arc;
@@ -60,7 +63,7 @@ struct MmapPlan {
     file: Option<Arc<File>>,
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Payload> MmapWriteGuard<'_, T> {
     /// `mmap(addr, len, prot, flags, file, offset)`: creates a mapping and
     /// returns its address.
     ///
@@ -139,17 +142,24 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
                     nr_accounted += (v.end().min(end) - v.start().max(start)) >> PAGE_SHIFT;
                 }
             }
-            if let Err(errno) = unmap_range(&mut change, start, end) {
-                return Err(MmapError { errno, payload });
-            }
         } else {
             debug_assert!(change.overlapping(start, end).is_empty());
         }
-        // __mmap_setup: accountable memory is charged what it adds; on
-        // failure the replaced mappings come back (the change is dropped).
+        // __mmap_setup: accountable memory is charged what it adds. Checked
+        // before the replaced range is unmapped (the check only reads), so
+        // a refusal leaves the replaced mappings and their pages as they
+        // were and the change is dropped unedited. (Linux charges after
+        // vms_gather_munmap_vmas and so keeps the splits it made; both
+        // fail with ENOMEM.)
         if plan.vm_flags.contains(VmFlags::ACCOUNT) {
             let charged = (plan.len >> PAGE_SHIFT) - nr_accounted;
             if let Err(errno) = overcommit.vm_enough_memory(charged) {
+                return Err(MmapError { errno, payload });
+            }
+        }
+        if flags.contains(MapFlags::FIXED) {
+            // Fails before editing anything, or not at all.
+            if let Err(errno) = unmap_range(&mut change, start, end) {
                 return Err(MmapError { errno, payload });
             }
         }
@@ -200,7 +210,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// [`MmapWriteGuard::mmap`] under its own write lock.
     pub fn mmap(
         &self,
@@ -226,7 +236,7 @@ fn round_hint_to_min(hint: u64, mmap_min_addr: u64) -> u64 {
 }
 
 /// `do_mmap` up to `mmap_region`: every check, in Linux's order.
-fn do_mmap<T: Clone + PartialEq + Send + Sync + 'static>(
+fn do_mmap<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     addr: u64,
     len: u64,
@@ -400,7 +410,7 @@ fn file_mmap_ok(pgoff: u64, len: u64) -> bool {
 /// `__get_unmapped_area` with x86-64's `arch_get_unmapped_area_topdown`:
 /// `hint` itself with `MAP_FIXED`, else `hint` if it is free, else the
 /// highest free gap below `mmap_base` (2 MiB aligned with `thp_align`).
-pub(super) fn get_unmapped_area<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn get_unmapped_area<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     hint: u64,
     len: u64,

@@ -21,8 +21,8 @@
 //! (`madvise_lock`).
 //!
 //! Payloads take part in merging: two neighbours merge only if their
-//! payloads are equal (`T: PartialEq`), as Linux merges only VMAs with the
-//! same `vm_ops` and `vm_private_data`.
+//! payloads are equal (`T: PartialEq`, part of [`Payload`](crate::Payload)),
+//! as Linux merges only VMAs with the same `vm_ops` and `vm_private_data`.
 //!
 //! No unsafe code here: everything goes through `VmaChange`.
 

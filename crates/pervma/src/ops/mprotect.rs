@@ -3,12 +3,15 @@
 //! Linux: mm/mprotect.c (`do_mprotect_pkey`, `mprotect_fixup`),
 //! arch/x86/mm/pkeys.c (`__arch_override_mprotect_pkey`).
 
+#![deny(unsafe_code)]
+
 use super::merge::{change_range_flags, Holes};
 use super::populate::populate;
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, Prot, VmFlags, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange};
 use crate::notifier::MmuNotifierEvent;
+use crate::payload::Payload;
 use crate::Mm;
 
 /// `PROT_SEM`: accepted and ignored (`arch_validate_prot`).
@@ -21,7 +24,7 @@ const PROT_GROWSUP: u32 = 0x0200_0000;
 /// `VM_ACCESS_FLAGS`.
 const ACCESS: VmFlags = VmFlags::READ.union(VmFlags::WRITE).union(VmFlags::EXEC);
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Payload> MmapWriteGuard<'_, T> {
     /// `mprotect(start, len, prot)`: sets the access of every page in
     /// `[start, start + PAGE_ALIGN(len))`, splitting VMAs at the ends of
     /// the range and merging the result with compatible neighbours.
@@ -193,7 +196,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// [`MmapWriteGuard::mprotect`] under its own write lock.
     pub fn mprotect(&self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
         self.mmap_write_lock().mprotect(start, len, prot)

@@ -33,6 +33,8 @@
 //! the new range, a shrink, the first VMAs of a multi-VMA move) keeps what
 //! it did.
 
+#![deny(unsafe_code)]
+
 use super::merge::{merge_new_range, Proposal};
 use super::mlock::VM_LOCKED_MASK;
 use super::mmap::get_unmapped_area;
@@ -44,6 +46,7 @@ use crate::flags::{
 };
 use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
 use crate::notifier::MmuNotifierEvent;
+use crate::payload::Payload;
 use crate::vma::VmaFields;
 use crate::Mm;
 
@@ -129,7 +132,7 @@ impl Remap {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Payload> MmapWriteGuard<'_, T> {
     /// `mremap(old_addr, old_len, new_len, flags, new_addr)`: resizes the
     /// mapping at `old_addr`, moving it if allowed or asked to, and returns
     /// its address afterwards. Lengths are rounded up to pages.
@@ -216,7 +219,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// [`MmapWriteGuard::mremap`] under its own write lock.
     pub fn mremap(
         &self,
@@ -326,10 +329,7 @@ fn check_prep_vma<T: Send + Sync + 'static>(
 /// `remap_move`: a fixed move without a resize, of every VMA in the old
 /// range, each to the same offset in the new range. Returns the new
 /// address of the first.
-fn remap_move<T: Clone + PartialEq + Send + Sync + 'static>(
-    change: &mut VmaChange<'_, '_, T>,
-    r: &mut Remap,
-) -> Result<u64, Errno> {
+fn remap_move<T: Payload>(change: &mut VmaChange<'_, '_, T>, r: &mut Remap) -> Result<u64, Errno> {
     let start = r.addr;
     // An end past 2^64 wraps in Linux and finds no VMA.
     let end = start.checked_add(r.old_len).ok_or(Errno::EFAULT)?;
@@ -383,7 +383,7 @@ fn remap_move<T: Clone + PartialEq + Send + Sync + 'static>(
 
 /// `mremap_to`: moves `[r.addr, r.addr + r.old_len)` to `r.new_addr`
 /// (`FIXED`) or near it (`DONTUNMAP` alone), shrinking it first if asked.
-fn mremap_to<T: Clone + PartialEq + Send + Sync + 'static>(
+fn mremap_to<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     r: &mut Remap,
     vma: VmaPtr<T>,
@@ -406,7 +406,7 @@ fn mremap_to<T: Clone + PartialEq + Send + Sync + 'static>(
 
 /// `mremap_at`: resizes in place, or moves with `MAYMOVE` when a grow
 /// cannot happen in place.
-fn mremap_at<T: Clone + PartialEq + Send + Sync + 'static>(
+fn mremap_at<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     r: &mut Remap,
     vma: VmaPtr<T>,
@@ -434,10 +434,7 @@ fn mremap_at<T: Clone + PartialEq + Send + Sync + 'static>(
 
 /// `shrink_vma`: unmaps `[addr + new_len, addr + old_len)`, across VMAs
 /// if it covers several.
-fn shrink_vma<T: Clone + PartialEq + Send + Sync + 'static>(
-    change: &mut VmaChange<'_, '_, T>,
-    r: &Remap,
-) -> Result<(), Errno> {
+fn shrink_vma<T: Payload>(change: &mut VmaChange<'_, '_, T>, r: &Remap) -> Result<(), Errno> {
     // The unmapped part's pages are zapped with it.
     do_munmap(change, r.addr.wrapping_add(r.new_len), r.delta)
 }
@@ -445,7 +442,7 @@ fn shrink_vma<T: Clone + PartialEq + Send + Sync + 'static>(
 /// `vrm_can_expand_in_place` and `vma_expandable`: the range ends where
 /// the VMA does, and the `delta` bytes after it are free and inside the
 /// address space.
-fn can_expand_in_place<T: Clone + PartialEq + Send + Sync + 'static>(
+fn can_expand_in_place<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     r: &Remap,
     vma: VmaPtr<T>,
@@ -482,7 +479,7 @@ fn copy_of<T: Clone + Send + Sync + 'static>(
 /// `expand_vma_in_place` (`vma_merge_extend`): merges `delta` bytes after
 /// `vma` into it, and it with the next VMA if they now touch and are
 /// compatible.
-fn expand_vma_in_place<T: Clone + PartialEq + Send + Sync + 'static>(
+fn expand_vma_in_place<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     vma: VmaPtr<T>,
     delta: u64,
@@ -505,7 +502,7 @@ fn expand_vma_in_place<T: Clone + PartialEq + Send + Sync + 'static>(
 /// `vrm_calc_charge`: a `VM_ACCOUNT` VMA is charged the new length with
 /// `DONTUNMAP` (the old range stays), else `delta`: the growth, or, for a
 /// fixed move that shrinks, the amount it shrank by.
-fn vrm_calc_charge<T: Clone + PartialEq + Send + Sync + 'static>(
+fn vrm_calc_charge<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     r: &Remap,
     vma: VmaPtr<T>,
@@ -525,7 +522,7 @@ fn vrm_calc_charge<T: Clone + PartialEq + Send + Sync + 'static>(
 /// `vrm_set_new_addr`: where the mapping moves: `new_addr` with `FIXED`,
 /// else a free area (near `new_addr` for `DONTUNMAP`, anywhere for a
 /// `MAYMOVE` grow), found as `mmap` finds one.
-fn set_new_addr<T: Clone + PartialEq + Send + Sync + 'static>(
+fn set_new_addr<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     r: &mut Remap,
     vma: VmaPtr<T>,
@@ -550,7 +547,7 @@ fn set_new_addr<T: Clone + PartialEq + Send + Sync + 'static>(
 /// `move_vma`: copies the VMA part `[r.addr, r.addr + r.old_len)` to
 /// `[r.new_addr, r.new_addr + r.new_len)`, then unmaps the old range (or,
 /// with `DONTUNMAP`, empties it). Returns the new address.
-fn move_vma<T: Clone + PartialEq + Send + Sync + 'static>(
+fn move_vma<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     r: &Remap,
     vma: VmaPtr<T>,
@@ -589,7 +586,7 @@ fn move_vma<T: Clone + PartialEq + Send + Sync + 'static>(
 /// moves whole), which it does when the range reaches the next boundary,
 /// both addresses are equally misaligned, and each starts its VMA with no
 /// VMA between it and the boundary below (`can_align_down`).
-fn can_realign_addr<T: Clone + PartialEq + Send + Sync + 'static>(
+fn can_realign_addr<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     r: &Remap,
     old: VmaPtr<T>,
@@ -610,7 +607,7 @@ fn can_realign_addr<T: Clone + PartialEq + Send + Sync + 'static>(
 /// of `vma` at `addr`, merged with its new neighbours where possible.
 /// Returns the VMA that now holds the source range (`vma`, or the merged
 /// VMA if `vma` was merged into it) and the new one.
-fn copy_vma<T: Clone + PartialEq + Send + Sync + 'static>(
+fn copy_vma<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     vma: VmaPtr<T>,
     addr: u64,
@@ -667,11 +664,7 @@ fn copy_vma<T: Clone + PartialEq + Send + Sync + 'static>(
 /// it again on what remains, so flags do not change. An old length of 0
 /// unmaps nothing (the unmap fails and Linux ignores it), which is how a
 /// shared mapping gets duplicated.
-fn unmap_source_vma<T: Clone + PartialEq + Send + Sync + 'static>(
-    change: &mut VmaChange<'_, '_, T>,
-    addr: u64,
-    len: u64,
-) {
+fn unmap_source_vma<T: Payload>(change: &mut VmaChange<'_, '_, T>, addr: u64, len: u64) {
     // The old range's pages were moved; this frees what is left.
     let _ = do_munmap(change, addr, len);
 }
@@ -679,7 +672,7 @@ fn unmap_source_vma<T: Clone + PartialEq + Send + Sync + 'static>(
 /// `dontunmap_complete`: the old VMA stays, no longer locked (all of it,
 /// even if only part moved); if all of it moved to another VMA, its
 /// `anon_vma` goes too (`unlink_anon_vmas`).
-fn dontunmap_complete<T: Clone + PartialEq + Send + Sync + 'static>(
+fn dontunmap_complete<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     source: VmaPtr<T>,
     new_vma: VmaPtr<T>,

@@ -3,15 +3,18 @@
 //! Linux: mm/vma.c (`do_vmi_munmap`, `vms_gather_munmap_vmas`,
 //! `__split_vma`).
 
+#![deny(unsafe_code)]
+
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
 use crate::notifier::MmuNotifierEvent;
+use crate::payload::Payload;
 use crate::vma::VmaFields;
 use crate::Mm;
 use alloc::vec::Vec;
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
+impl<T: Payload> MmapWriteGuard<'_, T> {
     /// `munmap(start, len)`: removes every mapping in
     /// `[start, start + PAGE_ALIGN(len))`, splitting the VMAs that straddle
     /// its ends. Unmapping a range with nothing in it succeeds.
@@ -30,7 +33,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> MmapWriteGuard<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + Sync + 'static> Mm<T> {
+impl<T: Payload> Mm<T> {
     /// [`MmapWriteGuard::munmap`] under its own write lock.
     pub fn munmap(&self, start: u64, len: u64) -> Result<(), Errno> {
         self.mmap_write_lock().munmap(start, len)
@@ -56,7 +59,7 @@ fn munmap_range(task_size: u64, start: u64, len: u64) -> Result<u64, Errno> {
 /// # Errors
 ///
 /// As [`MmapWriteGuard::munmap`]; nothing has changed when it fails.
-pub(super) fn do_munmap<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn do_munmap<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     start: u64,
     len: u64,
@@ -68,7 +71,7 @@ pub(super) fn do_munmap<T: Clone + PartialEq + Send + Sync + 'static>(
 /// Unmaps `[start, end)` (page-aligned, non-empty) within `change`.
 ///
 /// Fails before editing anything, or not at all.
-pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn unmap_range<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     start: u64,
     end: u64,
@@ -140,7 +143,7 @@ pub(super) fn unmap_range<T: Clone + PartialEq + Send + Sync + 'static>(
 /// `vma` with its pgoff moved along (`__split_vma` with `new_below == 0`).
 /// The caller shrinks `vma` first and then inserts the copy, so that the
 /// shrink does not clear the copy's range.
-pub(super) fn split_off_tail<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn split_off_tail<T: Payload>(
     change: &VmaChange<'_, '_, T>,
     vma: VmaPtr<T>,
     at: u64,

@@ -4,6 +4,8 @@
 //!
 //! Linux: mm/mprotect.c (`sys_pkey_alloc`, `sys_pkey_free`).
 
+#![deny(unsafe_code)]
+
 use crate::errno::Errno;
 use crate::mm::MmapWriteGuard;
 use crate::pkeys::PkeyRights;

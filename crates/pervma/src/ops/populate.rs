@@ -9,6 +9,8 @@
 //! anonymous memory reads the zero page), except where Linux maps the huge
 //! zero page, which needs one too.
 
+#![deny(unsafe_code)]
+
 use crate::anon_vma::anon_vma_prepare_mmap_write;
 use crate::errno::Errno;
 use crate::flags::Access;
@@ -16,6 +18,7 @@ use crate::flags::{VmFlags, PAGE_SIZE};
 use crate::mem::memory;
 use crate::mm::{Mm, VmaChange};
 use crate::notifier::MmuNotifierEvent;
+use crate::payload::Payload;
 use crate::sync::rcu::rcu_read_lock;
 use crate::vma::Vma;
 
@@ -44,7 +47,7 @@ fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) {
 /// `SIGBUS`): without
 /// `ignore_errors` the walk stops there, with it the walk carries on and
 /// succeeds (as `mm_populate` after `mmap` does).
-pub(super) fn populate<T: Clone + PartialEq + Send + Sync + 'static>(
+pub(super) fn populate<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     start: u64,
     end: u64,

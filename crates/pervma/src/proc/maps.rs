@@ -5,6 +5,8 @@
 //!
 //! The guarantees are on [`MapsLines`].
 
+#![deny(unsafe_code)]
+
 use crate::file::File;
 use crate::flags::{VmFlags, PAGE_SHIFT};
 use crate::mm::Mm;

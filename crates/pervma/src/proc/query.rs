@@ -6,6 +6,8 @@
 //! procmap_query_flags`). Since 6.17 it runs under per-VMA locks
 //! (`query_vma_find_by_addr` uses `lock_next_vma`), and so does pervma's.
 
+#![deny(unsafe_code)]
+
 use super::maps::MapsLine;
 use crate::errno::Errno;
 use crate::flags::{VmFlags, PAGE_SIZE};

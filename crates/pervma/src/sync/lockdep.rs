@@ -20,6 +20,8 @@
 //! debug builds only; elsewhere every function here is empty.
 //! `lock_vma_under_rcu` never waits, so it is always allowed.
 
+#![deny(unsafe_code)]
+
 /// What a thread holds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Held {

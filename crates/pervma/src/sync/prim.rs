@@ -5,6 +5,8 @@
 //! the model checker sees every access and no call site mentions loom (the
 //! pattern of crossbeam-epoch's `primitive` module and tokio's `src/loom`).
 
+#![deny(unsafe_code)]
+
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]

@@ -17,6 +17,8 @@
 //! | `no_std`     | bounded exponential spin, then return | nothing to do      |
 //! | `--cfg loom` | `loom::thread::yield_now`             | nothing to do      |
 
+#![deny(unsafe_code)]
+
 use super::prim::{spin_hint, AtomicU32};
 
 /// Blocks while `*word == expected`, or returns early (spuriously).
