@@ -7,7 +7,7 @@
 #![deny(unsafe_code)]
 
 use super::merge::{merge_new_range, Proposal};
-use super::munmap::unmap_range;
+use super::munmap::{gather_and_abort, unmap_range};
 use super::populate::populate;
 use crate::errno::Errno;
 use crate::file::File;
@@ -145,15 +145,19 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         } else {
             debug_assert!(change.overlapping(start, end).is_empty());
         }
-        // __mmap_setup: accountable memory is charged what it adds. Checked
-        // before the replaced range is unmapped (the check only reads), so
-        // a refusal leaves the replaced mappings and their pages as they
-        // were and the change is dropped unedited. (Linux charges after
-        // vms_gather_munmap_vmas and so keeps the splits it made; both
-        // fail with ENOMEM.)
+        // __mmap_setup: accountable memory is charged what it adds, after
+        // vms_gather_munmap_vmas split the replaced VMAs at the ends of the
+        // range. A refusal (vms_abort_munmap_vmas) keeps those splits and
+        // every replaced mapping with its pages.
         if plan.vm_flags.contains(VmFlags::ACCOUNT) {
             let charged = (plan.len >> PAGE_SHIFT) - nr_accounted;
             if let Err(errno) = overcommit.vm_enough_memory(charged) {
+                if flags.contains(MapFlags::FIXED) {
+                    if let Err(errno) = gather_and_abort(&mut change, start, end) {
+                        return Err(MmapError { errno, payload });
+                    }
+                    change.commit();
+                }
                 return Err(MmapError { errno, payload });
             }
         }

@@ -80,12 +80,8 @@ pub(super) fn unmap_range<T: Payload>(
     let Some(first) = vmas.first() else {
         return Ok(());
     };
-    let max = change.guard().mm().config.max_map_count;
+    check_gather(change, start, end)?;
     let first_vma = change.vma(first);
-    // vms_gather_munmap_vmas: a split in the middle of one VMA adds one.
-    if first_vma.start() < start && end < first_vma.end() && change.map_count() >= max {
-        return Err(Errno::ENOMEM);
-    }
     // From here on nothing fails.
     // free_pgtables' limits: the end of the VMA below and the start of the
     // one above what is unmapped; and the unmapped VMA parts.
@@ -136,6 +132,51 @@ pub(super) fn unmap_range<T: Payload>(
     let pt = &change.guard().mm().page_table;
     pt.zap_pmds(start, end, false);
     pt.free_tables(&detached, floor, ceiling);
+    Ok(())
+}
+
+/// `vms_gather_munmap_vmas`' check: a split in the middle of one VMA adds
+/// one, which `max_map_count` may not allow (`ENOMEM`).
+fn check_gather<T: Payload>(
+    change: &VmaChange<'_, '_, T>,
+    start: u64,
+    end: u64,
+) -> Result<(), Errno> {
+    let Some(first) = change.overlapping(start, end).first() else {
+        return Ok(());
+    };
+    let first = change.vma(first);
+    let max = change.guard().mm().config.max_map_count;
+    if first.start() < start && end < first.end() && change.map_count() >= max {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(())
+}
+
+/// What `mmap(MAP_FIXED)` leaves when it fails after gathering the VMAs it
+/// replaces (`vms_abort_munmap_vmas`, e.g. its overcommit charge refused):
+/// the VMAs straddling `start` and `end` split there (`vms_gather_munmap_vmas`
+/// split them before the failure), nothing unmapped, no page lost.
+///
+/// # Errors
+///
+/// `ENOMEM` as [`unmap_range`], before anything changes: gathering failed
+/// first, and nothing was split.
+pub(super) fn gather_and_abort<T: Payload>(
+    change: &mut VmaChange<'_, '_, T>,
+    start: u64,
+    end: u64,
+) -> Result<(), Errno> {
+    check_gather(change, start, end)?;
+    for at in [start, end] {
+        let Some(vma) = change.find(at) else {
+            continue;
+        };
+        if change.vma(vma).start() < at {
+            let (tail, payload) = split_off_tail(change, vma, at);
+            change.split(vma, |f, _| f.vm_end = at, tail, payload);
+        }
+    }
     Ok(())
 }
 
