@@ -68,7 +68,8 @@
 //!   (`/proc/pid/maps`) and [`Mm::procmap_query`] (`PROCMAP_QUERY`), read
 //!   without `mmap_lock`; see "Reading maps without `mmap_lock`" below.
 //! - **Errors** are [`Errno`] values, the errno Linux gives for the same
-//!   input.
+//!   input, with a short reason where Linux's choice is not obvious
+//!   ([`Errno::reason`]; equality looks at the number only).
 //! - **Counters**: [`Mm::stats`] gives `VMA_LOCK_SUCCESS/ABORT/RETRY/MISS`
 //!   and how often `lock_vma` fell back to `mmap_lock`.
 //!

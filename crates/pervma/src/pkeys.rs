@@ -224,7 +224,7 @@ impl Pkeys {
     /// `EINVAL` without protection keys.
     fn set_user_pkey_access(&self, key: u32, rights: PkeyRights) -> Result<(), Errno> {
         if !self.arch.protection_keys {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EINVAL.because("this CPU has no protection keys"));
         }
         let mut pkru = self.pkru();
         pkru.set_rights(key, rights);
@@ -236,9 +236,12 @@ impl Pkeys {
     /// `rights` in PKRU. The caller holds `mmap_lock` for write.
     pub(crate) fn pkey_alloc(&self, flags: u32, rights: PkeyRights) -> Result<u32, Errno> {
         if flags != 0 || rights.bits() & !PKEY_ACCESS_MASK != 0 {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EINVAL
+                .because("pkey_alloc takes no flags and only PKEY_DISABLE_{ACCESS,WRITE}"));
         }
-        let key = self.mm_pkey_alloc().ok_or(Errno::ENOSPC)?;
+        let key = self
+            .mm_pkey_alloc()
+            .ok_or(Errno::ENOSPC.because("every protection key is allocated"))?;
         if let Err(errno) = self.set_user_pkey_access(key, rights) {
             // mm_pkey_free, which refuses what is_allocated does not
             // recognise: without protection keys `execute_only_pkey` reads
@@ -256,7 +259,9 @@ impl Pkeys {
         // Key 0 too, with protection keys: Linux lets it be freed (and a
         // later pkey_alloc return it), whatever its VMAs.
         if !self.is_allocated(pkey) {
-            return Err(Errno::EINVAL);
+            return Err(
+                Errno::EINVAL.because("the key is not allocated (or is the execute-only key)")
+            );
         }
         self.mm_set_pkey_free(pkey as u32);
         Ok(())

@@ -61,3 +61,29 @@ fn mmap_error_chains_to_its_errno() {
         Errno::EINVAL.to_string()
     );
 }
+
+/// Where Linux's errno alone is ambiguous the error says why; equality
+/// (and so every test against Linux's errno) looks at the number only.
+#[test]
+fn ambiguous_errnos_carry_a_reason() {
+    let mm: Mm<()> = Mm::new();
+    let fixed = MapFlags::PRIVATE | MapFlags::FIXED;
+    mm.mmap(0x10_0000, 0x2000, Prot::READ, fixed, None, ())
+        .unwrap();
+    let low = mm
+        .mmap(0x1000, 0x1000, Prot::READ, fixed, None, ())
+        .unwrap_err()
+        .errno;
+    assert_eq!(low, Errno::EPERM);
+    assert_eq!(low.reason(), Some("below mmap_min_addr"));
+    let hole = mm.mprotect(0x10_0000, 0x4000, Prot::NONE).unwrap_err();
+    assert_eq!(hole, Errno::ENOMEM);
+    assert!(hole.to_string().contains("hole"), "{hole}");
+    let key = mm
+        .pkey_mprotect(0x10_0000, 0x1000, Prot::READ, 3)
+        .unwrap_err();
+    assert_eq!(key, Errno::EINVAL);
+    assert!(key.reason().is_some_and(|r| r.contains("not allocated")));
+    assert_eq!(Errno::EINVAL.because("x"), Errno::EINVAL);
+    assert_eq!(format!("{:?}", Errno::EINVAL.because("x")), "EINVAL(\"x\")");
+}

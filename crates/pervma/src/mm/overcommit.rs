@@ -60,7 +60,10 @@ impl Overcommit {
     pub fn vm_enough_memory(self, pages: u64) -> Result<(), Errno> {
         match self {
             Overcommit::Always => Ok(()),
-            Overcommit::Guess { total_pages } if pages > total_pages => Err(Errno::ENOMEM),
+            Overcommit::Guess { total_pages } if pages > total_pages => {
+                Err(Errno::ENOMEM
+                    .because("overcommit: one charge above RAM + swap (OVERCOMMIT_GUESS)"))
+            }
             Overcommit::Guess { .. } => Ok(()),
         }
     }

@@ -366,7 +366,11 @@ where
         let vs = change.vma(vma).start();
         if vs > nstart {
             match holes {
-                Holes::Stop => return Err(Errno::ENOMEM),
+                Holes::Stop => {
+                    return Err(
+                        Errno::ENOMEM.because("a hole in the range (the parts before it changed)")
+                    )
+                }
                 Holes::Skip => {
                     unmapped = Err(Errno::ENOMEM);
                     if vs >= end {

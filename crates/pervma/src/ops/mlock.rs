@@ -52,7 +52,7 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         let mut change = VmaChange::new(self);
         // __mlock_posix_error_return: EFAULT becomes ENOMEM.
         let result = populate(&mut change, start, start + len, false).map_err(|e| match e {
-            Errno::EFAULT => Errno::ENOMEM,
+            e if e == Errno::EFAULT => Errno::ENOMEM.because("a VMA in the range cannot be faulted in (no access, or its protection key forbids it); it stays locked"),
             e => e,
         });
         change.commit();

@@ -252,7 +252,7 @@ fn do_mmap<T: Payload>(
     let offset = file.as_ref().map_or(0, |f| f.1);
     // sys_mmap: the offset must be page-aligned.
     if offset_in_page(offset) != 0 {
-        return Err(Errno::EINVAL);
+        return Err(Errno::EINVAL.because("the file offset is not page-aligned"));
     }
     // Force the fixed-address handling of get_unmapped_area.
     if flags.contains(MapFlags::FIXED_NOREPLACE) {
@@ -267,14 +267,14 @@ fn do_mmap<T: Payload>(
     }
     let len = match page_align(len) {
         Some(len) if len != 0 => len,
-        _ => return Err(Errno::ENOMEM),
+        _ => return Err(Errno::ENOMEM.because("the length overflows when rounded up to pages")),
     };
     let mut pgoff = offset >> PAGE_SHIFT;
     if pgoff.checked_add(len >> PAGE_SHIFT).is_none() {
-        return Err(Errno::EOVERFLOW);
+        return Err(Errno::EOVERFLOW.because("pgoff + pages overflows"));
     }
     if change.map_count() > config.max_map_count {
-        return Err(Errno::ENOMEM);
+        return Err(Errno::ENOMEM.because("max_map_count VMAs already"));
     }
     let mut vm_flags =
         VmFlags::from_prot(prot) | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
@@ -291,7 +291,7 @@ fn do_mmap<T: Payload>(
     )?;
     if flags.contains(MapFlags::FIXED_NOREPLACE) && !change.overlapping(addr, addr + len).is_empty()
     {
-        return Err(Errno::EEXIST);
+        return Err(Errno::EEXIST.because("MAP_FIXED_NOREPLACE over a mapping"));
     }
     // PROT_EXEC alone takes the execute-only protection key, allocated
     // here even if a later check fails, as in do_mmap.
@@ -302,7 +302,7 @@ fn do_mmap<T: Payload>(
     let file = match file {
         Some((file, _)) => {
             if !file_mmap_ok(pgoff, len) {
-                return Err(Errno::EOVERFLOW);
+                return Err(Errno::EOVERFLOW.because("the mapping would end past MAX_LFS_FILESIZE"));
             }
             match flags & MapFlags::TYPE {
                 t if t == MapFlags::SHARED || t == MapFlags::SHARED_VALIDATE => {
@@ -310,10 +310,13 @@ fn do_mmap<T: Payload>(
                     // MAP_SHARED_VALIDATE refuses them. No pervma file has
                     // FOP_MMAP_SYNC, so MAP_SYNC is not among them.
                     if t == MapFlags::SHARED_VALIDATE && flags.bits() & !LEGACY_MAP_MASK != 0 {
-                        return Err(Errno::EOPNOTSUPP);
+                        return Err(Errno::EOPNOTSUPP
+                            .because("MAP_SHARED_VALIDATE with a flag it does not know"));
                     }
                     if prot.contains(Prot::WRITE) && !file.is_writable() {
-                        return Err(Errno::EACCES);
+                        return Err(
+                            Errno::EACCES.because("a shared writable mapping of a read-only file")
+                        );
                     }
                     vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
                     if !file.is_writable() {
@@ -321,7 +324,9 @@ fn do_mmap<T: Payload>(
                     }
                 }
                 t if t == MapFlags::PRIVATE => {}
-                _ => return Err(Errno::EINVAL),
+                _ => {
+                    return Err(Errno::EINVAL.because("no such mapping type for a file (MAP_TYPE)"))
+                }
             }
             // Both cases fall through to MAP_PRIVATE's checks.
             if grows {
@@ -329,41 +334,47 @@ fn do_mmap<T: Payload>(
             }
             Some(file)
         }
-        None => match flags & MapFlags::TYPE {
-            t if t == MapFlags::SHARED => {
-                if grows {
-                    return Err(Errno::EINVAL);
-                }
-                // shmem_zero_setup: each shared anonymous mapping is an
-                // object of its own, mapped from its start.
-                pgoff = 0;
-                vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
-                Some(File::shmem(len))
-            }
-            t if t == MapFlags::PRIVATE || t == MapFlags::DROPPABLE => {
-                if t == MapFlags::DROPPABLE {
-                    // Neither locked nor a stack, nor hugetlb; never
-                    // reserved, never copied on fork, never dumped.
-                    if flags.contains(MapFlags::LOCKED) || flags.bits() & MAP_HUGETLB != 0 {
+        None => {
+            match flags & MapFlags::TYPE {
+                t if t == MapFlags::SHARED => {
+                    if grows {
                         return Err(Errno::EINVAL);
                     }
-                    vm_flags |= VmFlags::DROPPABLE
-                        | VmFlags::NORESERVE
-                        | VmFlags::WIPEONFORK
-                        | VmFlags::DONTDUMP;
+                    // shmem_zero_setup: each shared anonymous mapping is an
+                    // object of its own, mapped from its start.
+                    pgoff = 0;
+                    vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                    Some(File::shmem(len))
                 }
-                // MAP_DROPPABLE: as Linux. MAP_PRIVATE: not in Linux,
-                // pervma does not model stacks.
-                if grows {
-                    return Err(Errno::EINVAL);
+                t if t == MapFlags::PRIVATE || t == MapFlags::DROPPABLE => {
+                    if t == MapFlags::DROPPABLE {
+                        // Neither locked nor a stack, nor hugetlb; never
+                        // reserved, never copied on fork, never dumped.
+                        if flags.contains(MapFlags::LOCKED) || flags.bits() & MAP_HUGETLB != 0 {
+                            return Err(Errno::EINVAL
+                                .because("MAP_DROPPABLE with MAP_LOCKED or MAP_HUGETLB"));
+                        }
+                        vm_flags |= VmFlags::DROPPABLE
+                            | VmFlags::NORESERVE
+                            | VmFlags::WIPEONFORK
+                            | VmFlags::DONTDUMP;
+                    }
+                    // MAP_DROPPABLE: as Linux. MAP_PRIVATE: not in Linux,
+                    // pervma does not model stacks.
+                    if grows {
+                        return Err(Errno::EINVAL.because("MAP_GROWSDOWN is not modelled"));
+                    }
+                    pgoff = addr >> PAGE_SHIFT;
+                    None
                 }
-                pgoff = addr >> PAGE_SHIFT;
-                None
+                // MAP_SHARED_VALIDATE included: anonymous memory has no
+                // case for it.
+                _ => {
+                    return Err(Errno::EINVAL
+                        .because("no such mapping type for anonymous memory (MAP_TYPE)"))
+                }
             }
-            // MAP_SHARED_VALIDATE included: anonymous memory has no
-            // case for it.
-            _ => return Err(Errno::EINVAL),
-        },
+        }
     };
     if flags.contains(MapFlags::NORESERVE) {
         // With vm.overcommit_memory != 2 (never), which pervma models.
@@ -424,7 +435,7 @@ pub(super) fn get_unmapped_area<T: Payload>(
     let config = change.guard().mm().config;
     let task_size = config.task_size;
     if len > task_size {
-        return Err(Errno::ENOMEM);
+        return Err(Errno::ENOMEM.because("longer than the address space"));
     }
     let addr = if flags.contains(MapFlags::FIXED) {
         hint
@@ -449,18 +460,18 @@ pub(super) fn get_unmapped_area<T: Payload>(
                     let legacy_base = (task_size / 3) & !(PAGE_SIZE - 1);
                     change.unmapped_area(legacy_base.max(low), task_size, len, align)
                 })
-                .ok_or(Errno::ENOMEM)?
+                .ok_or(Errno::ENOMEM.because("no free range is large enough"))?
         }
     };
     if addr > task_size - len {
-        return Err(Errno::ENOMEM);
+        return Err(Errno::ENOMEM.because("the range ends past TASK_SIZE"));
     }
     if offset_in_page(addr) != 0 {
         return Err(Errno::EINVAL);
     }
     // security_mmap_addr, for a process without CAP_SYS_RAWIO.
     if addr < config.mmap_min_addr {
-        return Err(Errno::EPERM);
+        return Err(Errno::EPERM.because("below mmap_min_addr"));
     }
     Ok(addr)
 }

@@ -104,30 +104,30 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         let end = page_align(len)
             .and_then(|len| start.checked_add(len))
             .filter(|&end| end > start)
-            .ok_or(Errno::ENOMEM)?;
+            .ok_or(Errno::ENOMEM.because("the range wraps around"))?;
         if prot & !(Prot::all().bits() | PROT_SEM) != 0 {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EINVAL.because("unknown PROT_* bits"));
         }
         // Under mmap_lock: a key userspace did not allocate is refused.
         let pkeys = &self.mm().pkeys;
         if pkey != -1 && !pkeys.is_allocated(pkey) {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EINVAL.because("the protection key is not allocated"));
         }
         let mut change = VmaChange::new(self);
         // The first VMA must start at or below `start`. With
         // PROT_GROWS{DOWN,UP} it must grow that way, which none does
         // (pervma refuses MAP_GROWSDOWN; x86-64 has no VM_GROWSUP).
         let Some(first) = change.find(start).filter(|&v| change.vma(v).start() < end) else {
-            return Err(Errno::ENOMEM);
+            return Err(Errno::ENOMEM.because("nothing mapped in the range"));
         };
         if grows == PROT_GROWSDOWN {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EINVAL.because("PROT_GROWSDOWN on a VMA that does not grow down"));
         }
         if change.vma(first).start() > start {
-            return Err(Errno::ENOMEM);
+            return Err(Errno::ENOMEM.because("the range starts in a hole"));
         }
         if grows != 0 {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EINVAL.because("PROT_GROWSUP: x86-64 has no VMAs that grow up"));
         }
         let new_access = VmFlags::from_prot(Prot::from_bits_truncate(prot));
         let overcommit = change.guard().mm().config.overcommit;
@@ -143,7 +143,7 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
                 // newflags >> 4 moves VM_MAY* onto VM_*.
                 let may = VmFlags::from_bits_truncate(new.bits() >> 4);
                 if (new - may).intersects(ACCESS) {
-                    return Err(Errno::EACCES);
+                    return Err(Errno::EACCES.because("more than the VMA's VM_MAY* bits allow"));
                 }
                 if new == old {
                     return Ok(new);

@@ -265,12 +265,14 @@ fn check_mremap_params<T: Send + Sync + 'static>(
         || (r.flags.contains(MremapFlags::DONTUNMAP) && r.old_len != r.new_len)
         || r.overlaps()
     {
-        return Err(Errno::EINVAL);
+        return Err(
+            Errno::EINVAL.because("bad flags, unaligned, or the new range overlaps the old")
+        );
     }
     // A move may split a VMA at each end of both ranges: stay clear of
     // the limit ("map_count + 2 >= sysctl_max_map_count - 3").
     if change.map_count() + 2 >= config.max_map_count.saturating_sub(3) {
-        return Err(Errno::ENOMEM);
+        return Err(Errno::ENOMEM.because("a move would come near max_map_count"));
     }
     Ok(())
 }
@@ -282,7 +284,7 @@ fn check_prep_vma<T: Send + Sync + 'static>(
     vma: Option<VmaPtr<T>>,
     r: &mut Remap,
 ) -> Result<VmaPtr<T>, Errno> {
-    let vma = vma.ok_or(Errno::EFAULT)?;
+    let vma = vma.ok_or(Errno::EFAULT.because("no VMA at the old address"))?;
     r.set_delta();
     if !r.implies_new_addr() {
         r.new_addr = r.addr;
@@ -294,7 +296,7 @@ fn check_prep_vma<T: Send + Sync + 'static>(
     let flags = v.flags();
     // Old length 0 "duplicates" a mapping, which only makes sense shared.
     if r.old_len == 0 && !flags.intersects(VmFlags::SHARED | VmFlags::MAYSHARE) {
-        return Err(Errno::EINVAL);
+        return Err(Errno::EINVAL.because("old length 0 duplicates only shared mappings"));
     }
     let special = VmFlags::DONTEXPAND | VmFlags::PFNMAP;
     if r.flags.contains(MremapFlags::DONTUNMAP) && flags.intersects(special) {
@@ -307,7 +309,7 @@ fn check_prep_vma<T: Send + Sync + 'static>(
         r.old_len
     };
     if old_len > v.end() - r.addr {
-        return Err(Errno::EFAULT);
+        return Err(Errno::EFAULT.because("the old range runs past its VMA"));
     }
     if r.new_len == old_len {
         return Ok(vma);
@@ -353,7 +355,7 @@ fn remap_move<T: Payload>(change: &mut VmaChange<'_, '_, T>, r: &mut Remap) -> R
         }
         // No hole at the start of the range.
         if first.is_none() && start < vs {
-            return Err(Errno::EFAULT);
+            return Err(Errno::EFAULT.because("a hole at the start of a multi-VMA move"));
         }
         let addr = vs.max(start);
         let len = end.min(ve) - addr;
@@ -424,7 +426,9 @@ fn mremap_at<T: Payload>(
                 return Ok(r.addr);
             }
             if !r.flags.contains(MremapFlags::MAYMOVE) {
-                return Err(Errno::ENOMEM);
+                return Err(
+                    Errno::ENOMEM.because("cannot grow in place, and MREMAP_MAYMOVE was not given")
+                );
             }
             set_new_addr(change, r, vma)?;
             move_vma(change, r, vma)
@@ -555,7 +559,7 @@ fn move_vma<T: Payload>(
     // prep_move_vma: the copy and the unmap may each add a VMA.
     let max = change.guard().mm().config.max_map_count;
     if change.map_count() >= max.saturating_sub(3) {
-        return Err(Errno::ENOMEM);
+        return Err(Errno::ENOMEM.because("the move would come near max_map_count"));
     }
     vrm_calc_charge(change, r, vma)?;
     // "We don't want racing faults": write-lock the source first.
