@@ -215,7 +215,8 @@ fn zap_range<T>(
             break;
         }
         if vma.start() > at {
-            unmapped = Err(Errno::ENOMEM);
+            unmapped =
+                Err(Errno::ENOMEM.because("a hole in the range (the advice applies around it)"));
         }
         let vm_locked = |a: u64| {
             Some(
@@ -239,7 +240,7 @@ fn zap_range<T>(
         at = vma.end();
     }
     if at < end {
-        unmapped = Err(Errno::ENOMEM);
+        unmapped = Err(Errno::ENOMEM.because("a hole in the range (the advice applies around it)"));
     }
     unmapped
 }

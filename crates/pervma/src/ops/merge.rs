@@ -194,7 +194,7 @@ pub(super) fn modify_flags<T: Payload>(
     // the rest.
     if vs < start {
         if change.map_count() >= max {
-            return Err(Errno::ENOMEM);
+            return Err(Errno::ENOMEM.because("a split would exceed max_map_count"));
         }
         let (mut head, payload) = split_off_tail(change, vma, vs);
         head.vm_end = start;
@@ -207,7 +207,7 @@ pub(super) fn modify_flags<T: Payload>(
     // split_vma(new_below = 0): the tail becomes a new VMA.
     if end < ve {
         if change.map_count() >= max {
-            return Err(Errno::ENOMEM);
+            return Err(Errno::ENOMEM.because("a split would exceed max_map_count"));
         }
         let (tail, payload) = split_off_tail(change, vma, end);
         change.split(vma, |f, _| f.vm_end = end, tail, payload);
@@ -352,7 +352,7 @@ where
     let mut unmapped = Ok(());
     let mut nstart = start;
     let Some(first) = change.find(start) else {
-        return Err(Errno::ENOMEM);
+        return Err(Errno::ENOMEM.because("nothing mapped in the range"));
     };
     let mut prev = if change.vma(first).start() < start {
         Some(first)
@@ -361,7 +361,7 @@ where
     };
     while nstart < end {
         let Some(vma) = change.find(nstart) else {
-            return Err(Errno::ENOMEM);
+            return Err(Errno::ENOMEM.because("a hole in the range (the parts before it changed)"));
         };
         let vs = change.vma(vma).start();
         if vs > nstart {
@@ -372,7 +372,9 @@ where
                     )
                 }
                 Holes::Skip => {
-                    unmapped = Err(Errno::ENOMEM);
+                    unmapped =
+                        Err(Errno::ENOMEM
+                            .because("a hole in the range (the parts before it changed)"));
                     if vs >= end {
                         break;
                     }
