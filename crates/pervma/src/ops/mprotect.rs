@@ -54,7 +54,7 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
     ///   been changed.
     /// - `ENOMEM`: a split would exceed `max_map_count`.
     pub fn mprotect(&mut self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
-        self.do_mprotect_pkey(start, len, prot, -1)
+        self.pkey_mprotect(start, len, prot, -1)
     }
 
     /// `pkey_mprotect(start, len, prot, pkey)`: [`mprotect`](Self::mprotect)
@@ -74,18 +74,8 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
     /// allocated (checked after the arguments, before any VMA: a zero
     /// `len` succeeds with any key). Without protection keys every key
     /// but -1 is `EINVAL`.
+    #[doc(alias = "do_mprotect_pkey")]
     pub fn pkey_mprotect(
-        &mut self,
-        start: u64,
-        len: u64,
-        prot: Prot,
-        pkey: i32,
-    ) -> Result<(), Errno> {
-        self.do_mprotect_pkey(start, len, prot, pkey)
-    }
-
-    /// `do_mprotect_pkey`.
-    fn do_mprotect_pkey(
         &mut self,
         start: u64,
         len: u64,
