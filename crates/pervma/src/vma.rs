@@ -189,6 +189,7 @@ impl<T> Vma<T> {
         self.payload.with_mut(|p| unsafe { &mut *p })
     }
 
+    #[inline]
     pub(crate) fn clone_fields(&self) -> VmaFields {
         let mut fields = self.fields().clone();
         if fields.anon_vma.is_none() {

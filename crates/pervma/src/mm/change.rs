@@ -115,6 +115,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
 
     /// `vma_prev`: the VMA that ends at or below `addr` and contains
     /// `addr - 1`; `None` when `addr - 1` is in a gap (or `addr` is 0).
+    #[inline]
     pub(crate) fn vma_prev(&self, addr: u64) -> Option<VmaPtr<T>> {
         // The tree has no `prev`: look up the address below.
         let below = addr.checked_sub(1)?;

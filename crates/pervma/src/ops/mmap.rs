@@ -14,7 +14,7 @@ use crate::file::File;
 use crate::flags::{
     offset_in_page, page_align, MapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE,
 };
-use crate::mm::{MmapWriteGuard, VmaChange};
+use crate::mm::{MmapWriteGuard, Overcommit, VmaChange};
 use crate::payload::Payload;
 use crate::vma::VmaFields;
 use crate::Mm;
@@ -133,25 +133,13 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         let (start, end) = (plan.addr, plan.addr + plan.len);
         // Only a fixed mapping can land on others: get_unmapped_area picked
         // a free range otherwise (Linux looks anyway; the answer is known).
-        let mut nr_accounted = 0;
-        if flags.contains(MapFlags::FIXED) {
-            // vms_gather_munmap_vmas: the accounted pages being replaced.
-            for v in change.overlapping(start, end) {
-                let v = change.vma(v);
-                if v.flags().contains(VmFlags::ACCOUNT) {
-                    nr_accounted += (v.end().min(end) - v.start().max(start)) >> PAGE_SHIFT;
-                }
-            }
-        } else {
-            debug_assert!(change.overlapping(start, end).is_empty());
-        }
+        debug_assert!(flags.contains(MapFlags::FIXED) || change.overlapping(start, end).is_empty());
         // __mmap_setup: accountable memory is charged what it adds, after
         // vms_gather_munmap_vmas split the replaced VMAs at the ends of the
         // range. A refusal (vms_abort_munmap_vmas) keeps those splits and
         // every replaced mapping with its pages.
         if plan.vm_flags.contains(VmFlags::ACCOUNT) {
-            let charged = (plan.len >> PAGE_SHIFT) - nr_accounted;
-            if let Err(errno) = overcommit.vm_enough_memory(charged) {
+            if let Err(errno) = charge_new_mapping(&change, overcommit, start, end, flags) {
                 if flags.contains(MapFlags::FIXED) {
                     if let Err(errno) = gather_and_abort(&mut change, start, end) {
                         return Err(MmapError { errno, payload });
@@ -228,6 +216,32 @@ impl<T: Payload> Mm<T> {
         self.mmap_write_lock()
             .mmap(addr, len, prot, flags, file, payload)
     }
+}
+
+/// `__mmap_setup`'s charge for an accountable mapping of `[start, end)`:
+/// its pages, less the accounted pages a `MAP_FIXED` mapping replaces
+/// (`vms_gather_munmap_vmas`' `nr_accounted`). Those are counted only when
+/// the whole length would be refused: the charge is never more, so the
+/// common case costs no walk of the VMAs it replaces.
+fn charge_new_mapping<T: Payload>(
+    change: &VmaChange<'_, '_, T>,
+    overcommit: Overcommit,
+    start: u64,
+    end: u64,
+    flags: MapFlags,
+) -> Result<(), Errno> {
+    let pages = (end - start) >> PAGE_SHIFT;
+    if overcommit.vm_enough_memory(pages).is_ok() || !flags.contains(MapFlags::FIXED) {
+        return overcommit.vm_enough_memory(pages);
+    }
+    let nr_accounted: u64 = change
+        .overlapping(start, end)
+        .iter()
+        .map(|v| change.vma(v))
+        .filter(|v| v.flags().contains(VmFlags::ACCOUNT))
+        .map(|v| (v.end().min(end) - v.start().max(start)) >> PAGE_SHIFT)
+        .sum();
+    overcommit.vm_enough_memory(pages - nr_accounted)
 }
 
 /// `round_hint_to_min`.

@@ -80,7 +80,7 @@ pub(super) fn unmap_range<T: Payload>(
     let Some(first) = vmas.first() else {
         return Ok(());
     };
-    check_gather(change, start, end)?;
+    check_gather(change, first, start, end)?;
     let first_vma = change.vma(first);
     // From here on nothing fails.
     // free_pgtables' limits: the end of the VMA below and the start of the
@@ -136,15 +136,14 @@ pub(super) fn unmap_range<T: Payload>(
 }
 
 /// `vms_gather_munmap_vmas`' check: a split in the middle of one VMA adds
-/// one, which `max_map_count` may not allow (`ENOMEM`).
+/// one, which `max_map_count` may not allow (`ENOMEM`). `first` is the
+/// first VMA overlapping `[start, end)`.
 fn check_gather<T: Payload>(
     change: &VmaChange<'_, '_, T>,
+    first: VmaPtr<T>,
     start: u64,
     end: u64,
 ) -> Result<(), Errno> {
-    let Some(first) = change.overlapping(start, end).first() else {
-        return Ok(());
-    };
     let first = change.vma(first);
     let max = change.guard().mm().config.max_map_count;
     if first.start() < start && end < first.end() && change.map_count() >= max {
@@ -167,7 +166,9 @@ pub(super) fn gather_and_abort<T: Payload>(
     start: u64,
     end: u64,
 ) -> Result<(), Errno> {
-    check_gather(change, start, end)?;
+    if let Some(first) = change.overlapping(start, end).first() {
+        check_gather(change, first, start, end)?;
+    }
     for at in [start, end] {
         let Some(vma) = change.find(at) else {
             continue;

@@ -198,6 +198,7 @@ impl RawVmaLock {
     ///
     /// The caller holds `mmap_lock` for write, `seq` is the current odd
     /// `mm_lock_seq`, and `writer_wait` is the `Mm`'s wait word.
+    #[inline]
     pub(crate) unsafe fn start_write(&self, seq: u32, writer_wait: &AtomicU32) {
         if self.is_write_locked(seq) {
             return;
