@@ -281,9 +281,10 @@ fn zap_vma<T>(
     if advice == Advice::Free {
         // A THP split reaches every mapping of the folio, here or not.
         let around_remap = |runs: &[(u64, u64)], remap: &mut dyn FnMut()| {
+            // Empty (no allocation) when nothing is registered.
             let _invalidate: Vec<_> = runs
                 .iter()
-                .map(|&(s, e)| mm.notifiers.invalidate(s, e, MmuNotifierEvent::Discard))
+                .filter_map(|&(s, e)| mm.notifiers.invalidate(s, e, MmuNotifierEvent::Discard))
                 .collect();
             remap();
         };

@@ -231,8 +231,9 @@ fn charge_new_mapping<T: Payload>(
     flags: MapFlags,
 ) -> Result<(), Errno> {
     let pages = (end - start) >> PAGE_SHIFT;
-    if overcommit.vm_enough_memory(pages).is_ok() || !flags.contains(MapFlags::FIXED) {
-        return overcommit.vm_enough_memory(pages);
+    let whole = overcommit.vm_enough_memory(pages);
+    if whole.is_ok() || !flags.contains(MapFlags::FIXED) {
+        return whole;
     }
     let nr_accounted: u64 = change
         .overlapping(start, end)
