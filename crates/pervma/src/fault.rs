@@ -47,6 +47,10 @@ pub enum FaultError {
     PkuErr,
     /// `SIGBUS`: the address is past the end of the mapped file.
     Bus,
+    /// `VM_FAULT_OOM`: the [`Backend`](crate::Backend) had no memory for
+    /// the page (Linux's fault then runs the OOM killer, or gives
+    /// `-EFAULT` to a user copy).
+    Oom,
 }
 
 impl core::fmt::Display for FaultError {
@@ -58,6 +62,7 @@ impl core::fmt::Display for FaultError {
                 "SIGSEGV (SEGV_PKUERR): the mapping's protection key does not allow the access"
             }
             FaultError::Bus => "SIGBUS: past the end of the mapped file",
+            FaultError::Oom => "VM_FAULT_OOM: no memory for the page",
         })
     }
 }

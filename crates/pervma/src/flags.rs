@@ -14,6 +14,10 @@ pub const PAGE_SHIFT: u32 = 12;
 /// `PMD_SIZE`: the size of a transparent huge page.
 pub(crate) const PMD_SIZE: u64 = 2 << 20;
 
+/// `VM_ACCESS_FLAGS`.
+pub(crate) const VM_ACCESS_FLAGS: VmFlags =
+    VmFlags::READ.union(VmFlags::WRITE).union(VmFlags::EXEC);
+
 bitflags! {
     /// `vm_flags`: what a VMA allows and how it behaves.
     ///

@@ -316,6 +316,7 @@ extern crate std;
 
 mod anon_vma;
 mod arch;
+pub mod backend;
 mod errno;
 mod fault;
 mod file;
@@ -335,6 +336,7 @@ mod vma;
 
 pub use anon_vma::AnonVma;
 pub use arch::Arch;
+pub use backend::{Backend, Install, Mapping};
 pub use errno::Errno;
 pub use fault::FaultError;
 pub use file::{File, FileBuilder};

@@ -69,6 +69,7 @@ pub use overcommit::Overcommit;
 pub(crate) use vma_ptr::VmaPtr;
 
 use crate::arch::Arch;
+use crate::backend::Backend;
 use crate::flags::PAGE_SIZE;
 use crate::mem::pte::PageTable;
 use crate::notifier::Notifiers;
@@ -83,6 +84,7 @@ use crate::sync::seq::MmLockSeq;
 use crate::sync::vma_lock::ReadFail;
 use crate::tree::MapleTree;
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use core::fmt;
 use crossbeam_utils::CachePadded;
 
@@ -196,6 +198,9 @@ pub struct Mm<T> {
     pub(crate) pkeys: Pkeys,
     /// The MMU notifiers (`notifier_subscriptions`).
     pub(crate) notifiers: Notifiers,
+    /// The real memory, if the user plugged some in; else the page table
+    /// holds the bytes.
+    pub(crate) backend: Option<Arc<dyn Backend>>,
     pub(crate) config: MmConfig,
 }
 
@@ -244,8 +249,57 @@ impl<T> Mm<T> {
             events: Box::new(LockEvents::new()),
             pkeys: Pkeys::new(config.arch),
             notifiers: Notifiers::new(),
+            backend: None,
             config,
         }
+    }
+
+    /// An empty address space whose memory is `backend`: every operation
+    /// applies what it changes to it, faults install their pages in it,
+    /// and user copies read and write it (see [`Backend`] for when each
+    /// call comes). The space starts empty, so the backend starts with
+    /// nothing mapped.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use pervma::{Backend, MapFlags, Mapping, Mm, MmConfig, Prot};
+    ///
+    /// /// Records what it is told, as a kernel's page tables would act on it.
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<String>>);
+    ///
+    /// impl Backend for Log {
+    ///     fn map(&self, m: &Mapping<'_>) -> Result<(), pervma::Errno> {
+    ///         self.0.lock().unwrap().push(format!("map {:#x}-{:#x} {:?}", m.start, m.end, m.prot()));
+    ///         Ok(())
+    ///     }
+    ///     fn unmap(&self, start: u64, end: u64) {
+    ///         self.0.lock().unwrap().push(format!("unmap {start:#x}-{end:#x}"));
+    ///     }
+    ///     fn read(&self, _: u64, buf: &mut [u8]) { buf.fill(0) }
+    ///     fn write(&self, _: u64, _: &[u8]) {}
+    /// }
+    ///
+    /// let log = Arc::new(Log::default());
+    /// let mm: Mm<()> = Mm::with_backend(MmConfig::default(), log.clone());
+    /// let p = 0x10_0000;
+    /// let flags = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(p, 0x4000, Prot::READ | Prot::WRITE, flags, None, ()).unwrap();
+    /// mm.munmap(p + 0x1000, 0x1000).unwrap();
+    /// assert_eq!(
+    ///     *log.0.lock().unwrap(),
+    ///     ["map 0x100000-0x104000 Prot(READ | WRITE)", "unmap 0x101000-0x102000"]
+    /// );
+    /// ```
+    pub fn with_backend(config: MmConfig, backend: Arc<dyn Backend>) -> Self {
+        let mut mm = Self::with_config(config);
+        mm.backend = Some(backend);
+        mm
+    }
+
+    /// The backend given to [`Mm::with_backend`], if any.
+    pub fn backend(&self) -> Option<&Arc<dyn Backend>> {
+        self.backend.as_ref()
     }
 
     /// The layout this space was created with.

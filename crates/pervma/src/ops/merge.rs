@@ -28,10 +28,12 @@
 
 use super::munmap::split_off_tail;
 use crate::anon_vma::AnonVma;
+use crate::backend::Mapping;
 use crate::errno::Errno;
 use crate::file::{same_file, File};
-use crate::flags::{VmFlags, PAGE_SHIFT};
+use crate::flags::{VmFlags, PAGE_SHIFT, VM_ACCESS_FLAGS as ACCESS};
 use crate::mm::{VmaChange, VmaPtr};
+use crate::notifier::MmuNotifierEvent;
 use crate::payload::Payload;
 use crate::vma::{Vma, VmaFields};
 use alloc::sync::Arc;
@@ -390,7 +392,7 @@ where
         let covering = if flags == old {
             vma
         } else {
-            let merged = modify_flags(change, prev, vma, nstart, part_end, flags)?;
+            let merged = apply_flags(change, prev, vma, (nstart, part_end), old, flags)?;
             after(change, merged, old, flags, (nstart, part_end));
             merged
         };
@@ -398,4 +400,52 @@ where
         nstart = change.vma(covering).end();
     }
     unmapped
+}
+
+/// `vma_modify_flags` on `[start, end)` of `vma` (flags `old`), with
+/// what it changes applied to the real memory: the VMA write-locked
+/// first (no fault maps with the old flags meanwhile), then, between the
+/// MMU notifiers' start and end (`MMU_NOTIFY_PROTECTION_VMA` when access
+/// or the key changes), the backend's `change_flags` and pervma's
+/// split/merge. A backend refusal leaves the VMA as it was; a refused
+/// split puts the backend back.
+fn apply_flags<T: Payload>(
+    change: &mut VmaChange<'_, '_, T>,
+    prev: Option<VmaPtr<T>>,
+    vma: VmaPtr<T>,
+    (start, end): (u64, u64),
+    old: VmFlags,
+    new: VmFlags,
+) -> Result<VmaPtr<T>, Errno> {
+    let mm = change.guard().mm();
+    change.update(vma, |_, _| {});
+    let _invalidate = (old ^ new)
+        .intersects(ACCESS | VmFlags::PKEY_MASK)
+        .then(|| {
+            let event = MmuNotifierEvent::Protection {
+                prot: new.prot(),
+                pkey: new.pkey(),
+            };
+            mm.notifiers.invalidate(start, end, event)
+        })
+        .flatten();
+    let Some(backend) = mm.backend.as_deref() else {
+        return modify_flags(change, prev, vma, start, end, new);
+    };
+    let v = change.vma(vma);
+    let (pgoff, file) = (v.linear_page_index(start), v.file().cloned());
+    let part = |flags| Mapping {
+        start,
+        end,
+        flags,
+        pgoff,
+        file: file.as_ref(),
+    };
+    backend.change_flags(&part(new), old)?;
+    modify_flags(change, prev, vma, start, end, new).inspect_err(|_| {
+        // Should this fail too, the backend keeps `new` while the VMA
+        // keeps `old`: nothing better can be done with a backend that
+        // refuses to undo what it just did.
+        let _ = backend.change_flags(&part(old), new);
+    })
 }

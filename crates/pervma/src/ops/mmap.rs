@@ -9,6 +9,7 @@
 use super::merge::{merge_new_range, Proposal};
 use super::munmap::{gather_and_abort, unmap_range};
 use super::populate::populate;
+use crate::backend::Mapping;
 use crate::errno::Errno;
 use crate::file::File;
 use crate::flags::{
@@ -162,6 +163,22 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         let shmem = VmFlags::SHARED | VmFlags::NORESERVE;
         if anonymous && plan.vm_flags & shmem == VmFlags::SHARED {
             if let Err(errno) = overcommit.vm_enough_memory(plan.len >> PAGE_SHIFT) {
+                change.commit();
+                return Err(MmapError { errno, payload });
+            }
+        }
+        // mmap_region's ->mmap(): the backend maps the range first; if it
+        // refuses, the range stays as cleared above, a hole (Linux's
+        // unmap_region after a failed ->mmap()).
+        if let Some(backend) = change.guard().mm().backend.as_deref() {
+            let mapping = Mapping {
+                start,
+                end,
+                flags: plan.vm_flags,
+                pgoff: plan.pgoff,
+                file: plan.file.as_ref(),
+            };
+            if let Err(errno) = backend.map(&mapping) {
                 change.commit();
                 return Err(MmapError { errno, payload });
             }

@@ -10,7 +10,6 @@ use super::populate::populate;
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, Prot, VmFlags, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange};
-use crate::notifier::MmuNotifierEvent;
 use crate::payload::Payload;
 use crate::Mm;
 
@@ -21,8 +20,7 @@ const PROT_GROWSDOWN: u32 = 0x0100_0000;
 /// `PROT_GROWSUP`.
 const PROT_GROWSUP: u32 = 0x0200_0000;
 
-/// `VM_ACCESS_FLAGS`.
-const ACCESS: VmFlags = VmFlags::READ.union(VmFlags::WRITE).union(VmFlags::EXEC);
+use crate::flags::VM_ACCESS_FLAGS as ACCESS;
 
 impl<T: Payload> MmapWriteGuard<'_, T> {
     /// `mprotect(start, len, prot)`: sets the access of every page in
@@ -160,16 +158,6 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
                 Ok(new)
             },
             |change, _, old, new, (from, to)| {
-                // change_protection (MMU_NOTIFY_PROTECTION_VMA): pervma's
-                // page table holds no permissions, so there is nothing to
-                // do between the start and the end but tell.
-                if (old ^ new).intersects(ACCESS | VmFlags::PKEY_MASK) {
-                    let event = MmuNotifierEvent::Protection {
-                        prot: new.prot(),
-                        pkey: new.pkey(),
-                    };
-                    drop(change.guard().mm().notifiers.invalidate(from, to, event));
-                }
                 // A locked private read-only range made writable is
                 // write-faulted now (populate_vma_page_range): the part
                 // that was read-only only, not a writable neighbour it

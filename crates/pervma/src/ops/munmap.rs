@@ -132,6 +132,9 @@ pub(super) fn unmap_range<T: Payload>(
     let pt = &change.guard().mm().page_table;
     pt.zap_pmds(start, end, false);
     pt.free_tables(&detached, floor, ceiling);
+    if let Some(backend) = change.guard().mm().backend.as_deref() {
+        backend.unmap(start, end);
+    }
     Ok(())
 }
 

@@ -1,0 +1,243 @@
+//! Backends: the real memory behind an address space.
+//!
+//! Linux: the architecture's page-table operations that mm/ drives
+//! (`set_pte_at`, `change_protection`, `move_page_tables`,
+//! `zap_page_range`, `flush_tlb_range`), and the frames they point at.
+//!
+//! pervma decides what Linux would do with an address space; a
+//! [`Backend`] is where those decisions land. Plug one in with
+//! [`Mm::with_backend`] and every operation applies what it changed to it,
+//! under the operation's own locks, between the MMU notifiers'
+//! `invalidate_range_start` and `_end`:
+//!
+//! | what pervma did | the backend is called | lock held |
+//! |---|---|---|
+//! | `mmap` placed a new mapping, `mremap` grew one in place | [`map`](Backend::map) | `mmap_lock` for write |
+//! | `munmap`, `mmap(MAP_FIXED)` or `mremap` replaced a range, `mremap` shrank one | [`unmap`](Backend::unmap) | `mmap_lock` for write |
+//! | `mprotect`, `pkey_mprotect`, `mlock`, `madvise` changed a range's VMA flags | [`change_flags`](Backend::change_flags) | `mmap_lock` for write |
+//! | `mremap` moved a range's pages | [`move_range`](Backend::move_range) | `mmap_lock` for write |
+//! | `MADV_DONTNEED`, `MADV_FREE` dropped pages | [`discard`](Backend::discard) | the VMA lock, or `mmap_lock` for read |
+//! | a fault (or `MAP_POPULATE`, `mlock`) decided what page an address gets | [`install`](Backend::install) | the VMA lock, or `mmap_lock` |
+//! | a user copy ([`Mm::access_read`], ...) reached a page the fault path mapped | [`read`](Backend::read), [`write`](Backend::write) | the VMA lock |
+//!
+//! Every method but `read` and `write` has a default that does nothing,
+//! so a backend implements what its memory needs: a kernel's page tables
+//! want `install`, `unmap`, `change_flags` and `move_range` (each call is
+//! one batch, after which the backend flushes its TLB for the range); a
+//! host reservation wants `map` too (it maps whole ranges up front and
+//! lets the host fault pages in); a pager wants `unmap` and `discard`.
+//!
+//! # pervma's own record, and where the bytes are
+//!
+//! pervma keeps a software page table in every `Mm` (`mm/` in Linux
+//! terms, the entries' kinds: absent, zero page, anonymous, file, part of
+//! a THP), which is what its answers that depend on page-table state come
+//! from: whether a fault maps the huge zero page (and needs an
+//! `anon_vma`), `smaps`' `Rss`, whether a user copy must fault first.
+//! Without a backend it also holds the pages' bytes (anonymous pages, and
+//! the files' page caches): that is the default memory, and what every
+//! `Mm::new` gets. With a backend the record keeps only the kinds, and
+//! bytes live in the backend alone: faults install their pages there,
+//! and user copies read and write there.
+//!
+//! # Failures
+//!
+//! A backend method that fails returns an [`Errno`], which the operation
+//! returns to its caller after undoing what it had done for that range,
+//! so pervma's VMAs and the backend agree: a refused `map` leaves the
+//! range unmapped (as Linux's `mmap_region` unmaps when `->mmap()`
+//! fails), a refused `change_flags` leaves the range's flags as they were
+//! (and the parts before it changed, as an `mprotect` that meets a hole
+//! does), a refused `move_range` leaves the source where it was, and a
+//! refused `install` fails the fault with [`FaultError::Oom`]
+//! (`VM_FAULT_OOM`). `unmap` and `discard` cannot fail: Linux cannot
+//! refuse to drop memory either.
+//!
+//! # Contract
+//!
+//! - Calls for one range are ordered as the operations were; calls for
+//!   different VMAs may come from different threads at once (faults
+//!   under VMA locks), so a backend is `Send + Sync`.
+//! - `install` may come twice for the same address (two racing faults);
+//!   the second must not replace the first's page.
+//! - A backend must not call back into the `Mm` that calls it (the
+//!   operation holds its locks), as an MMU notifier must not.
+//!
+//! [`Mm::with_backend`]: crate::Mm::with_backend
+//! [`Mm::access_read`]: crate::Mm::access_read
+//! [`FaultError::Oom`]: crate::FaultError::Oom
+
+#![deny(unsafe_code)]
+
+use crate::errno::Errno;
+use crate::file::File;
+use crate::flags::{Access, Prot, VmFlags, PAGE_SHIFT};
+use crate::vma::Vma;
+use alloc::sync::Arc;
+
+/// A range of one VMA as a backend sees it: where, with which flags, and
+/// backed by what.
+#[derive(Clone, Copy, Debug)]
+pub struct Mapping<'a> {
+    /// The first address of the range (page aligned).
+    pub start: u64,
+    /// The address after the range (page aligned).
+    pub end: u64,
+    /// The VMA's flags (`vm_flags`): permissions
+    /// ([`VmFlags::prot`](crate::VmFlags::prot)), `SHARED`, `LOCKED`,
+    /// the protection key ([`VmFlags::pkey`](crate::VmFlags::pkey)), ...
+    pub flags: VmFlags,
+    /// The file page that `start` maps (`vm_pgoff` at `start`);
+    /// meaningless for anonymous memory.
+    pub pgoff: u64,
+    /// The file, for file mappings and shared anonymous memory (whose
+    /// shmem object is a [`File`] too, [`File::is_shmem`]).
+    pub file: Option<&'a Arc<File>>,
+}
+
+impl<'a> Mapping<'a> {
+    /// The part `[start, end)` of `vma`.
+    pub(crate) fn of<T>(vma: &'a Vma<T>, start: u64, end: u64) -> Self {
+        debug_assert!(vma.start() <= start && start <= end && end <= vma.end());
+        Mapping {
+            start,
+            end,
+            flags: vma.flags(),
+            pgoff: vma.linear_page_index(start),
+            file: vma.file(),
+        }
+    }
+
+    /// The file page that `addr` (inside the range) maps.
+    pub fn page_index(&self, addr: u64) -> u64 {
+        self.pgoff + ((addr - self.start) >> PAGE_SHIFT)
+    }
+
+    /// The range's permissions.
+    pub fn prot(&self) -> Prot {
+        self.flags.prot()
+    }
+
+    /// Whether stores reach the file (`VM_SHARED`) rather than private
+    /// copies.
+    pub fn is_shared(&self) -> bool {
+        self.flags.contains(VmFlags::SHARED)
+    }
+}
+
+/// What a fault maps at an address, as Linux's `handle_pte_fault` chose
+/// it ([`Backend::install`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum Install {
+    /// The shared zero page, read-only: a read of private anonymous
+    /// memory (`do_anonymous_page`).
+    ZeroPage,
+    /// A new page of zeroes, writable: a store to private anonymous
+    /// memory (`do_anonymous_page`, `do_wp_page` of the zero page).
+    /// `huge`: the whole aligned 2 MiB block around the address gets one
+    /// (a transparent huge page, `do_huge_pmd_anonymous_page`).
+    Anon {
+        /// A THP: the 2 MiB block holding the address, all at once.
+        huge: bool,
+    },
+    /// The file's page at [`Mapping::page_index`] (`do_read_fault`,
+    /// `do_shared_fault`): writable if the mapping is shared and the
+    /// access a store, read-only otherwise.
+    FilePage,
+    /// A private copy of the file's page, writable (`do_cow_fault`,
+    /// `do_wp_page`): a store to a private file mapping.
+    CowPage,
+}
+
+/// The real memory behind an [`Mm`](crate::Mm): a kernel's page tables, an
+/// emulator's host reservation, a userfaultfd region. See the [module
+/// docs](self) for when each method is called and what it may refuse.
+pub trait Backend: Send + Sync {
+    /// `[m.start, m.end)` now maps `m` (it mapped nothing before, or the
+    /// backend was told to [`unmap`](Backend::unmap) it). Linux's page
+    /// tables learn of a new mapping only when it faults; a backend that
+    /// maps ranges up front (a host reservation) does it here.
+    ///
+    /// # Errors
+    ///
+    /// What the backend could not do (`ENOMEM` for a refused host
+    /// `mmap`); the operation then unmaps the range again and fails.
+    fn map(&self, m: &Mapping<'_>) -> Result<(), Errno> {
+        let _ = m;
+        Ok(())
+    }
+
+    /// `[start, end)` maps nothing any more (`unmap_region`:
+    /// `zap_page_range` and `free_pgtables`): drop its pages and
+    /// translations, then flush the TLB for it.
+    fn unmap(&self, start: u64, end: u64) {
+        let _ = (start, end);
+    }
+
+    /// The VMA flags over `[m.start, m.end)` changed from `old` to
+    /// `m.flags` (`vma_modify_flags`): permissions or protection key
+    /// (`change_protection`, after which the TLB is flushed), `LOCKED`,
+    /// or an advice that Linux keeps in `vm_flags`.
+    ///
+    /// # Errors
+    ///
+    /// What the backend could not do; the range keeps `old`.
+    fn change_flags(&self, m: &Mapping<'_>, old: VmFlags) -> Result<(), Errno> {
+        let _ = (m, old);
+        Ok(())
+    }
+
+    /// The pages of `[from, from + len)` move to `[to, to + len)`, which
+    /// maps `to` now (`move_page_tables`), replacing what was there. The
+    /// source maps nothing afterwards, unless `keep_source`
+    /// (`MREMAP_DONTUNMAP`): then it stays mapped as `source`, empty.
+    ///
+    /// # Errors
+    ///
+    /// What the backend could not do; the move is undone and `mremap`
+    /// fails with it.
+    fn move_range(
+        &self,
+        from: u64,
+        to: &Mapping<'_>,
+        keep_source: Option<&Mapping<'_>>,
+    ) -> Result<(), Errno> {
+        let _ = (from, to, keep_source);
+        Ok(())
+    }
+
+    /// `MADV_DONTNEED` (`lazy == false`) or `MADV_FREE` (`lazy`) over
+    /// `m`: its pages are dropped (now, or when memory is short if they
+    /// stay clean), the mapping stays.
+    fn discard(&self, m: &Mapping<'_>, lazy: bool) {
+        let _ = (m, lazy);
+    }
+
+    /// A fault for `access` at `addr` (inside `m`, which is the whole
+    /// VMA) maps `what` there (`set_pte_at`). May come twice for one
+    /// address (racing faults): then the page already there stays.
+    ///
+    /// # Errors
+    ///
+    /// No memory for the page: the fault fails with
+    /// [`FaultError::Oom`](crate::FaultError::Oom) and nothing is mapped.
+    fn install(
+        &self,
+        m: &Mapping<'_>,
+        addr: u64,
+        access: Access,
+        what: Install,
+    ) -> Result<(), Errno> {
+        let _ = (m, addr, access, what);
+        Ok(())
+    }
+
+    /// Copies the bytes at `[addr, addr + buf.len())` (inside one page,
+    /// which a fault mapped for reading) into `buf`.
+    fn read(&self, addr: u64, buf: &mut [u8]);
+
+    /// Stores `data` at `[addr, addr + data.len())` (inside one page,
+    /// which a fault mapped for writing).
+    fn write(&self, addr: u64, data: &[u8]);
+}
