@@ -20,8 +20,8 @@
 #![deny(unsafe_code)]
 
 mod bench;
-mod replay;
-mod smaps;
+
+use pervma_cli::replay;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -5,8 +5,12 @@
 //! bytes. The window sits at the same absolute address as the kernel
 //! runner's ([`mmscript::window::BASE`]), so THP alignment and anonymous
 //! pgoffs agree, and script addresses map to absolute ones the same way.
+//!
+//! [`Model::with_mm`] runs scripts on an address space of the caller's
+//! (one with a [`Backend`](pervma::Backend), say) with the window
+//! wherever that space has room for it.
 
-use mmscript::window::{absolute, relative};
+use mmscript::REJECTED_START;
 use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
 use pervma::Advice;
 use pervma::{
@@ -20,20 +24,52 @@ use std::sync::Arc;
 const FILE_SIZE: u64 = 1 << 30;
 
 /// A pervma address space that runs mmscript operations.
-pub(crate) struct Model {
+pub struct Model {
     mm: Mm<()>,
+    /// The absolute address of script address 0.
+    base: u64,
     files: HashMap<String, Arc<File>>,
     /// `--smaps`: `maps` lines carry `Rss`, `Anonymous`, `Locked` (smaps.rs).
-    pub(crate) smaps: bool,
+    pub smaps: bool,
 }
 
 impl Model {
-    pub(crate) fn new(config: MmConfig) -> Self {
+    /// A new address space with `config`, the window at
+    /// [`mmscript::window::BASE`] as the kernel runner's.
+    pub fn new(config: MmConfig) -> Self {
+        Model::with_mm(Mm::with_config(config), mmscript::window::BASE)
+    }
+
+    /// Runs scripts on `mm` with the window at `base` (aligned to at
+    /// least 1 GiB, as MMSCRIPT.md asks, so that THP alignment agrees).
+    pub fn with_mm(mm: Mm<()>, base: u64) -> Self {
+        debug_assert!(base % (1 << 30) == 0, "the window is 1 GiB-aligned");
         Model {
-            mm: Mm::with_config(config),
+            mm,
+            base,
             files: HashMap::new(),
             smaps: false,
         }
+    }
+
+    /// The address space the scripts run on.
+    pub fn mm(&self) -> &Mm<()> {
+        &self.mm
+    }
+
+    /// The absolute address of script address `addr`: an offset in the
+    /// window below 2^47, unchanged above (as [`mmscript::window::absolute`]).
+    pub fn absolute(&self, addr: u64) -> u64 {
+        if addr >= REJECTED_START {
+            addr
+        } else {
+            self.base + addr
+        }
+    }
+
+    /// The script address of absolute address `addr` (wrapping).
+    pub fn relative(&self, addr: u64) -> u64 {
+        addr.wrapping_sub(self.base)
     }
 
     fn file(&mut self, name: &str) -> Arc<File> {
@@ -89,40 +125,47 @@ impl Runner for Model {
                     }
                     Kind::PrivateAnon | Kind::SharedAnon => None,
                 };
-                let result = self.mm.mmap(absolute(*addr), *len, prot(p), f, file, ());
+                let result = self
+                    .mm
+                    .mmap(self.absolute(*addr), *len, prot(p), f, file, ());
                 outcome(result.map_err(|e| e.errno), |a| {
-                    Outcome::OkAddr(relative(a))
+                    Outcome::OkAddr(self.relative(a))
                 })
             }
             Op::Munmap { addr, len } => {
-                outcome(self.mm.munmap(absolute(*addr), *len), |()| Outcome::Ok)
+                outcome(self.mm.munmap(self.absolute(*addr), *len), |()| Outcome::Ok)
             }
             Op::Touch { addr, write } => {
                 let access = if *write { Access::Write } else { Access::Read };
-                match self.mm.handle_fault(absolute(*addr), access) {
+                match self.mm.handle_fault(self.absolute(*addr), access) {
                     Ok(()) => Outcome::Ok,
                     Err(FaultError::MapErr | FaultError::AccErr | FaultError::PkuErr) => {
                         Outcome::Segv
                     }
                     Err(FaultError::Bus) => Outcome::Bus,
+                    // The backend had no page: Linux would run the OOM
+                    // killer; mmscript has no word for that, and a runner
+                    // whose memory ran out is killed by a signal.
+                    Err(FaultError::Oom) => Outcome::Segv,
                 }
             }
-            Op::Mprotect { addr, len, prot: p } => {
-                outcome(self.mm.mprotect(absolute(*addr), *len, prot(p)), |()| {
-                    Outcome::Ok
-                })
-            }
+            Op::Mprotect { addr, len, prot: p } => outcome(
+                self.mm.mprotect(self.absolute(*addr), *len, prot(p)),
+                |()| Outcome::Ok,
+            ),
             Op::Madvise { addr, len, advice } => {
                 let advice = advice_of(*advice);
-                outcome(self.mm.madvise(absolute(*addr), *len, advice), |()| {
+                outcome(self.mm.madvise(self.absolute(*addr), *len, advice), |()| {
                     Outcome::Ok
                 })
             }
             Op::Mlock { addr, len } => {
-                outcome(self.mm.mlock(absolute(*addr), *len), |()| Outcome::Ok)
+                outcome(self.mm.mlock(self.absolute(*addr), *len), |()| Outcome::Ok)
             }
             Op::Munlock { addr, len } => {
-                outcome(self.mm.munlock(absolute(*addr), *len), |()| Outcome::Ok)
+                outcome(self.mm.munlock(self.absolute(*addr), *len), |()| {
+                    Outcome::Ok
+                })
             }
             Op::Mremap {
                 old_addr,
@@ -136,11 +179,11 @@ impl Runner for Model {
                 f.set(MremapFlags::DONTUNMAP, flags.dontunmap);
                 // Without `fixed` the new-address argument is 0, not the
                 // window's base.
-                let new_addr = flags.fixed.map_or(0, absolute);
-                let result = self
-                    .mm
-                    .mremap(absolute(*old_addr), *old_len, *new_len, f, new_addr);
-                outcome(result, |a| Outcome::OkAddr(relative(a)))
+                let new_addr = flags.fixed.map_or(0, |a| self.absolute(a));
+                let result =
+                    self.mm
+                        .mremap(self.absolute(*old_addr), *old_len, *new_len, f, new_addr);
+                outcome(result, |a| Outcome::OkAddr(self.relative(a)))
             }
             Op::PkeyAlloc { rights } => {
                 let rights = PkeyRights::from_bits_retain(rights.bits());
@@ -155,7 +198,8 @@ impl Runner for Model {
                 prot: p,
                 pkey,
             } => outcome(
-                self.mm.pkey_mprotect(absolute(*addr), *len, prot(p), *pkey),
+                self.mm
+                    .pkey_mprotect(self.absolute(*addr), *len, prot(p), *pkey),
                 |()| Outcome::Ok,
             ),
             Op::Maps => unreachable!("the driver calls Runner::maps for `maps`"),
@@ -163,11 +207,12 @@ impl Runner for Model {
     }
 
     fn maps(&mut self) -> Vec<MapsLine> {
+        let base = self.base;
         let mmap = self.mm.mmap_read_lock();
-        mmap.vmas_from(absolute(0))
-            .take_while(|v| v.start() < absolute(WINDOW_SIZE))
+        mmap.vmas_from(self.absolute(0))
+            .take_while(|v| v.start() < self.absolute(WINDOW_SIZE))
             .map(|v| {
-                let line = maps_line(v);
+                let line = maps_line(v, base);
                 if self.smaps {
                     crate::smaps::with_memory(line, &mmap, v)
                 } else {
@@ -197,7 +242,7 @@ fn advice_of(advice: mmscript::Advice) -> Advice {
 }
 
 /// The `/proc/self/smaps` view of one VMA, in mmscript's terms.
-fn maps_line(vma: &Vma<()>) -> MapsLine {
+fn maps_line(vma: &Vma<()>, base: u64) -> MapsLine {
     let flags = vma.flags();
     let backing = match vma.file() {
         None => Backing::Anon,
@@ -205,8 +250,8 @@ fn maps_line(vma: &Vma<()>) -> MapsLine {
         Some(f) => Backing::File(f.name().to_owned()),
     };
     MapsLine {
-        start: relative(vma.start()),
-        end: relative(vma.end()),
+        start: vma.start().wrapping_sub(base),
+        end: vma.end().wrapping_sub(base),
         prot: mmscript::Prot {
             read: flags.contains(VmFlags::READ),
             write: flags.contains(VmFlags::WRITE),
