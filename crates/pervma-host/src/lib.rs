@@ -1,0 +1,666 @@
+//! A pervma [`Backend`] on host memory: the guest address space lives in
+//! one host reservation, and the host kernel's own VMAs follow pervma's.
+//!
+//! An emulator that runs a Linux guest's user code on a Linux host
+//! (QEMU's linux-user, a gVisor-like sandbox) keeps the guest's address
+//! space inside its own: guest address `a` is host address `base + a`,
+//! so guest loads and stores are host loads and stores, and the host's
+//! MMU checks them. QEMU's linux-user/mmap.c does the bookkeeping by
+//! hand; here pervma decides what Linux would do with each `mmap`,
+//! `mprotect`, `mremap`, ..., and [`HostMemory`] makes the host's
+//! mappings say the same:
+//!
+//! | pervma calls | the host gets |
+//! |---|---|
+//! | [`map`](Backend::map) | `mmap(MAP_FIXED)` at `base + start` with the VMA's protection: private anonymous memory, or a memfd per pervma [`File`] (shared anonymous memory is a `File` too), then `mlock2`/`madvise` for the `vm_flags` that split host VMAs |
+//! | [`unmap`](Backend::unmap) | the reservation again (`mmap(MAP_FIXED)` of its memfd) |
+//! | [`change_flags`](Backend::change_flags) | `mprotect`, `mlock2`/`munlock`, `madvise` for what changed |
+//! | [`move_range`](Backend::move_range) | `mremap(MREMAP_FIXED | MREMAP_DONTUNMAP)`, then the reservation over the source unless it is kept |
+//! | [`discard`](Backend::discard) | `madvise(MADV_DONTNEED / MADV_FREE)` |
+//! | [`install`](Backend::install) | `madvise(MADV_POPULATE_READ / _WRITE)` of the page (or the THP's 2 MiB) |
+//! | [`read`](Backend::read), [`write`](Backend::write) | relaxed atomic copies through host pointers |
+//!
+//! # The reservation
+//!
+//! [`HostMemory::new`] reserves the guest space as one `PROT_NONE`,
+//! `MAP_PRIVATE | MAP_NORESERVE` mapping of a memfd named
+//! `pervma-reservation`, at file offset = guest address, aligned to 1 GiB
+//! (so THP alignment is the same for guest and host). That choice buys
+//! three things: a piece of the reservation never merges with a guest
+//! mapping (different file), two pieces merge back when the guest
+//! unmaps what separated them (same file, consecutive offsets), and
+//! `/proc/self/maps` names them, which is how the differential test
+//! tells them from guest VMAs. It costs no memory and no commit charge.
+//!
+//! # What the host does not mirror
+//!
+//! - Protection keys: pervma's key numbers are the guest's, not the
+//!   host's, and the host may have none; keys are ignored here, so two
+//!   guest VMAs that differ only by key are one host VMA.
+//! - File contents: a pervma [`File`] is mapped from a memfd of the same
+//!   size that starts as zeroes and lives as long as the `File` (bytes
+//!   written with [`File::write_at`] go to pervma's page cache, not to
+//!   the memfd). `HostMemory::file_fd` (private) is where a `File` that
+//!   carries a real file descriptor plugs in. Files opened read-only are
+//!   mapped from a read-write memfd: pervma refuses what the file's mode
+//!   forbids before the host sees it.
+//! - `VM_GROWSDOWN` growth is pervma's decision (the host's own stack
+//!   expansion never happens inside the reservation: nothing below a
+//!   guest VMA is a gap).
+//!
+//! # Invariants
+//!
+//! - `[base, base + size)` is mapped by this `HostMemory`, all of it, from
+//!   [`HostMemory::new`] until drop: every page is either a piece of the
+//!   reservation or a guest mapping placed by a [`Backend`] method. No
+//!   method leaves a hole, even for a moment (replacements are
+//!   `MAP_FIXED`, which the host makes atomic; moves leave the source
+//!   mapped with `MREMAP_DONTUNMAP` and then replace it), so no other
+//!   allocation of the process can land inside, and a `MAP_FIXED` inside
+//!   never clobbers memory this `HostMemory` does not own.
+//! - The host mappings inside change only through the [`Backend`]
+//!   methods, which pervma calls under the locks that exclude user
+//!   copies ([`Backend::read`], [`Backend::write`]) of the same range:
+//!   a copy's page stays mapped, with the permission the fault checked,
+//!   until the copy's VMA lock is dropped.
+//!
+//! Unsafe code is in three places: `sys` (the host calls that change
+//! mappings are `unsafe fn`s whose callers own the range), `copy` (the
+//! atomic copies) and the few calls of both below, each with a
+//! `// SAFETY:` comment naming the invariant it relies on.
+//!
+//! # Why `libc`
+//!
+//! The host calls (`mmap`, `mremap`, `mprotect`, `madvise` with
+//! `MADV_POPULATE_*`, `mlock2`, `memfd_create`) with Linux's own
+//! constants; the workspace already depends on it (pervma-kernel-runner,
+//! pervma-cli's bench), and `rustix` would add a second layer over the
+//! same calls.
+//!
+//! # Example
+//!
+//! ```
+//! use pervma::{MapFlags, Mm, MmConfig, Prot};
+//! use pervma_host::HostMemory;
+//!
+//! let host = HostMemory::new(1 << 30).unwrap();
+//! let config = MmConfig::new(1 << 30, 0x10000, 1 << 30, 65530);
+//! let mm: Mm<()> = Mm::with_backend(config, host.clone());
+//! let flags = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+//! mm.mmap(0x10_0000, 0x2000, Prot::READ | Prot::WRITE, flags, None, ()).unwrap();
+//! mm.access_write(0x10_0010, b"guest").unwrap();
+//! // The same bytes, through the host's own mapping.
+//! // SAFETY: the page is mapped writable, and no other thread touches it.
+//! let p = unsafe { std::slice::from_raw_parts(host.host_ptr(0x10_0010), 5) };
+//! assert_eq!(p, b"guest");
+//! ```
+
+#![cfg(target_os = "linux")]
+#![doc(test(attr(deny(warnings))))]
+
+mod copy;
+mod sys;
+
+use pervma::{Access, Backend, Errno, File, Install, Mapping, Prot, VmFlags, PAGE_SIZE};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// The alignment of the reservation's base: 1 GiB, as mmscript's window
+/// wants, so every 2 MiB-aligned guest block is a 2 MiB-aligned host
+/// block and the host's THP decisions are the guest's.
+const BASE_ALIGN: u64 = 1 << 30;
+
+/// The size of a transparent huge page ([`Install::Anon`] `huge`).
+const HUGE: u64 = 2 << 20;
+
+/// The name of the reservation's memfd, as `/proc/self/maps` shows it
+/// (`/memfd:pervma-reservation (deleted)`).
+pub const RESERVATION_NAME: &str = "pervma-reservation";
+
+/// A guest address space inside one host reservation: guest address `a`
+/// is host address [`base()`](HostMemory::base) `+ a`. See the [crate
+/// docs](crate).
+pub struct HostMemory {
+    /// The host address of guest address 0 (as an integer: the type is
+    /// `Send + Sync` by its invariants, not by a raw pointer's).
+    base: usize,
+    size: u64,
+    /// The memfd that reservation pieces map (`PROT_NONE`, never
+    /// written, size 0: no page of it is ever touched).
+    reservation: OwnedFd,
+    /// The memfd behind each pervma [`File`] mapped so far, by
+    /// [`File::id`].
+    files: Mutex<HashMap<u64, FileMemory>>,
+    /// Host calls that failed where pervma cannot hear of it
+    /// ([`Backend::unmap`], [`Backend::discard`]).
+    lost: AtomicU64,
+}
+
+/// The host memory behind one pervma [`File`].
+struct FileMemory {
+    fd: OwnedFd,
+    /// Kept while the `File` lives: a pervma VMA that maps the file holds
+    /// it, so a dead `File` means no mapping can ask for the memfd again
+    /// (the host's own mappings hold their own reference to it).
+    file: Weak<File>,
+}
+
+impl HostMemory {
+    /// Reserves guest space `[0, size)` (`size` a multiple of the page
+    /// size) as one `PROT_NONE` mapping, aligned to 1 GiB.
+    ///
+    /// # Errors
+    ///
+    /// The host's, when `memfd_create` or `mmap` fails (no address space
+    /// that large is free, say).
+    pub fn new(size: u64) -> io::Result<Arc<HostMemory>> {
+        if size == 0 || size % PAGE_SIZE != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the size is not a positive multiple of the page size",
+            ));
+        }
+        let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "the size is too large");
+        let len = usize::try_from(size).map_err(|_| too_big())?;
+        let slack = usize::try_from(BASE_ALIGN).map_err(|_| too_big())?;
+        let name = CString::new(RESERVATION_NAME).map_err(|_| too_big())?;
+        let reservation = sys::memfd_create(&name)?;
+        // Over-reserve, then put the memfd over an aligned part of it and
+        // give back the rest: at no moment is any of it a hole.
+        let outer = sys::reserve_anywhere(len.checked_add(slack).ok_or_else(too_big)?)?;
+        let base = (outer as usize).next_multiple_of(slack);
+        let head = base - outer as usize;
+        let tail = slack - head;
+        // SAFETY: `[outer, outer + len + slack)` was just reserved by us
+        // and nothing references it; the memfd goes over an aligned part.
+        let placed = unsafe {
+            sys::mmap_fixed(
+                base as *mut u8,
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_NORESERVE,
+                Some(reservation.as_fd()),
+                0,
+                "host mmap of the reservation failed",
+            )
+        };
+        // SAFETY: the slack at both ends is ours (reserved above) and
+        // unused; `munmap` of an empty range is not attempted.
+        let trimmed = unsafe {
+            let head_done = match head {
+                0 => Ok(()),
+                _ => sys::munmap(outer, head),
+            };
+            let tail_done = match tail {
+                0 => Ok(()),
+                _ => sys::munmap((base + len) as *mut u8, tail),
+            };
+            head_done.and(tail_done)
+        };
+        if let Err(e) = placed.and(trimmed) {
+            // SAFETY: the whole outer range is still ours.
+            let _ = unsafe { sys::munmap(outer, len + slack) };
+            return Err(io::Error::from_raw_os_error(e.raw()));
+        }
+        // INVARIANT: `[base, base + size)` is the reservation, all of it.
+        Ok(Arc::new(HostMemory {
+            base,
+            size,
+            reservation,
+            files: Mutex::new(HashMap::new()),
+            lost: AtomicU64::new(0),
+        }))
+    }
+
+    /// The host address of guest address 0.
+    pub fn base(&self) -> *mut u8 {
+        self.base as *mut u8
+    }
+
+    /// The size of the guest space: guest addresses are `[0, size)`.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The host address of `guest_addr` (which must be below
+    /// [`size`](HostMemory::size) for the pointer to be into the
+    /// reservation).
+    ///
+    /// Dereferencing it is the caller's business, as a guest's loads and
+    /// stores are: sound while the page is mapped with the access
+    /// (pervma's VMA lock of the address, held after a successful
+    /// [`Mm::handle_fault`](pervma::Mm::handle_fault) or with
+    /// [`Mm::access_permitted`](pervma::Mm::access_permitted), keeps it
+    /// so), and racing only with atomic or foreign accesses.
+    pub fn host_ptr(&self, guest_addr: u64) -> *mut u8 {
+        (self.base as *mut u8).wrapping_add(guest_addr as usize)
+    }
+
+    /// How many host calls failed where pervma could not be told
+    /// ([`Backend::unmap`] and [`Backend::discard`] cannot fail): 0 unless
+    /// the host ran out of something (its `vm.max_map_count`, say).
+    pub fn lost_calls(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// The host range of guest `[start, end)`, if it is inside the
+    /// reservation.
+    fn range(&self, start: u64, end: u64) -> Result<(*mut u8, usize), Errno> {
+        if start > end || end > self.size || start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL.because("range outside the host reservation"));
+        }
+        Ok((self.host_ptr(start), (end - start) as usize))
+    }
+
+    /// Puts the reservation back over guest `[start, end)`, dropping what
+    /// was mapped there.
+    fn reserve(&self, start: u64, end: u64) -> Result<(), Errno> {
+        let (p, len) = self.range(start, end)?;
+        // SAFETY: the range is inside the reservation, which this
+        // `HostMemory` owns; pervma unmaps only ranges no user copy holds
+        // (the VMAs are write-locked).
+        unsafe {
+            sys::mmap_fixed(
+                p,
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_NORESERVE,
+                Some(self.reservation.as_fd()),
+                start,
+                "host mmap of the reservation failed",
+            )
+        }
+    }
+
+    /// The host file behind `file`, created (`memfd_create`, `ftruncate`
+    /// to [`File::size`]) the first time it is mapped.
+    ///
+    /// This is the hook for files with real contents: a pervma `File`
+    /// that carries its own descriptor (a regular file, a guest's disk
+    /// image) should be mapped from that descriptor rather than from a
+    /// memfd of zeroes; return it here (borrowed from the `File`, which
+    /// the mapping keeps alive) and `map` does the rest.
+    fn file_fd<'a>(
+        files: &'a mut HashMap<u64, FileMemory>,
+        file: &Arc<File>,
+    ) -> Result<BorrowedFd<'a>, Errno> {
+        // Forget the memfds of files that died: no VMA maps them.
+        files.retain(|_, f| f.file.strong_count() > 0);
+        let entry = match files.entry(file.id()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let name = if file.is_shmem() {
+                    String::from("pervma-shmem")
+                } else {
+                    format!("pervma-file:{}", file.name())
+                };
+                let name = CString::new(name.replace('\0', "?"))
+                    .map_err(|_| Errno::EINVAL.because("file name with a NUL"))?;
+                let fd = sys::memfd_create(&name).map_err(|e| {
+                    Errno::from_raw(e.raw_os_error().unwrap_or(0))
+                        .unwrap_or(Errno::ENOMEM)
+                        .because("host memfd_create for a file failed")
+                })?;
+                sys::ftruncate(fd.as_fd(), file.size())?;
+                entry.insert(FileMemory {
+                    fd,
+                    file: Arc::downgrade(file),
+                })
+            }
+        };
+        Ok(entry.fd.as_fd())
+    }
+
+    /// `madvise(advice)` over `m`, with `reason` if the host refuses.
+    fn advise(
+        &self,
+        m: &Mapping<'_>,
+        advice: libc::c_int,
+        reason: &'static str,
+    ) -> Result<(), Errno> {
+        let (p, len) = self.range(m.start, m.end)?;
+        // SAFETY: inside the reservation, which this `HostMemory` owns;
+        // advice that Linux keeps in `vm_flags` drops no page.
+        unsafe { sys::madvise(p, len, advice, reason) }
+    }
+
+    /// `mlock2` (`VM_LOCKED`, with `VM_LOCKONFAULT` if `flags` has it)
+    /// or `munlock` over `m`, as `flags` says.
+    fn set_locked(&self, m: &Mapping<'_>, flags: VmFlags) -> Result<(), Errno> {
+        let (p, len) = self.range(m.start, m.end)?;
+        if !flags.contains(VmFlags::LOCKED) {
+            // SAFETY: inside the reservation; unlocking drops no page.
+            return unsafe { sys::munlock(p, len) };
+        }
+        // First the flags, without faulting anything in: this call fails
+        // only for the memlock limit, and then nothing changed.
+        // SAFETY: inside the reservation; locking on fault maps nothing.
+        unsafe { sys::mlock2(p, len, libc::MLOCK_ONFAULT as libc::c_uint)? };
+        if !flags.contains(VmFlags::LOCKONFAULT) {
+            // `VM_LOCKED` alone. Linux sets the flags first and then
+            // populates; a page that cannot be populated (past the end
+            // of a file) fails the call but leaves the flags set, and
+            // populating is pervma's business anyway (`install`).
+            // SAFETY: inside the reservation; populating maps pages the
+            // guest may use, under no reference of ours.
+            let _ = unsafe { sys::mlock2(p, len, 0) };
+        }
+        Ok(())
+    }
+
+    /// Applies the flags of `m` that the host keeps in `vm_flags` and
+    /// that split host VMAs, coming from `old` (`map` passes the flags a
+    /// new host mapping has).
+    fn apply_flags(&self, m: &Mapping<'_>, old: VmFlags) -> Result<(), Errno> {
+        let new = m.flags;
+        let lock = VmFlags::LOCKED | VmFlags::LOCKONFAULT;
+        if (new ^ old).intersects(lock) {
+            self.set_locked(m, new)?;
+        }
+        let advice = [
+            (
+                VmFlags::HUGEPAGE,
+                libc::MADV_HUGEPAGE,
+                None,
+                "host MADV_HUGEPAGE failed",
+            ),
+            (
+                VmFlags::NOHUGEPAGE,
+                libc::MADV_NOHUGEPAGE,
+                None,
+                "host MADV_NOHUGEPAGE failed",
+            ),
+            (
+                VmFlags::DONTCOPY,
+                libc::MADV_DONTFORK,
+                Some(libc::MADV_DOFORK),
+                "host MADV_DONTFORK/DOFORK failed",
+            ),
+            (
+                VmFlags::WIPEONFORK,
+                libc::MADV_WIPEONFORK,
+                Some(libc::MADV_KEEPONFORK),
+                "host MADV_WIPEONFORK/KEEPONFORK failed",
+            ),
+            (
+                VmFlags::DONTDUMP,
+                libc::MADV_DONTDUMP,
+                Some(libc::MADV_DODUMP),
+                "host MADV_DONTDUMP/DODUMP failed",
+            ),
+            (
+                VmFlags::SEQ_READ,
+                libc::MADV_SEQUENTIAL,
+                None,
+                "host MADV_SEQUENTIAL failed",
+            ),
+            (
+                VmFlags::RAND_READ,
+                libc::MADV_RANDOM,
+                None,
+                "host MADV_RANDOM failed",
+            ),
+        ];
+        for (flag, set, clear, reason) in advice {
+            match (old.contains(flag), new.contains(flag)) {
+                (false, true) => self.advise(m, set, reason)?,
+                (true, false) => {
+                    if let Some(clear) = clear {
+                        self.advise(m, clear, reason)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Neither read-ahead advice any more: MADV_NORMAL clears both.
+        let read_ahead = VmFlags::SEQ_READ | VmFlags::RAND_READ;
+        if old.intersects(read_ahead) && !new.intersects(read_ahead) {
+            self.advise(m, libc::MADV_NORMAL, "host MADV_NORMAL failed")?;
+        }
+        Ok(())
+    }
+}
+
+/// `PROT_*` for the host.
+fn host_prot(prot: Prot) -> libc::c_int {
+    let mut p = libc::PROT_NONE;
+    for (bit, host) in [
+        (Prot::READ, libc::PROT_READ),
+        (Prot::WRITE, libc::PROT_WRITE),
+        (Prot::EXEC, libc::PROT_EXEC),
+    ] {
+        if prot.contains(bit) {
+            p |= host;
+        }
+    }
+    p
+}
+
+impl Backend for HostMemory {
+    fn map(&self, m: &Mapping<'_>) -> Result<(), Errno> {
+        let (p, len) = self.range(m.start, m.end)?;
+        let mut flags = 0;
+        if m.flags.contains(VmFlags::NORESERVE) {
+            flags |= libc::MAP_NORESERVE;
+        }
+        if m.flags.contains(VmFlags::GROWSDOWN) {
+            flags |= libc::MAP_GROWSDOWN;
+        }
+        // `VM_LOCKED` at mmap time, not by a later mlock2: a mapping that
+        // first appeared unlocked could merge with an unlocked neighbour
+        // and keep its anon_vma after the split.
+        if m.flags.contains(VmFlags::LOCKED) {
+            flags |= libc::MAP_LOCKED;
+        }
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        let (fd, offset) = match m.file {
+            None if m.flags.contains(VmFlags::DROPPABLE) => {
+                flags |= libc::MAP_DROPPABLE | libc::MAP_ANONYMOUS;
+                (None, 0)
+            }
+            None => {
+                flags |= libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+                (None, 0)
+            }
+            Some(file) => {
+                flags |= if m.flags.contains(VmFlags::MAYSHARE) {
+                    libc::MAP_SHARED
+                } else {
+                    libc::MAP_PRIVATE
+                };
+                let offset = m
+                    .pgoff
+                    .checked_mul(PAGE_SIZE)
+                    .ok_or(Errno::EOVERFLOW.because("file offset overflows"))?;
+                (Some(HostMemory::file_fd(&mut files, file)?), offset)
+            }
+        };
+        // SAFETY: inside the reservation, which this `HostMemory` owns;
+        // pervma maps only ranges that map nothing (no user copy is in
+        // them).
+        unsafe {
+            sys::mmap_fixed(
+                p,
+                len,
+                host_prot(m.prot()),
+                flags,
+                fd,
+                offset,
+                "host mmap of a guest mapping failed",
+            )?;
+        }
+        drop(files);
+        let fresh = m.flags & (VmFlags::LOCKED | VmFlags::GROWSDOWN);
+        if let Err(e) = self.apply_flags(m, fresh) {
+            // Leave nothing behind: the operation unmaps the range.
+            let _ = self.reserve(m.start, m.end);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn unmap(&self, start: u64, end: u64) {
+        if self.reserve(start, end).is_ok() {
+            return;
+        }
+        // The host refused a new VMA (its map count, say). Keep the range
+        // ours, inaccessible and empty, rather than leave a hole.
+        self.lost.fetch_add(1, Ordering::Relaxed);
+        if let Ok((p, len)) = self.range(start, end) {
+            // SAFETY: inside the reservation; the range is being unmapped,
+            // so no user copy is in it.
+            unsafe {
+                let _ = sys::mprotect(p, len, libc::PROT_NONE);
+                let _ = sys::madvise(p, len, libc::MADV_DONTNEED, "");
+            }
+        }
+    }
+
+    fn change_flags(&self, m: &Mapping<'_>, old: VmFlags) -> Result<(), Errno> {
+        let (p, len) = self.range(m.start, m.end)?;
+        let prot_changed = m.prot() != old.prot();
+        if prot_changed {
+            // SAFETY: inside the reservation; the range's VMAs are
+            // write-locked, so no user copy is in it.
+            unsafe { sys::mprotect(p, len, host_prot(m.prot()))? };
+        }
+        if let Err(e) = self.apply_flags(m, old) {
+            if prot_changed {
+                // SAFETY: as above: back to what the range allowed.
+                let _ = unsafe { sys::mprotect(p, len, host_prot(old.prot())) };
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn move_range(
+        &self,
+        from: u64,
+        to: &Mapping<'_>,
+        keep_source: Option<&Mapping<'_>>,
+    ) -> Result<(), Errno> {
+        let (dst, len) = self.range(to.start, to.end)?;
+        let end = from
+            .checked_add(len as u64)
+            .ok_or(Errno::EINVAL.because("source range overflows"))?;
+        let (src, _) = self.range(from, end)?;
+        // SAFETY: both ranges are inside the reservation; their VMAs are
+        // write-locked, so no user copy is in them. MREMAP_DONTUNMAP
+        // leaves the source mapped (empty), so it is never a hole.
+        let moved = unsafe { sys::mremap_fixed(src, len, dst, libc::MREMAP_DONTUNMAP) };
+        match moved {
+            Ok(()) if keep_source.is_some() => Ok(()),
+            Ok(()) => self.reserve(from, end),
+            Err(e) if keep_source.is_some() => Err(e),
+            Err(_) => {
+                // A move the host does not do with MREMAP_DONTUNMAP
+                // (several host VMAs, say): a plain move, and the
+                // reservation over the hole it leaves. Another thread's
+                // mmap could land in the hole meanwhile: this is the one
+                // moment the reservation is not whole.
+                // SAFETY: as above.
+                unsafe { sys::mremap_fixed(src, len, dst, 0)? };
+                self.reserve(from, end)
+            }
+        }
+    }
+
+    fn discard(&self, m: &Mapping<'_>, lazy: bool) {
+        let advice = if lazy {
+            libc::MADV_FREE
+        } else {
+            libc::MADV_DONTNEED
+        };
+        if self
+            .advise(m, advice, "host MADV_DONTNEED/FREE failed")
+            .is_err()
+        {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn install(
+        &self,
+        m: &Mapping<'_>,
+        addr: u64,
+        access: Access,
+        what: Install,
+    ) -> Result<(), Errno> {
+        let (start, len) = match what {
+            Install::Anon { huge: true } => (addr & !(HUGE - 1), HUGE),
+            _ => (addr & !(PAGE_SIZE - 1), PAGE_SIZE),
+        };
+        let write = match what {
+            Install::ZeroPage => false,
+            Install::Anon { .. } | Install::CowPage => true,
+            Install::FilePage => access == Access::Write && m.flags.contains(VmFlags::MAYSHARE),
+            _ => access == Access::Write,
+        };
+        let (p, len) = self.range(start, start + len)?;
+        let (advice, reason) = if write {
+            (libc::MADV_POPULATE_WRITE, "host MADV_POPULATE_WRITE failed")
+        } else {
+            (libc::MADV_POPULATE_READ, "host MADV_POPULATE_READ failed")
+        };
+        let mut tries = 0;
+        loop {
+            // SAFETY: inside the reservation; populating maps the page
+            // the guest faulted on, which no reference of ours covers.
+            match unsafe { sys::madvise(p, len, advice, reason) } {
+                Ok(()) => return Ok(()),
+                Err(e) if e == Errno::EINTR && tries < 8 => tries += 1,
+                // MADV_POPULATE_READ refuses a VMA without VM_READ, but
+                // x86 reads what it may execute or write (`--x`, `-w-`):
+                // the host's own fault path takes a load there.
+                Err(e) if e == Errno::EFAULT && !write && m.prot() != Prot::NONE => {
+                    for page in (0..len).step_by(PAGE_SIZE as usize) {
+                        // SAFETY: the page is mapped (by `map`) with a
+                        // protection the host's fault path lets a load
+                        // through, and the load is atomic.
+                        unsafe { AtomicU8::from_ptr(p.add(page)) }.load(Ordering::Relaxed);
+                    }
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) {
+        debug_assert!(addr + buf.len() as u64 <= self.size);
+        // SAFETY: pervma reads only a page its fault mapped for reading,
+        // under the VMA lock, so the host page is mapped readable (the
+        // second invariant); guests store to it atomically or from
+        // outside Rust.
+        unsafe { copy::copy_from_guest(self.host_ptr(addr), buf) }
+    }
+
+    fn write(&self, addr: u64, data: &[u8]) {
+        debug_assert!(addr + data.len() as u64 <= self.size);
+        // SAFETY: as in `read`, for a page mapped for writing.
+        unsafe { copy::copy_to_guest(self.host_ptr(addr), data) }
+    }
+}
+
+impl Drop for HostMemory {
+    fn drop(&mut self) {
+        // SAFETY: the reservation is ours (the first invariant), and with
+        // `&mut self` no pervma operation or copy is in it any more.
+        let _ = unsafe { sys::munmap(self.base(), self.size as usize) };
+    }
+}
+
+impl core::fmt::Debug for HostMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HostMemory")
+            .field("base", &self.base())
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
