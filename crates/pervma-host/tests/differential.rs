@@ -100,6 +100,14 @@ fn report(script: &[Op], what: &str, host: &[Line], model: &[Line]) -> String {
     for op in script {
         text += &format!("{op}\n");
     }
+    text += "# only on the host:\n";
+    for l in host.iter().filter(|l| !model.contains(l)) {
+        text += &format!("{l}\n");
+    }
+    text += "# only in pervma:\n";
+    for l in model.iter().filter(|l| !host.contains(l)) {
+        text += &format!("{l}\n");
+    }
     text += "# host /proc/self/maps (guest addresses):\n";
     for l in host {
         text += &format!("{l}\n");
