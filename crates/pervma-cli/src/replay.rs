@@ -143,10 +143,10 @@ impl Runner for Model {
                         Outcome::Segv
                     }
                     Err(FaultError::Bus) => Outcome::Bus,
-                    // The backend had no page: Linux would run the OOM
-                    // killer; mmscript has no word for that, and a runner
-                    // whose memory ran out is killed by a signal.
-                    Err(FaultError::Oom) => Outcome::Segv,
+                    // Only a backend runs out of memory; the kernel's
+                    // answer would be the OOM killer, which no script
+                    // records: say what happened instead.
+                    Err(FaultError::Oom) => Outcome::Err(mmscript::Errno::ENOMEM),
                 }
             }
             Op::Mprotect { addr, len, prot: p } => outcome(

@@ -58,8 +58,8 @@
 //! - Calls for one range are ordered as the operations were; calls for
 //!   different VMAs may come from different threads at once (faults
 //!   under VMA locks), so a backend is `Send + Sync`.
-//! - `install` may come twice for the same address (two racing faults);
-//!   the second must not replace the first's page.
+//! - `install` may come twice with the same [`Install`] for one address
+//!   (two racing faults); the second must keep the first's page.
 //! - A backend must not call back into the `Mm` that calls it (the
 //!   operation holds its locks), as an MMU notifier must not.
 //!
@@ -188,22 +188,29 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
-    /// The pages of `[from, from + len)` move to `[to, to + len)`, which
-    /// maps `to` now (`move_page_tables`), replacing what was there. The
-    /// source maps nothing afterwards, unless `keep_source`
-    /// (`MREMAP_DONTUNMAP`): then it stays mapped as `source`, empty.
+    /// The pages of `[from, from + len)` move to `to.start`
+    /// (`move_page_tables`), replacing what was there; the destination maps
+    /// `to` from now on, which may be longer than `len` (an `mremap` that
+    /// grows as it moves: the rest is new, as after [`map`](Backend::map)).
+    /// The source maps nothing afterwards unless `keep_source`
+    /// (`MREMAP_DONTUNMAP`: it stays mapped, empty, and unlocked); pervma
+    /// also calls [`unmap`](Backend::unmap) for it after the move. `len`
+    /// is 0 when `mremap` duplicates a shared mapping (its old length 0):
+    /// then nothing moves and the source stays.
     ///
     /// # Errors
     ///
-    /// What the backend could not do; the move is undone and `mremap`
-    /// fails with it.
+    /// What the backend could not do, having moved nothing; `mremap` then
+    /// unmaps the destination and fails with it, the source untouched (as
+    /// Linux does when `move_page_tables` falls short).
     fn move_range(
         &self,
         from: u64,
+        len: u64,
         to: &Mapping<'_>,
-        keep_source: Option<&Mapping<'_>>,
+        keep_source: bool,
     ) -> Result<(), Errno> {
-        let _ = (from, to, keep_source);
+        let _ = (from, len, to, keep_source);
         Ok(())
     }
 
@@ -215,8 +222,11 @@ pub trait Backend: Send + Sync {
     }
 
     /// A fault for `access` at `addr` (inside `m`, which is the whole
-    /// VMA) maps `what` there (`set_pte_at`). May come twice for one
-    /// address (racing faults): then the page already there stays.
+    /// VMA) maps `what` there (`set_pte_at`), replacing what a read fault
+    /// mapped before (the zero page, or the file page that a store now
+    /// copies). Racing faults may install the same kind twice for one
+    /// address: the second must keep the first's page (its bytes may have
+    /// been written already).
     ///
     /// # Errors
     ///

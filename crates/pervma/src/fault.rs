@@ -26,7 +26,7 @@
 
 use crate::anon_vma::anon_vma_prepare_mmap_read;
 use crate::flags::{Access, VmFlags, PAGE_SIZE};
-use crate::mem::memory::{self, NeedsAnonVma};
+use crate::mem::memory::{self, PteFault};
 use crate::mm::Mm;
 use crate::payload::Payload;
 use crate::sync::lockdep;
@@ -142,14 +142,15 @@ impl<T: Payload> Mm<T> {
         let rcu = rcu_read_lock();
         if beyond_eof(vma, addr) {
             if access == Access::Read {
-                memory::read_fault_around(&self.page_table, vma, addr, &rcu);
+                memory::read_fault_around(self.memory(), vma, addr, &rcu);
             }
             return Ok(Err(FaultError::Bus));
         }
         loop {
-            match memory::handle_pte_fault(&self.page_table, vma, addr, access, &rcu) {
+            match memory::handle_pte_fault(self.memory(), vma, addr, access, &rcu) {
                 Ok(()) => return Ok(Ok(())),
-                Err(NeedsAnonVma) => vmf_anon_prepare(vma)?,
+                Err(PteFault::Oom) => return Ok(Err(FaultError::Oom)),
+                Err(PteFault::NeedsAnonVma) => vmf_anon_prepare(vma)?,
             }
         }
     }
