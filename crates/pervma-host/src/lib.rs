@@ -12,10 +12,10 @@
 //!
 //! | pervma calls | the host gets |
 //! |---|---|
-//! | [`map`](Backend::map) | `mmap(MAP_FIXED)` at `base + start` with the VMA's protection: private anonymous memory, or a memfd per pervma [`File`] (shared anonymous memory is a `File` too), then `mlock2`/`madvise` for the `vm_flags` that split host VMAs |
+//! | [`map`](Backend::map) | `mmap(MAP_FIXED)` at `base + start` with the VMA's protection: private anonymous memory, or a memfd per pervma [`File`] (shared anonymous memory is a `File` too), then `mlock2`/`madvise` for the `vm_flags` that split host VMAs; a VMA that `mremap` grew in place grows in place on the host too |
 //! | [`unmap`](Backend::unmap) | the reservation again (`mmap(MAP_FIXED)` of its memfd) |
 //! | [`change_flags`](Backend::change_flags) | `mprotect`, `mlock2`/`munlock`, `madvise` for what changed |
-//! | [`move_range`](Backend::move_range) | `mremap(MREMAP_FIXED | MREMAP_DONTUNMAP)`, then the reservation over the source unless it is kept |
+//! | [`move_range`](Backend::move_range) | `mremap(MREMAP_FIXED \| MREMAP_DONTUNMAP)`, then the reservation over the source unless it is kept (a move that grows: a plain `mremap`) |
 //! | [`discard`](Backend::discard) | `madvise(MADV_DONTNEED / MADV_FREE)` |
 //! | [`install`](Backend::install) | `madvise(MADV_POPULATE_READ / _WRITE)` of the page (or the THP's 2 MiB) |
 //! | [`read`](Backend::read), [`write`](Backend::write) | relaxed atomic copies through host pointers |
@@ -34,6 +34,10 @@
 //!
 //! # What the host does not mirror
 //!
+//! - `VM_LOCKONFAULT`: every locked host VMA is locked on fault, and
+//!   pages come in when pervma installs them (see `set_locked` in the
+//!   source), so a VMA locked with `mlock` next to one locked with
+//!   `MLOCK_ONFAULT` is two VMAs for pervma and one for the host.
 //! - Protection keys: pervma's key numbers are the guest's, not the
 //!   host's, and the host may have none; keys are ignored here, so two
 //!   guest VMAs that differ only by key are one host VMA.
@@ -57,7 +61,14 @@
 //!   `MAP_FIXED`, which the host makes atomic; moves leave the source
 //!   mapped with `MREMAP_DONTUNMAP` and then replace it), so no other
 //!   allocation of the process can land inside, and a `MAP_FIXED` inside
-//!   never clobbers memory this `HostMemory` does not own.
+//!   never clobbers memory this `HostMemory` does not own. The
+//!   exceptions are two host calls long, where Linux offers no atomic
+//!   way: a move that grows or whose source is locked (`mremap` without
+//!   `MREMAP_DONTUNMAP`, then the reservation over the source), and a
+//!   growth in place that a new mapping cannot mirror (the reservation
+//!   piece is unmapped, then the VMA before it grows over it). QEMU's
+//!   linux-user has the same windows; a process that maps memory from
+//!   other threads meanwhile could see it land there.
 //! - The host mappings inside change only through the [`Backend`]
 //!   methods, which pervma calls under the locks that exclude user
 //!   copies ([`Backend::read`], [`Backend::write`]) of the same range:
@@ -101,7 +112,9 @@
 mod copy;
 mod sys;
 
-use pervma::{Access, Backend, Errno, File, Install, Mapping, Prot, VmFlags, PAGE_SIZE};
+use pervma::{
+    Access, Backend, Errno, File, Install, Mapping, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE,
+};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -277,6 +290,43 @@ impl HostMemory {
         }
     }
 
+    /// `mremap` grew the VMA that ends at `m.start` in place by `m`: the
+    /// host's VMA there grows too (`mremap` without `MREMAP_MAYMOVE`), so
+    /// it stays one VMA with its pgoff and flags, as Linux's
+    /// `vma_merge_extend` keeps it; a new host mapping would not merge
+    /// with it when its pgoff is not the one a new mapping gets.
+    fn grow_in_place(&self, m: &Mapping<'_>) -> Result<(), Errno> {
+        let (p, len) = self.range(m.start, m.end)?;
+        // The reservation piece makes room: this range is a hole until
+        // the mremap below fills it (the second of the two moments the
+        // reservation is not whole, see `move_range`).
+        // SAFETY: inside the reservation; the range mapped nothing.
+        unsafe { sys::munmap(p, len)? };
+        // SAFETY: the page before `m` is the growing VMA's last page,
+        // inside the reservation; the grown part is the hole just made.
+        let page = PAGE_SIZE as usize;
+        let grown = unsafe { sys::mremap_in_place(p.sub(page), page, page + len) };
+        if grown.is_err() {
+            // Put the reservation back, unless someone took the hole.
+            // SAFETY: MAP_FIXED_NOREPLACE replaces nothing.
+            let back = unsafe {
+                sys::mmap_fixed(
+                    p,
+                    len,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE,
+                    Some(self.reservation.as_fd()),
+                    m.start,
+                    "host mmap of the reservation failed",
+                )
+            };
+            if back.is_err() {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        grown
+    }
+
     /// The host file behind `file`, created (`memfd_create`, `ftruncate`
     /// to [`File::size`]) the first time it is mapped.
     ///
@@ -329,28 +379,25 @@ impl HostMemory {
         unsafe { sys::madvise(p, len, advice, reason) }
     }
 
-    /// `mlock2` (`VM_LOCKED`, with `VM_LOCKONFAULT` if `flags` has it)
-    /// or `munlock` over `m`, as `flags` says.
+    /// `mlock2(MLOCK_ONFAULT)` or `munlock` over `m`, as `flags` says.
+    ///
+    /// Every locked host VMA is locked on fault (`VM_LOCKED |
+    /// VM_LOCKONFAULT`), whatever pervma's flags say: a plain `mlock2`
+    /// would populate the range on its own, also where Linux does not
+    /// (an `mlock` that meets a hole locks the VMAs before it and
+    /// populates nothing), and a populated page can give a host VMA an
+    /// anon_vma that pervma's does not have, which changes what merges.
+    /// Pages come in through [`Backend::install`], as pervma decides.
     fn set_locked(&self, m: &Mapping<'_>, flags: VmFlags) -> Result<(), Errno> {
         let (p, len) = self.range(m.start, m.end)?;
-        if !flags.contains(VmFlags::LOCKED) {
+        if flags.contains(VmFlags::LOCKED) {
+            // SAFETY: inside the reservation; locking on fault maps
+            // nothing.
+            unsafe { sys::mlock2(p, len, libc::MLOCK_ONFAULT as libc::c_uint) }
+        } else {
             // SAFETY: inside the reservation; unlocking drops no page.
-            return unsafe { sys::munlock(p, len) };
+            unsafe { sys::munlock(p, len) }
         }
-        // First the flags, without faulting anything in: this call fails
-        // only for the memlock limit, and then nothing changed.
-        // SAFETY: inside the reservation; locking on fault maps nothing.
-        unsafe { sys::mlock2(p, len, libc::MLOCK_ONFAULT as libc::c_uint)? };
-        if !flags.contains(VmFlags::LOCKONFAULT) {
-            // `VM_LOCKED` alone. Linux sets the flags first and then
-            // populates; a page that cannot be populated (past the end
-            // of a file) fails the call but leaves the flags set, and
-            // populating is pervma's business anyway (`install`).
-            // SAFETY: inside the reservation; populating maps pages the
-            // guest may use, under no reference of ours.
-            let _ = unsafe { sys::mlock2(p, len, 0) };
-        }
-        Ok(())
     }
 
     /// Applies the flags of `m` that the host keeps in `vm_flags` and
@@ -358,8 +405,7 @@ impl HostMemory {
     /// new host mapping has).
     fn apply_flags(&self, m: &Mapping<'_>, old: VmFlags) -> Result<(), Errno> {
         let new = m.flags;
-        let lock = VmFlags::LOCKED | VmFlags::LOCKONFAULT;
-        if (new ^ old).intersects(lock) {
+        if (new ^ old).contains(VmFlags::LOCKED) {
             self.set_locked(m, new)?;
         }
         let advice = [
@@ -426,6 +472,33 @@ impl HostMemory {
     }
 }
 
+/// The `vm_flags` that only `madvise` sets: a new mapping never has them.
+const ADVICE: VmFlags = VmFlags::HUGEPAGE
+    .union(VmFlags::NOHUGEPAGE)
+    .union(VmFlags::DONTCOPY)
+    .union(VmFlags::WIPEONFORK)
+    .union(VmFlags::DONTDUMP)
+    .union(VmFlags::SEQ_READ)
+    .union(VmFlags::RAND_READ);
+
+/// Whether [`Backend::map`] of `m` is an existing VMA growing in place
+/// (`mremap`) rather than a new mapping (`mmap`, whose anonymous memory
+/// has the pgoff of its address, and no advice yet), where the host must
+/// grow its VMA too. A growth that looks new (anonymous memory that was
+/// never moved, without advice, charged as a new one would be) is mapped
+/// as a new mapping, which the host merges with the VMA before it as
+/// Linux would.
+fn is_growth(m: &Mapping<'_>) -> bool {
+    let moved_anon = m.file.is_none() && m.pgoff != m.start >> PAGE_SHIFT;
+    // `accountable_mapping`: what a new mapping with these flags is
+    // charged; an old one keeps its charge when it loses write access.
+    let f = m.flags;
+    let new_account =
+        f.contains(VmFlags::WRITE) && !f.intersects(VmFlags::MAYSHARE | VmFlags::NORESERVE);
+    let old_account = f.contains(VmFlags::ACCOUNT) != new_account;
+    (moved_anon || old_account || f.intersects(ADVICE)) && m.start >= PAGE_SIZE
+}
+
 /// `PROT_*` for the host.
 fn host_prot(prot: Prot) -> libc::c_int {
     let mut p = libc::PROT_NONE;
@@ -443,6 +516,9 @@ fn host_prot(prot: Prot) -> libc::c_int {
 
 impl Backend for HostMemory {
     fn map(&self, m: &Mapping<'_>) -> Result<(), Errno> {
+        if is_growth(m) {
+            return self.grow_in_place(m);
+        }
         let (p, len) = self.range(m.start, m.end)?;
         let mut flags = 0;
         if m.flags.contains(VmFlags::NORESERVE) {
@@ -451,10 +527,17 @@ impl Backend for HostMemory {
         if m.flags.contains(VmFlags::GROWSDOWN) {
             flags |= libc::MAP_GROWSDOWN;
         }
-        // `VM_LOCKED` at mmap time, not by a later mlock2: a mapping that
-        // first appeared unlocked could merge with an unlocked neighbour
-        // and keep its anon_vma after the split.
-        if m.flags.contains(VmFlags::LOCKED) {
+        // A locked mapping is born `PROT_NONE` and `VM_LOCKED` without
+        // `VM_LOCKONFAULT`, which no other host VMA is (`set_locked`), so
+        // it merges with nothing and populates nothing; it is made to
+        // lock on fault, and only then gets its protection (Linux's
+        // mprotect populates a locked VMA that becomes writable, unless
+        // it locks on fault: that page would bring an anon_vma of its
+        // own, and the VMA would not merge as Linux's new one does).
+        // Mapped unlocked first, it could merge with an unlocked
+        // neighbour and keep that one's anon_vma after mlock split it off.
+        let locked = m.flags.contains(VmFlags::LOCKED);
+        if locked {
             flags |= libc::MAP_LOCKED;
         }
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
@@ -487,7 +570,11 @@ impl Backend for HostMemory {
             sys::mmap_fixed(
                 p,
                 len,
-                host_prot(m.prot()),
+                if locked {
+                    libc::PROT_NONE
+                } else {
+                    host_prot(m.prot())
+                },
                 flags,
                 fd,
                 offset,
@@ -495,8 +582,21 @@ impl Backend for HostMemory {
             )?;
         }
         drop(files);
-        let fresh = m.flags & (VmFlags::LOCKED | VmFlags::GROWSDOWN);
-        if let Err(e) = self.apply_flags(m, fresh) {
+        let lock_then_protect = || {
+            if !locked {
+                return Ok(());
+            }
+            self.set_locked(m, m.flags)?;
+            match m.prot() {
+                Prot::NONE => Ok(()),
+                // SAFETY: inside the reservation; the range was just
+                // mapped.
+                prot => unsafe { sys::mprotect(p, len, host_prot(prot)) },
+            }
+        };
+        // Fresh from mmap: nothing of what `apply_flags` sets but the lock.
+        let fresh = m.flags & VmFlags::LOCKED;
+        if let Err(e) = lock_then_protect().and_then(|()| self.apply_flags(m, fresh)) {
             // Leave nothing behind: the operation unmaps the range.
             let _ = self.reserve(m.start, m.end);
             return Err(e);
@@ -542,33 +642,52 @@ impl Backend for HostMemory {
     fn move_range(
         &self,
         from: u64,
+        len: u64,
         to: &Mapping<'_>,
-        keep_source: Option<&Mapping<'_>>,
+        keep_source: bool,
     ) -> Result<(), Errno> {
-        let (dst, len) = self.range(to.start, to.end)?;
+        if len == 0 {
+            // `mremap` of a shared mapping with old length 0: a second
+            // mapping of the same pages, nothing moves.
+            return self.map(to);
+        }
         let end = from
-            .checked_add(len as u64)
+            .checked_add(len)
             .ok_or(Errno::EINVAL.because("source range overflows"))?;
-        let (src, _) = self.range(from, end)?;
-        // SAFETY: both ranges are inside the reservation; their VMAs are
-        // write-locked, so no user copy is in them. MREMAP_DONTUNMAP
-        // leaves the source mapped (empty), so it is never a hole.
-        let moved = unsafe { sys::mremap_fixed(src, len, dst, libc::MREMAP_DONTUNMAP) };
-        match moved {
-            Ok(()) if keep_source.is_some() => Ok(()),
-            Ok(()) => self.reserve(from, end),
-            Err(e) if keep_source.is_some() => Err(e),
-            Err(_) => {
-                // A move the host does not do with MREMAP_DONTUNMAP
-                // (several host VMAs, say): a plain move, and the
-                // reservation over the hole it leaves. Another thread's
-                // mmap could land in the hole meanwhile: this is the one
-                // moment the reservation is not whole.
-                // SAFETY: as above.
-                unsafe { sys::mremap_fixed(src, len, dst, 0)? };
-                self.reserve(from, end)
+        let (src, len) = self.range(from, end)?;
+        let (dst, new_len) = self.range(to.start, to.end)?;
+        if new_len < len {
+            return Err(Errno::EINVAL.because("mremap moves more than its destination holds"));
+        }
+        // MREMAP_DONTUNMAP unlocks the whole source VMA, not only the
+        // moved part (Linux 6.18's move_vma clears VM_LOCKED_MASK on it),
+        // which a plain move leaves locked: a locked source moves plainly.
+        let unlocks = !keep_source && to.flags.contains(VmFlags::LOCKED);
+        if new_len == len && !unlocks {
+            // SAFETY: both ranges are inside the reservation; their VMAs
+            // are write-locked, so no user copy is in them.
+            // MREMAP_DONTUNMAP leaves the source mapped (empty), so it is
+            // never a hole.
+            let moved = unsafe { sys::mremap_fixed(src, len, len, dst, libc::MREMAP_DONTUNMAP) };
+            match moved {
+                Ok(()) if keep_source => return Ok(()),
+                Ok(()) => return self.reserve(from, end),
+                Err(e) if keep_source => return Err(e),
+                // A move the host refuses to do with MREMAP_DONTUNMAP:
+                // the plain move below.
+                Err(_) => {}
             }
         }
+        // A move that grows (Linux makes one VMA of the moved pages and the
+        // new ones, which two host calls would not: an anonymous VMA's
+        // pages keep their pgoff, a new one gets its address), or one that
+        // MREMAP_DONTUNMAP cannot do: a plain move, and the reservation
+        // over the hole it leaves. Another thread's mmap could land in the
+        // hole meanwhile: this is the one moment the reservation is not
+        // whole (QEMU's linux-user has the same window).
+        // SAFETY: as above.
+        unsafe { sys::mremap_fixed(src, len, new_len, dst, 0)? };
+        self.reserve(from, end)
     }
 
     fn discard(&self, m: &Mapping<'_>, lazy: bool) {

@@ -173,7 +173,7 @@ pub(crate) unsafe fn munlock(addr: *mut u8, len: usize) -> Result<(), Errno> {
     )
 }
 
-/// `mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | extra, to)`.
+/// `mremap(from, len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED | extra, to)`.
 ///
 /// # Safety
 ///
@@ -181,6 +181,7 @@ pub(crate) unsafe fn munlock(addr: *mut u8, len: usize) -> Result<(), Errno> {
 pub(crate) unsafe fn mremap_fixed(
     from: *mut u8,
     len: usize,
+    new_len: usize,
     to: *mut u8,
     extra: libc::c_int,
 ) -> Result<(), Errno> {
@@ -189,13 +190,33 @@ pub(crate) unsafe fn mremap_fixed(
         libc::mremap(
             from.cast(),
             len,
-            len,
+            new_len,
             libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | extra,
             to.cast::<libc::c_void>(),
         )
     };
     if p == libc::MAP_FAILED {
         Err(last_error("host mremap failed"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `mremap(addr, len, new_len, 0)`: grows the mapping in place.
+///
+/// # Safety
+///
+/// As [`mmap_fixed`]: the caller owns `[addr, addr + new_len)`.
+pub(crate) unsafe fn mremap_in_place(
+    addr: *mut u8,
+    len: usize,
+    new_len: usize,
+) -> Result<(), Errno> {
+    // SAFETY: the caller owns the range; without MREMAP_MAYMOVE nothing
+    // moves.
+    let p = unsafe { libc::mremap(addr.cast(), len, new_len, 0) };
+    if p == libc::MAP_FAILED {
+        Err(last_error("host mremap growing in place failed"))
     } else {
         Ok(())
     }

@@ -43,7 +43,12 @@ fn anon(start: u64, end: u64, flags: VmFlags) -> Mapping<'static> {
 }
 
 fn rw() -> VmFlags {
-    VmFlags::READ | VmFlags::WRITE | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC
+    VmFlags::READ
+        | VmFlags::WRITE
+        | VmFlags::MAYREAD
+        | VmFlags::MAYWRITE
+        | VmFlags::MAYEXEC
+        | VmFlags::ACCOUNT
 }
 
 #[test]
@@ -94,7 +99,7 @@ fn flags_split_host_vmas_and_moves_keep_data() {
     );
     // mremap the first part elsewhere.
     let to = anon(0x40000, 0x42000, rw() | VmFlags::DONTDUMP);
-    host.move_range(0x10000, &to, None).unwrap();
+    host.move_range(0x10000, 0x2000, &to, false).unwrap();
     let mut buf = [0; 5];
     host.read(0x41008, &mut buf);
     assert_eq!(&buf, b"moved");
@@ -115,7 +120,7 @@ fn flags_split_host_vmas_and_moves_keep_data() {
 fn shared_file_pages_are_one_memfd() {
     let host = HostMemory::new(SIZE).unwrap();
     let file = File::new("data", 1 << 20);
-    let shared = rw() | VmFlags::SHARED | VmFlags::MAYSHARE;
+    let shared = (rw() - VmFlags::ACCOUNT) | VmFlags::SHARED | VmFlags::MAYSHARE;
     let a = Mapping {
         start: 0x10000,
         end: 0x12000,
