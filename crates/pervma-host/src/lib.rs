@@ -302,10 +302,12 @@ impl HostMemory {
         // reservation is not whole, see `move_range`).
         // SAFETY: inside the reservation; the range mapped nothing.
         unsafe { sys::munmap(p, len)? };
-        // SAFETY: the page before `m` is the growing VMA's last page,
-        // inside the reservation; the grown part is the hole just made.
         let page = PAGE_SIZE as usize;
-        let grown = unsafe { sys::mremap_in_place(p.sub(page), page, page + len) };
+        let last = p.wrapping_sub(page);
+        // SAFETY: the page before `m` is the growing VMA's last page,
+        // inside the reservation (`is_growth` checked `m.start`); the
+        // grown part is the hole just made.
+        let grown = unsafe { sys::mremap_in_place(last, page, page + len) };
         if grown.is_err() {
             // Put the reservation back, unless someone took the hole.
             // SAFETY: MAP_FIXED_NOREPLACE replaces nothing.
