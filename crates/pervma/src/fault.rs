@@ -11,8 +11,9 @@
 //! 2. The access is checked against the VMA's flags (`SEGV_ACCERR`), the
 //!    address against the end of the file (`SIGBUS`).
 //! 3. `handle_mm_fault` fills the page-table entry: the zero page, a file
-//!    page, a new anonymous page, a copy-on-write copy, or a whole 2 MiB
-//!    block for a transparent huge page.
+//!    page (read in from the file's contents if the page cache lacks it;
+//!    a read error is `SIGBUS`), a new anonymous page, a copy-on-write
+//!    copy, or a whole 2 MiB block for a transparent huge page.
 //! 4. A fault that gives the VMA anonymous memory needs its `anon_vma`.
 //!    Under a VMA lock `vmf_anon_prepare` may only *try* to take
 //!    `mmap_lock` (waiting for it while holding a VMA lock can deadlock
@@ -26,7 +27,7 @@
 
 use crate::anon_vma::anon_vma_prepare_mmap_read;
 use crate::flags::{Access, VmFlags, PAGE_SIZE};
-use crate::mem::memory::{self, NeedsAnonVma};
+use crate::mem::memory::{self, PteFault};
 use crate::mm::Mm;
 use crate::payload::Payload;
 use crate::sync::lockdep;
@@ -45,7 +46,9 @@ pub enum FaultError {
     /// `SIGSEGV` with `SEGV_PKUERR`: the VMA's protection key does not
     /// allow the access ([`Mm::pkru`]); execute-only memory read.
     PkuErr,
-    /// `SIGBUS`: the address is past the end of the mapped file.
+    /// `SIGBUS`: the address is past the end of the mapped file, or the
+    /// file's page could not be read from its
+    /// [`FileContents`](crate::FileContents) (`VM_FAULT_SIGBUS`).
     Bus,
     /// `VM_FAULT_OOM`: the [`Backend`](crate::Backend) had no memory for
     /// the page (Linux's fault then runs the OOM killer, or gives
@@ -61,7 +64,9 @@ impl core::fmt::Display for FaultError {
             FaultError::PkuErr => {
                 "SIGSEGV (SEGV_PKUERR): the mapping's protection key does not allow the access"
             }
-            FaultError::Bus => "SIGBUS: past the end of the mapped file",
+            FaultError::Bus => {
+                "SIGBUS: past the end of the mapped file, or its page could not be read"
+            }
             FaultError::Oom => "VM_FAULT_OOM: no memory for the page",
         })
     }
@@ -149,7 +154,8 @@ impl<T: Payload> Mm<T> {
         loop {
             match memory::handle_pte_fault(&self.page_table, vma, addr, access, &rcu) {
                 Ok(()) => return Ok(Ok(())),
-                Err(NeedsAnonVma) => vmf_anon_prepare(vma)?,
+                Err(PteFault::NeedsAnonVma) => vmf_anon_prepare(vma)?,
+                Err(PteFault::Sigbus) => return Ok(Err(FaultError::Bus)),
             }
         }
     }

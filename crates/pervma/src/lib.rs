@@ -114,7 +114,7 @@
 //! // Guest memory, and a guest file mapped privately (copy-on-write).
 //! let ram = mm.mmap(0x4000_0000, 64 * PAGE, rw, MapFlags::PRIVATE | MapFlags::FIXED, None, ()).unwrap();
 //! let file = File::new("guest.img", 16 * PAGE);
-//! file.write_at(0, b"boot sector");
+//! file.write_at(0, b"boot sector").unwrap();
 //! let img = mm.mmap(0, 16 * PAGE, rw, MapFlags::PRIVATE, Some((file.clone(), 0)), ()).unwrap();
 //!
 //! std::thread::scope(|s| {
@@ -145,7 +145,7 @@
 //! mm.access_write(img, b"BOOT").unwrap();
 //! let (mut mem, mut disk) = ([0u8; 11], [0u8; 11]);
 //! mm.access_read(img, &mut mem).unwrap();
-//! file.read_at(0, &mut disk);
+//! file.read_at(0, &mut disk).unwrap();
 //! assert_eq!((&mem, &disk), (b"BOOT sector", b"boot sector"));
 //!
 //! // What a guest gets for bad accesses: the signal, as `handle_fault`
@@ -339,7 +339,7 @@ pub use arch::Arch;
 pub use backend::{Backend, Install, Mapping};
 pub use errno::Errno;
 pub use fault::FaultError;
-pub use file::{File, FileBuilder};
+pub use file::{File, FileBuilder, FileContents};
 pub use flags::{Access, MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mem::VmaMemory;
 pub use mm::{

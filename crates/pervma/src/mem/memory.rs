@@ -20,11 +20,18 @@ use crate::sync::rcu::RcuGuard;
 use crate::vma::Vma;
 use alloc::sync::Arc;
 
-/// The fault would give the VMA anonymous memory and it has no
-/// `anon_vma` yet: the caller prepares one (`vmf_anon_prepare`) and runs
-/// the fault again.
+/// Why [`handle_pte_fault`] did not map the page.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct NeedsAnonVma;
+pub(crate) enum PteFault {
+    /// The fault would give the VMA anonymous memory and it has no
+    /// `anon_vma` yet: the caller prepares one (`vmf_anon_prepare`) and
+    /// runs the fault again.
+    NeedsAnonVma,
+    /// `VM_FAULT_SIGBUS`: the file page could not be read
+    /// (`filemap_fault` after `read_folio` failed). Nothing was cached;
+    /// a later fault reads again.
+    Sigbus,
+}
 
 /// A copy stopped at a page that needs a fault first (`Access` is the
 /// kind of fault).
@@ -41,7 +48,7 @@ pub(crate) fn handle_pte_fault<T>(
     addr: u64,
     access: Access,
     rcu: &RcuGuard,
-) -> Result<(), NeedsAnonVma> {
+) -> Result<(), PteFault> {
     if access == Access::Read {
         read_fault_around(pt, vma, addr, rcu);
     }
@@ -112,7 +119,7 @@ fn fault_entry<T>(
     access: Access,
     pte: Pte<'_>,
     rcu: &RcuGuard,
-) -> Result<Option<NewPte>, NeedsAnonVma> {
+) -> Result<Option<NewPte>, PteFault> {
     let flags = vma.flags();
     let kind = pte.kind();
     // do_shared_fault / do_read_fault of a shared mapping: the file page.
@@ -120,7 +127,7 @@ fn fault_entry<T>(
         if kind != PteKind::None {
             return Ok(None);
         }
-        read_in(vma, addr);
+        read_in(vma, addr)?;
         return Ok(Some(NewPte::File));
     }
     match (access, kind) {
@@ -128,14 +135,14 @@ fn fault_entry<T>(
         (Access::Read, PteKind::None) => {
             if vma.file().is_some() {
                 // do_read_fault: the page-cache page, read-only.
-                read_in(vma, addr);
+                read_in(vma, addr)?;
                 return Ok(Some(NewPte::File));
             }
             // do_anonymous_page: the zero page; the huge zero page needs an
             // anon_vma first (do_huge_pmd_anonymous_page).
             if let Some(block) = thp_block(pt, vma, addr) {
                 if vma.anon_vma().is_none() {
-                    return Err(NeedsAnonVma);
+                    return Err(PteFault::NeedsAnonVma);
                 }
                 pt.set_pmd(block, PmdKind::HugeZero);
             }
@@ -144,7 +151,7 @@ fn fault_entry<T>(
         // do_cow_fault / do_wp_page / do_anonymous_page for a store.
         (Access::Write, PteKind::None | PteKind::Zero | PteKind::File) => {
             if vma.anon_vma().is_none() {
-                return Err(NeedsAnonVma);
+                return Err(PteFault::NeedsAnonVma);
             }
             if vma.file().is_none() {
                 let block = addr & !(PMD_SIZE - 1);
@@ -159,7 +166,7 @@ fn fault_entry<T>(
                 }
                 return Ok(Some(NewPte::AnonZero));
             }
-            Ok(Some(cow_copy(vma, addr)))
+            Ok(Some(cow_copy(vma, addr)?))
         }
     }
 }
@@ -237,22 +244,27 @@ fn fill_huge_block(pt: &PageTable, block: u64, rcu: &RcuGuard) {
 }
 
 /// `__do_fault` -> `filemap_fault`/`shmem_fault`: brings the file page
-/// that `addr` maps into the page cache (as zeroes if it was never
-/// written), where a later fault-around of any mapping of the file finds
-/// it. Every fault that maps or copies a file page goes through it.
-fn read_in<T>(vma: &Vma<T>, addr: u64) -> Option<&Page> {
-    vma.file()?.cache().get(vma.linear_page_index(addr))
+/// that `addr` maps into the page cache (read from the file's contents,
+/// or as zeroes for a file without), where a later fault-around of any
+/// mapping of the file finds it. Every fault that maps or copies a file
+/// page goes through it; a read error is `VM_FAULT_SIGBUS`.
+fn read_in<T>(vma: &Vma<T>, addr: u64) -> Result<Option<&Page>, PteFault> {
+    let Some(file) = vma.file() else {
+        return Ok(None);
+    };
+    let index = vma.linear_page_index(addr);
+    file.cache().get(index).map_err(|_| PteFault::Sigbus)
 }
 
 /// The private copy a store to a private file mapping gets
 /// (`do_cow_fault`): the file page's contents, read into the page cache
-/// first (`__do_fault`), or zeroes lazily if the page was never written.
-fn cow_copy<T>(vma: &Vma<T>, addr: u64) -> NewPte {
-    let file_page = read_in(vma, addr);
-    match file_page {
+/// first (`__do_fault`). The copy is anonymous: it never reaches the
+/// file.
+fn cow_copy<T>(vma: &Vma<T>, addr: u64) -> Result<NewPte, PteFault> {
+    Ok(match read_in(vma, addr)? {
         Some(page) => NewPte::Anon(Arc::new(Page::copy_of(page))),
         None => NewPte::AnonZero,
-    }
+    })
 }
 
 /// Copies one page's part of a read out of `vma`'s memory without
@@ -273,7 +285,7 @@ pub(crate) fn copy_from_page<T>(
             Some(page) => page.read(chunk.in_page, out),
             None => out.fill(0),
         },
-        PteKind::File => match file_page(vma, chunk.addr, false) {
+        PteKind::File => match file_page(vma, chunk.addr) {
             Some(page) => page.read(chunk.in_page, out),
             None => out.fill(0),
         },
@@ -297,7 +309,7 @@ pub(crate) fn copy_to_page<T>(
         let page = match pte.kind() {
             PteKind::None | PteKind::Zero => return Err(PageMiss),
             PteKind::File if !vma.flags().contains(VmFlags::SHARED) => return Err(PageMiss),
-            PteKind::File => file_page(vma, chunk.addr, true).ok_or(PageMiss)?,
+            PteKind::File => return file_store(vma, chunk, data),
             PteKind::Anon => match pte.anon_page() {
                 Some(page) => page,
                 None => {
@@ -320,15 +332,23 @@ pub(crate) fn copy_to_page<T>(
     }
 }
 
-/// The page-cache page that `addr` maps in `vma`, brought into the cache
-/// if `create` (a store), else `None` when the cache does not hold it (it
-/// reads as zeroes).
-fn file_page<T>(vma: &Vma<T>, addr: u64, create: bool) -> Option<&Page> {
-    let file = vma.file()?;
-    let index = vma.linear_page_index(addr);
-    if create {
-        file.cache().get(index)
-    } else {
-        file.cache().peek(index)
+/// The page-cache page that `addr` maps in `vma`, or `None` when the
+/// cache does not hold it (it reads as zeroes).
+fn file_page<T>(vma: &Vma<T>, addr: u64) -> Option<&Page> {
+    vma.file()?.cache().peek(vma.linear_page_index(addr))
+}
+
+/// A store through a shared mapping to the file page `chunk.addr` maps:
+/// into the page cache, dirtying the page (`do_shared_fault`'s
+/// `fault_dirty_shared_page`, at every store rather than at the fault,
+/// as pervma's entries are never write-protected again).
+fn file_store<T>(vma: &Vma<T>, chunk: Chunk, data: &[u8]) -> Result<(), PageMiss> {
+    let file = vma.file().ok_or(PageMiss)?;
+    let index = vma.linear_page_index(chunk.addr);
+    // The entry maps the page, so the cache holds it and this reads
+    // nothing in; should it fail, the fault path reports why.
+    match file.cache().write(index, chunk.in_page, data) {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(_) => Err(PageMiss),
     }
 }

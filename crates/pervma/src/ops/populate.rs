@@ -15,7 +15,7 @@ use crate::anon_vma::anon_vma_prepare_mmap_write;
 use crate::errno::Errno;
 use crate::flags::Access;
 use crate::flags::{VmFlags, PAGE_SIZE};
-use crate::mem::memory;
+use crate::mem::memory::{self, PteFault};
 use crate::mm::{Mm, VmaChange};
 use crate::notifier::MmuNotifierEvent;
 use crate::payload::Payload;
@@ -24,13 +24,18 @@ use crate::vma::Vma;
 
 /// Faults in every page of `[from, to)` of `vma` (`populate_vma_page_range`
 /// through GUP): the caller has checked the access and prepared the
-/// `anon_vma` it needs.
-fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) {
+/// `anon_vma` it needs. Stops at a page whose file contents could not be
+/// read (`SIGBUS`, which GUP turns into `EFAULT`).
+fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) -> Result<(), Errno> {
     let rcu = rcu_read_lock();
     for addr in (from..to).step_by(PAGE_SIZE as usize) {
-        let faulted = memory::handle_pte_fault(&mm.page_table, vma, addr, access, &rcu);
-        debug_assert!(faulted.is_ok(), "populate without an anon_vma");
+        match memory::handle_pte_fault(&mm.page_table, vma, addr, access, &rcu) {
+            Ok(()) => {}
+            Err(PteFault::Sigbus) => return Err(Errno::EFAULT),
+            Err(PteFault::NeedsAnonVma) => debug_assert!(false, "populate without an anon_vma"),
+        }
     }
+    Ok(())
 }
 
 /// `__mm_populate(start, end - start, ignore_errors)`: faults in every VMA
@@ -43,8 +48,8 @@ fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) {
 ///
 /// `EFAULT` for a VMA without any access (`PROT_NONE`), one whose
 /// protection key PKRU does not let the access through (execute-only
-/// memory), or reaching past the end of its file (where a fault is
-/// `SIGBUS`): without
+/// memory), or reaching past the end of its file or a page of it that
+/// could not be read (where a fault is `SIGBUS`): without
 /// `ignore_errors` the walk stops there, with it the walk carries on and
 /// succeeds (as `mm_populate` after `mmap` does).
 pub(super) fn populate<T: Payload>(
@@ -107,7 +112,10 @@ pub(super) fn populate<T: Payload>(
             let _told = mm
                 .notifiers
                 .invalidate(from, to.min(eof), MmuNotifierEvent::Populate);
-            fault_in(mm, v, from, to.min(eof), access);
+            let faulted = fault_in(mm, v, from, to.min(eof), access);
+            if faulted.is_err() && !ignore_errors {
+                return faulted;
+            }
         }
         if eof < to && !ignore_errors {
             return Err(Errno::EFAULT);
