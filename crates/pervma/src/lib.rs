@@ -41,7 +41,11 @@
 //! - **Memory and faults**: every `Mm` has a page table; anonymous pages
 //!   are its own, file pages live in the [`File`]'s page cache
 //!   ([`File::read_at`], [`File::write_at`]), private file mappings copy
-//!   on write. [`Mm::handle_fault`] is the fault path (under the per-VMA
+//!   on write. A file gets real contents from a [`FileContents`] given
+//!   to [`FileBuilder::contents`] (Linux's `address_space_operations`):
+//!   faults read its pages in (a read error is `SIGBUS`), and stores
+//!   through shared mappings reach it at [`File::sync`] or when the file
+//!   is dropped; a file without contents reads as zeroes until written. [`Mm::handle_fault`] is the fault path (under the per-VMA
 //!   lock, falling back to `mmap_lock` only when it must);
 //!   [`Mm::access_read`] / [`Mm::access_write`] are `copy_from_user` /
 //!   `copy_to_user`; [`VmaReadGuard::read_nofault`] /
