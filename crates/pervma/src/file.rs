@@ -18,43 +18,7 @@
 //! ([`FileContents::write_page`]). Private mappings read the contents too
 //! but their stores go to anonymous copies, which are never written back.
 //! A file without contents reads as zeroes until written, and nothing is
-//! ever written back.
-//!
-//! ```
-//! use pervma::{Errno, File, FileContents, MapFlags, Mm, Prot, PAGE_SIZE};
-//! use std::sync::{Arc, Mutex};
-//!
-//! /// A disk image in memory.
-//! struct Image(Mutex<Vec<u8>>);
-//!
-//! impl FileContents for Image {
-//!     fn read_page(&self, index: u64, buf: &mut [u8]) -> Result<(), Errno> {
-//!         let at = (index * PAGE_SIZE) as usize;
-//!         buf.copy_from_slice(&self.0.lock().unwrap()[at..at + buf.len()]);
-//!         Ok(())
-//!     }
-//!     fn write_page(&self, index: u64, data: &[u8]) -> Result<(), Errno> {
-//!         let at = (index * PAGE_SIZE) as usize;
-//!         self.0.lock().unwrap()[at..at + data.len()].copy_from_slice(data);
-//!         Ok(())
-//!     }
-//! }
-//!
-//! let mut bytes = vec![0u8; 8192];
-//! bytes[..5].copy_from_slice(b"hello");
-//! let image = Arc::new(Image(Mutex::new(bytes)));
-//! let file = File::builder("disk.img", 8192).contents(image.clone()).build();
-//!
-//! let mm: Mm<()> = Mm::new();
-//! let rw = Prot::READ | Prot::WRITE;
-//! let at = mm.mmap(0, 8192, rw, MapFlags::SHARED, Some((file.clone(), 0)), ()).unwrap();
-//! let mut buf = [0u8; 5];
-//! mm.access_read(at, &mut buf).unwrap(); // faults the page in: read_page
-//! assert_eq!(&buf, b"hello");
-//! mm.access_write(at, b"HELLO").unwrap(); // a shared store dirties it
-//! file.sync().unwrap(); // msync(MS_SYNC): write_page
-//! assert_eq!(&image.0.lock().unwrap()[..5], b"HELLO");
-//! ```
+//! ever written back. [`FileContents`]' docs have an example.
 
 #![deny(unsafe_code)]
 
@@ -76,8 +40,16 @@ pub(crate) fn next_id() -> u64 {
 
 /// The contents behind a [`File`]: where its page cache reads pages in
 /// from and writes dirty pages back to (Linux's
-/// `address_space_operations`, with `read_folio` and `writepage`). See
-/// the [module docs](self#contents) for when each is called.
+/// `address_space_operations`, with `read_folio` and `writepage`), given
+/// to [`FileBuilder::contents`].
+///
+/// A fault on a page the cache does not hold yet reads it in
+/// ([`read_page`](Self::read_page)); stores through shared mappings and
+/// [`File::write_at`] dirty the cached page, and [`File::sync`] (or
+/// dropping the file) writes dirty pages back
+/// ([`write_page`](Self::write_page)). Private mappings read the contents
+/// too, but their stores go to anonymous copies, which are never written
+/// back.
 ///
 /// Pages are numbered from the start of the file (page `index` is bytes
 /// `index * PAGE_SIZE ..`). Both methods see the page's part inside the
@@ -89,6 +61,42 @@ pub(crate) fn next_id() -> u64 {
 /// under different VMA locks read pages in concurrently; one writeback of
 /// a file runs at a time), with locks of the `Mm` that faulted held: they
 /// must not call back into that `Mm`, nor [`File::sync`] on the same file.
+///
+/// ```
+/// use pervma::{Errno, File, FileContents, MapFlags, Mm, Prot, PAGE_SIZE};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// A disk image in memory.
+/// struct Image(Mutex<Vec<u8>>);
+///
+/// impl FileContents for Image {
+///     fn read_page(&self, index: u64, buf: &mut [u8]) -> Result<(), Errno> {
+///         let at = (index * PAGE_SIZE) as usize;
+///         buf.copy_from_slice(&self.0.lock().unwrap()[at..at + buf.len()]);
+///         Ok(())
+///     }
+///     fn write_page(&self, index: u64, data: &[u8]) -> Result<(), Errno> {
+///         let at = (index * PAGE_SIZE) as usize;
+///         self.0.lock().unwrap()[at..at + data.len()].copy_from_slice(data);
+///         Ok(())
+///     }
+/// }
+///
+/// let mut bytes = vec![0u8; 8192];
+/// bytes[..5].copy_from_slice(b"hello");
+/// let image = Arc::new(Image(Mutex::new(bytes)));
+/// let file = File::builder("disk.img", 8192).contents(image.clone()).build();
+///
+/// let mm: Mm<()> = Mm::new();
+/// let rw = Prot::READ | Prot::WRITE;
+/// let at = mm.mmap(0, 8192, rw, MapFlags::SHARED, Some((file.clone(), 0)), ()).unwrap();
+/// let mut buf = [0u8; 5];
+/// mm.access_read(at, &mut buf).unwrap(); // faults the page in: read_page
+/// assert_eq!(&buf, b"hello");
+/// mm.access_write(at, b"HELLO").unwrap(); // a shared store dirties it
+/// file.sync().unwrap(); // msync(MS_SYNC): write_page
+/// assert_eq!(&image.0.lock().unwrap()[..5], b"HELLO");
+/// ```
 #[doc(alias = "address_space_operations")]
 pub trait FileContents: Send + Sync {
     /// Fills `buf` with the file's bytes from page `index` on
