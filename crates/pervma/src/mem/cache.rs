@@ -126,6 +126,11 @@ impl PageCache {
     /// The contents' read error; nothing is cached, so a later call reads
     /// again.
     pub(crate) fn get(&self, index: u64) -> Result<Option<&Page>, Errno> {
+        Ok(self.get_with_leaf(index)?.map(|(_, page)| page))
+    }
+
+    /// [`get`](Self::get), with the page's leaf word.
+    fn get_with_leaf(&self, index: u64) -> Result<Option<(&Leaf, &Page)>, Errno> {
         let Some(leaf) = self.radix.leaf_or_alloc(index) else {
             return Ok(None);
         };
@@ -154,7 +159,7 @@ impl PageCache {
         }
         // SAFETY: `word` is a live page that stays in the cache as long as
         // `self` (invariants).
-        Ok(page_of(word).map(|p| unsafe { &*p }))
+        Ok(page_of(word).map(|p| (leaf, unsafe { &*p })))
     }
 
     /// Stores `data` at `offset` into the page at `index`, reading it in
@@ -171,15 +176,12 @@ impl PageCache {
     ///
     /// If `offset + data.len()` is past the end of the page.
     pub(crate) fn write(&self, index: u64, offset: usize, data: &[u8]) -> Result<bool, Errno> {
-        let Some(page) = self.get(index)? else {
+        let Some((leaf, page)) = self.get_with_leaf(index)? else {
             return Ok(false);
         };
         page.write(offset, data);
         if self.contents.is_some() {
-            // A page in the cache has its leaf (invariants).
-            if let Some(leaf) = self.radix.leaf(index) {
-                mark_dirty(leaf);
-            }
+            mark_dirty(leaf);
         }
         Ok(true)
     }
