@@ -84,7 +84,9 @@ impl<T: Payload> Mm<T> {
 
     /// `handle_mm_fault` for a user access to `addr`: `Ok` once the page is
     /// mapped for the access (after Linux's side effects on the VMA), or
-    /// the signal the process would get.
+    /// the signal the process would get. With a [`Backend`](crate::Backend)
+    /// the page is mapped there ([`Backend::install`](crate::Backend::install)),
+    /// and [`FaultError::Oom`] says it had no memory for it.
     ///
     /// Follows the deadlock rule: call it without holding any lock of this
     /// `Mm` (it may wait for `mmap_lock`).

@@ -51,9 +51,9 @@ fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) -> 
 /// `EFAULT` for a VMA without any access (`PROT_NONE`), one whose
 /// protection key PKRU does not let the access through (execute-only
 /// memory), or reaching past the end of its file (where a fault is
-/// `SIGBUS`): without
-/// `ignore_errors` the walk stops there, with it the walk carries on and
-/// succeeds (as `mm_populate` after `mmap` does).
+/// `SIGBUS`); `ENOMEM` when the backend had no memory for a page.
+/// Without `ignore_errors` the walk stops there, with it the walk carries
+/// on and succeeds (as `mm_populate` after `mmap` does).
 pub(super) fn populate<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     start: u64,
