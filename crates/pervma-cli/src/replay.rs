@@ -105,6 +105,10 @@ impl Runner for Model {
                         Outcome::Segv
                     }
                     Err(FaultError::Bus) => Outcome::Bus,
+                    // Only a backend runs out of memory; the kernel's
+                    // answer would be the OOM killer, which no script
+                    // records: say what happened instead.
+                    Err(FaultError::Oom) => Outcome::Err(mmscript::Errno::ENOMEM),
                 }
             }
             Op::Mprotect { addr, len, prot: p } => {

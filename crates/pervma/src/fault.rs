@@ -89,7 +89,9 @@ impl<T: Payload> Mm<T> {
 
     /// `handle_mm_fault` for a user access to `addr`: `Ok` once the page is
     /// mapped for the access (after Linux's side effects on the VMA), or
-    /// the signal the process would get.
+    /// the signal the process would get. With a [`Backend`](crate::Backend)
+    /// the page is mapped there ([`Backend::install`](crate::Backend::install)),
+    /// and [`FaultError::Oom`] says it had no memory for it.
     ///
     /// Follows the deadlock rule: call it without holding any lock of this
     /// `Mm` (it may wait for `mmap_lock`).
@@ -147,15 +149,16 @@ impl<T: Payload> Mm<T> {
         let rcu = rcu_read_lock();
         if beyond_eof(vma, addr) {
             if access == Access::Read {
-                memory::read_fault_around(&self.page_table, vma, addr, &rcu);
+                memory::read_fault_around(self.memory(), vma, addr, &rcu);
             }
             return Ok(Err(FaultError::Bus));
         }
         loop {
-            match memory::handle_pte_fault(&self.page_table, vma, addr, access, &rcu) {
+            match memory::handle_pte_fault(self.memory(), vma, addr, access, &rcu) {
                 Ok(()) => return Ok(Ok(())),
-                Err(PteFault::NeedsAnonVma) => vmf_anon_prepare(vma)?,
+                Err(PteFault::Oom) => return Ok(Err(FaultError::Oom)),
                 Err(PteFault::Sigbus) => return Ok(Err(FaultError::Bus)),
+                Err(PteFault::NeedsAnonVma) => vmf_anon_prepare(vma)?,
             }
         }
     }

@@ -57,6 +57,11 @@ pub(crate) fn next_id() -> u64 {
 /// a file whose size is not a multiple of it; the rest of the cached page
 /// reads as zeroes and is never written back.
 ///
+/// An `Mm` with a [`Backend`](crate::Backend) keeps no bytes, so its
+/// faults never read pages in: the backend maps the file's bytes itself
+/// (through [`raw_fd`](Self::raw_fd), say). [`File::read_at`],
+/// [`File::write_at`] and [`File::sync`] still go through the cache.
+///
 /// The methods may be called from any thread, several at once (faults
 /// under different VMA locks read pages in concurrently; one writeback of
 /// a file runs at a time), with locks of the `Mm` that faulted held: they

@@ -62,6 +62,13 @@
 //!   [`Mm::pkey_mprotect`] work, with [`Mm::pkru`] ([`Pkru`]) deciding
 //!   what faults, user copies and `mlock` may touch. The default
 //!   ([`Arch::X86_64`]) has none, the same answer on every host.
+//! - **Real memory**: by default pervma's page table holds the bytes.
+//!   [`Mm::with_backend`] plugs in a [`Backend`] instead (a kernel's
+//!   page tables and frames, an emulator's host reservation, a pager's
+//!   region): every operation applies what it changes to it, under its
+//!   own locks, faults [`install`](Backend::install) the page pervma
+//!   chose ([`Install`]), and user copies read and write it. See
+//!   [`backend`] for when each call comes and a complete kernel example.
 //! - **Mirrors of the address space**: an [`MmuNotifier`] registered with
 //!   [`Mm::mmu_notifier_register`] is told of every change of what a range
 //!   maps or allows ([`MmuNotifierEvent`]: unmap, protection, move,

@@ -133,7 +133,7 @@ impl<T> VmaReadGuard<'_, T> {
     pub fn read_nofault(&self, addr: u64, buf: &mut [u8]) -> Result<(), NoFault> {
         let mm = self.mm();
         self.copy_nofault(addr, buf.len(), Access::Read, |chunk, rcu| {
-            copy_from_page(&mm.page_table, self, chunk, buf, rcu)
+            copy_from_page(mm.memory(), self, chunk, buf, rcu)
         })
     }
 
@@ -148,7 +148,7 @@ impl<T> VmaReadGuard<'_, T> {
     pub fn write_nofault(&self, addr: u64, data: &[u8]) -> Result<(), NoFault> {
         let mm = self.mm();
         self.copy_nofault(addr, data.len(), Access::Write, |chunk, rcu| {
-            copy_to_page(&mm.page_table, self, chunk, data, rcu)
+            copy_to_page(mm.memory(), self, chunk, data, rcu)
         })
     }
 

@@ -8,12 +8,16 @@
 //! These functions know pages, not locks. Their callers hold what keeps
 //! the VMA stable (its read lock, or `mmap_lock`) and have checked the
 //! access against the VMA's flags; what they need from the caller beyond
-//! that, an `anon_vma`, they ask for by returning [`NeedsAnonVma`].
+//! that, an `anon_vma`, they ask for by returning
+//! [`PteFault::NeedsAnonVma`]. With a [`Backend`], each entry the record
+//! gains is mapped in the backend first ([`Backend::install`]), and
+//! copies read and write the backend's bytes.
 
 #![deny(unsafe_code)]
 
 use super::page::{Chunk, Page};
 use super::pte::{NewPte, PageTable, PmdKind, Pte, PteKind};
+use crate::backend::{Backend, Install, Mapping};
 use crate::flags::Access;
 use crate::flags::{VmFlags, PAGE_SIZE, PMD_SIZE};
 use crate::sync::rcu::RcuGuard;
@@ -27,10 +31,41 @@ pub(crate) enum PteFault {
     /// `anon_vma` yet: the caller prepares one (`vmf_anon_prepare`) and
     /// runs the fault again.
     NeedsAnonVma,
+    /// The backend had no memory for the page (`VM_FAULT_OOM`).
+    Oom,
     /// `VM_FAULT_SIGBUS`: the file page could not be read
     /// (`filemap_fault` after `read_folio` failed). Nothing was cached;
     /// a later fault reads again.
     Sigbus,
+}
+
+/// The memory of one `Mm`: pervma's record of the page table, and the
+/// backend that holds the bytes, if the user plugged one in (else the
+/// record's pages and the files' page caches hold them).
+#[derive(Clone, Copy)]
+pub(crate) struct Memory<'a> {
+    pub(crate) pt: &'a PageTable,
+    pub(crate) backend: Option<&'a dyn Backend>,
+}
+
+impl Memory<'_> {
+    /// Tells the backend what the fault maps (`set_pte_at`), before the
+    /// record shows it.
+    fn install<T>(
+        &self,
+        vma: &Vma<T>,
+        addr: u64,
+        access: Access,
+        what: Install,
+    ) -> Result<(), PteFault> {
+        let Some(backend) = self.backend else {
+            return Ok(());
+        };
+        let m = Mapping::of(vma, vma.start(), vma.end());
+        backend
+            .install(&m, addr, access, what)
+            .map_err(|_| PteFault::Oom)
+    }
 }
 
 /// A copy stopped at a page that needs a fault first (`Access` is the
@@ -43,18 +78,19 @@ pub(crate) struct PageMiss;
 /// [`copy_to_page`] (for `Write`) succeeds unless the entry is zapped in
 /// between.
 pub(crate) fn handle_pte_fault<T>(
-    pt: &PageTable,
+    mem: Memory<'_>,
     vma: &Vma<T>,
     addr: u64,
     access: Access,
     rcu: &RcuGuard,
 ) -> Result<(), PteFault> {
+    let pt = mem.pt;
     if access == Access::Read {
-        read_fault_around(pt, vma, addr, rcu);
+        read_fault_around(mem, vma, addr, rcu);
     }
     loop {
         let pte = pt.get(addr, rcu);
-        let Some(new) = fault_entry(pt, vma, addr, access, pte, rcu)? else {
+        let Some(new) = fault_entry(mem, vma, addr, access, pte, rcu)? else {
             return Ok(());
         };
         if pt.install(addr, pte, new, rcu) {
@@ -68,9 +104,13 @@ pub(crate) fn handle_pte_fault<T>(
 /// (see [`fault_around`]). It comes before `->fault()`, so a read past the
 /// end of the file, which then fails with `SIGBUS`, maps the cached pages
 /// around it all the same.
-pub(crate) fn read_fault_around<T>(pt: &PageTable, vma: &Vma<T>, addr: u64, rcu: &RcuGuard) {
-    if pt.get(addr, rcu).kind() == PteKind::None {
-        fault_around(pt, vma, addr, rcu);
+///
+/// With a backend, the backend's own faults map what they like around a
+/// page; pervma's record keeps the page cache out of it (it holds no
+/// bytes then).
+pub(crate) fn read_fault_around<T>(mem: Memory<'_>, vma: &Vma<T>, addr: u64, rcu: &RcuGuard) {
+    if mem.backend.is_none() && mem.pt.get(addr, rcu).kind() == PteKind::None {
+        fault_around(mem.pt, vma, addr, rcu);
     }
 }
 
@@ -111,15 +151,17 @@ fn fault_around<T>(pt: &PageTable, vma: &Vma<T>, addr: u64, rcu: &RcuGuard) {
 }
 
 /// What the entry `pte` for `addr` must become for `access`, or `None` if
-/// it serves the access already.
+/// it serves the access already. The backend, if any, has mapped it
+/// before this returns `Some`.
 fn fault_entry<T>(
-    pt: &PageTable,
+    mem: Memory<'_>,
     vma: &Vma<T>,
     addr: u64,
     access: Access,
     pte: Pte<'_>,
     rcu: &RcuGuard,
 ) -> Result<Option<NewPte>, PteFault> {
+    let pt = mem.pt;
     let flags = vma.flags();
     let kind = pte.kind();
     // do_shared_fault / do_read_fault of a shared mapping: the file page.
@@ -127,7 +169,8 @@ fn fault_entry<T>(
         if kind != PteKind::None {
             return Ok(None);
         }
-        read_in(vma, addr)?;
+        read_in(mem, vma, addr)?;
+        mem.install(vma, addr, access, Install::FilePage)?;
         return Ok(Some(NewPte::File));
     }
     match (access, kind) {
@@ -135,15 +178,18 @@ fn fault_entry<T>(
         (Access::Read, PteKind::None) => {
             if vma.file().is_some() {
                 // do_read_fault: the page-cache page, read-only.
-                read_in(vma, addr)?;
+                read_in(mem, vma, addr)?;
+                mem.install(vma, addr, access, Install::FilePage)?;
                 return Ok(Some(NewPte::File));
             }
             // do_anonymous_page: the zero page; the huge zero page needs an
             // anon_vma first (do_huge_pmd_anonymous_page).
-            if let Some(block) = thp_block(pt, vma, addr) {
-                if vma.anon_vma().is_none() {
-                    return Err(PteFault::NeedsAnonVma);
-                }
+            let huge = thp_block(pt, vma, addr);
+            if huge.is_some() && vma.anon_vma().is_none() {
+                return Err(PteFault::NeedsAnonVma);
+            }
+            mem.install(vma, addr, access, Install::ZeroPage)?;
+            if let Some(block) = huge {
                 pt.set_pmd(block, PmdKind::HugeZero);
             }
             Ok(Some(NewPte::Zero))
@@ -158,7 +204,9 @@ fn fault_entry<T>(
                 let huge_zero = pt.pmd(addr) == PmdKind::HugeZero
                     && vma.start() <= block
                     && block.checked_add(PMD_SIZE).is_some_and(|e| e <= vma.end());
-                if thp_block(pt, vma, addr).is_some() || huge_zero {
+                let huge = thp_block(pt, vma, addr).is_some() || huge_zero;
+                mem.install(vma, addr, access, Install::Anon { huge })?;
+                if huge {
                     // A THP: the whole aligned 2 MiB block at once, where
                     // the PMD entry is empty or holds the huge zero page
                     // (do_huge_zero_wp_pmd).
@@ -166,7 +214,9 @@ fn fault_entry<T>(
                 }
                 return Ok(Some(NewPte::AnonZero));
             }
-            Ok(Some(cow_copy(vma, addr)?))
+            let copy = cow_copy(mem, vma, addr)?;
+            mem.install(vma, addr, access, Install::CowPage)?;
+            Ok(Some(copy))
         }
     }
 }
@@ -247,8 +297,18 @@ fn fill_huge_block(pt: &PageTable, block: u64, rcu: &RcuGuard) {
 /// that `addr` maps into the page cache (read from the file's contents,
 /// or as zeroes for a file without), where a later fault-around of any
 /// mapping of the file finds it. Every fault that maps or copies a file
-/// page goes through it; a read error is `VM_FAULT_SIGBUS`.
-fn read_in<T>(vma: &Vma<T>, addr: u64) -> Result<Option<&Page>, PteFault> {
+/// page goes through it, before the backend maps anything
+/// (`finish_fault` comes after `__do_fault`); a read error is
+/// `VM_FAULT_SIGBUS`. With a backend the file's bytes are the backend's
+/// business, and the page cache stays empty.
+fn read_in<'v, T>(
+    mem: Memory<'_>,
+    vma: &'v Vma<T>,
+    addr: u64,
+) -> Result<Option<&'v Page>, PteFault> {
+    if mem.backend.is_some() {
+        return Ok(None);
+    }
     let Some(file) = vma.file() else {
         return Ok(None);
     };
@@ -258,10 +318,10 @@ fn read_in<T>(vma: &Vma<T>, addr: u64) -> Result<Option<&Page>, PteFault> {
 
 /// The private copy a store to a private file mapping gets
 /// (`do_cow_fault`): the file page's contents, read into the page cache
-/// first (`__do_fault`). The copy is anonymous: it never reaches the
-/// file.
-fn cow_copy<T>(vma: &Vma<T>, addr: u64) -> Result<NewPte, PteFault> {
-    Ok(match read_in(vma, addr)? {
+/// first (`__do_fault`), or zeroes lazily with a backend. The copy is
+/// anonymous: it never reaches the file.
+fn cow_copy<T>(mem: Memory<'_>, vma: &Vma<T>, addr: u64) -> Result<NewPte, PteFault> {
+    Ok(match read_in(mem, vma, addr)? {
         Some(page) => NewPte::Anon(Arc::new(Page::copy_of(page))),
         None => NewPte::AnonZero,
     })
@@ -270,14 +330,21 @@ fn cow_copy<T>(vma: &Vma<T>, addr: u64) -> Result<NewPte, PteFault> {
 /// Copies one page's part of a read out of `vma`'s memory without
 /// faulting: `Err(PageMiss)` if the page is not mapped.
 pub(crate) fn copy_from_page<T>(
-    pt: &PageTable,
+    mem: Memory<'_>,
     vma: &Vma<T>,
     chunk: Chunk,
     buf: &mut [u8],
     rcu: &RcuGuard,
 ) -> Result<(), PageMiss> {
     let out = &mut buf[chunk.done..chunk.done + chunk.len];
-    let pte = pt.get(chunk.addr, rcu);
+    let pte = mem.pt.get(chunk.addr, rcu);
+    if pte.kind() == PteKind::None {
+        return Err(PageMiss);
+    }
+    if let Some(backend) = mem.backend {
+        backend.read(chunk.addr, out);
+        return Ok(());
+    }
     match pte.kind() {
         PteKind::None => return Err(PageMiss),
         PteKind::Zero => out.fill(0),
@@ -297,7 +364,7 @@ pub(crate) fn copy_from_page<T>(
 /// faulting: `Err(PageMiss)` if the page is not mapped writably (absent,
 /// the zero page, or a file page of a private mapping).
 pub(crate) fn copy_to_page<T>(
-    pt: &PageTable,
+    mem: Memory<'_>,
     vma: &Vma<T>,
     chunk: Chunk,
     data: &[u8],
@@ -305,12 +372,22 @@ pub(crate) fn copy_to_page<T>(
 ) -> Result<(), PageMiss> {
     let data = &data[chunk.done..chunk.done + chunk.len];
     loop {
-        let pte = pt.get(chunk.addr, rcu);
+        let pte = mem.pt.get(chunk.addr, rcu);
+        let writable = match pte.kind() {
+            PteKind::None | PteKind::Zero => false,
+            PteKind::File => vma.flags().contains(VmFlags::SHARED),
+            PteKind::Anon => true,
+        };
+        if !writable {
+            return Err(PageMiss);
+        }
+        if let Some(backend) = mem.backend {
+            backend.write(chunk.addr, data);
+            return Ok(());
+        }
         let page = match pte.kind() {
-            PteKind::None | PteKind::Zero => return Err(PageMiss),
-            PteKind::File if !vma.flags().contains(VmFlags::SHARED) => return Err(PageMiss),
             PteKind::File => return file_store(vma, chunk, data),
-            PteKind::Anon => match pte.anon_page() {
+            _ => match pte.anon_page() {
                 Some(page) => page,
                 None => {
                     // First store to lazily zeroed anonymous memory: give
@@ -322,7 +399,7 @@ pub(crate) fn copy_to_page<T>(
                     } else {
                         NewPte::Anon(page)
                     };
-                    pt.install(chunk.addr, pte, new, rcu);
+                    mem.pt.install(chunk.addr, pte, new, rcu);
                     continue;
                 }
             },

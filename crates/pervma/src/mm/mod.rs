@@ -71,6 +71,7 @@ pub(crate) use vma_ptr::VmaPtr;
 use crate::arch::Arch;
 use crate::backend::Backend;
 use crate::flags::PAGE_SIZE;
+use crate::mem::memory::Memory;
 use crate::mem::pte::PageTable;
 use crate::notifier::Notifiers;
 use crate::pkeys::{Pkeys, Pkru};
@@ -295,6 +296,15 @@ impl<T> Mm<T> {
         let mut mm = Self::with_config(config);
         mm.backend = Some(backend);
         mm
+    }
+
+    /// The record of the page table with the backend, for page-level
+    /// faults and copies.
+    pub(crate) fn memory(&self) -> Memory<'_> {
+        Memory {
+            pt: &self.page_table,
+            backend: self.backend.as_deref(),
+        }
     }
 
     /// The backend given to [`Mm::with_backend`], if any.
@@ -630,6 +640,12 @@ impl<T> Drop for Mm<T> {
         }
         drop(rcu);
         for vma in vmas {
+            if let Some(backend) = self.backend.as_deref() {
+                // exit_mmap's unmap_vmas: the backend's memory goes too.
+                // SAFETY: a VMA in the tree is live until freed below.
+                let v = unsafe { vma.as_ref() };
+                backend.unmap(v.start(), v.end());
+            }
             // SAFETY: each VMA in the tree was allocated by `VmaChange` with
             // `Box::into_raw` and is owned by the tree; nobody else can
             // reach it now (`&mut self`), and each appears once.

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 use super::merge::{change_range_flags, Holes};
+use crate::backend::Mapping;
 use crate::errno::Errno;
 use crate::flags::{offset_in_page, page_align, VmFlags};
 use crate::mm::{MmapLocked, MmapWriteGuard, VmaChange};
@@ -278,6 +279,9 @@ fn zap_vma<T>(
     advice.new_flags(vma)?;
     // madvise_free_single_vma and zap_page_range_single: MMU_NOTIFY_CLEAR.
     let _invalidate = mm.notifiers.invalidate(from, to, MmuNotifierEvent::Discard);
+    if let Some(backend) = mm.backend.as_deref() {
+        backend.discard(&Mapping::of(vma, from, to), advice == Advice::Free);
+    }
     if advice == Advice::Free {
         // A THP split reaches every mapping of the folio, here or not.
         let around_remap = |runs: &[(u64, u64)], remap: &mut dyn FnMut()| {

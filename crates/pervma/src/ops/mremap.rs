@@ -40,6 +40,7 @@ use super::mlock::VM_LOCKED_MASK;
 use super::mmap::get_unmapped_area;
 use super::munmap::do_munmap;
 use super::populate::populate;
+use crate::backend::Mapping;
 use crate::errno::Errno;
 use crate::flags::{
     offset_in_page, MapFlags, MremapFlags, VmFlags, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE,
@@ -423,6 +424,7 @@ fn mremap_at<T: Payload>(
             if can_expand_in_place(change, r, vma) {
                 vrm_calc_charge(change, r, vma)?;
                 expand_vma_in_place(change, vma, r.delta)?;
+                map_expansion(change, r.addr + r.old_len, r.delta)?;
                 return Ok(r.addr);
             }
             if !r.flags.contains(MremapFlags::MAYMOVE) {
@@ -503,6 +505,26 @@ fn expand_vma_in_place<T: Payload>(
     merge_new_range(change, &p).map(|_| ()).ok_or(Errno::ENOMEM)
 }
 
+/// The backend maps the `delta` bytes at `start` that a VMA grew by in
+/// place; if it cannot, they go again and `mremap` fails.
+fn map_expansion<T: Payload>(
+    change: &mut VmaChange<'_, '_, T>,
+    start: u64,
+    delta: u64,
+) -> Result<(), Errno> {
+    let Some(backend) = change.guard().mm().backend.as_deref() else {
+        return Ok(());
+    };
+    let mapped = match change.find(start) {
+        Some(vma) => backend.map(&Mapping::of(change.vma(vma), start, start + delta)),
+        None => Err(Errno::ENOMEM),
+    };
+    if mapped.is_err() {
+        let _ = do_munmap(change, start, delta);
+    }
+    mapped
+}
+
 /// `vrm_calc_charge`: a `VM_ACCOUNT` VMA is charged the new length with
 /// `DONTUNMAP` (the old range stays), else `delta`: the growth, or, for a
 /// fixed move that shrinks, the amount it shrank by.
@@ -575,6 +597,18 @@ fn move_vma<T: Payload>(
     let _destination = mm
         .notifiers
         .invalidate(to, to + len, MmuNotifierEvent::MoveTo { from });
+    if let Some(backend) = mm.backend.as_deref() {
+        let moved = {
+            let destination = Mapping::of(change.vma(new_vma), to, r.new_addr + r.new_len);
+            let keep_source = r.flags.contains(MremapFlags::DONTUNMAP);
+            backend.move_range(from, len, &destination, keep_source)
+        };
+        if let Err(errno) = moved {
+            // The destination goes again, the source stays.
+            let _ = do_munmap(change, r.new_addr, r.new_len);
+            return Err(errno);
+        }
+    }
     mm.page_table.move_pmds(from, to, len, realign);
     change.move_pages(from, to, len);
     if r.flags.contains(MremapFlags::DONTUNMAP) {
