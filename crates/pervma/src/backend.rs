@@ -63,6 +63,148 @@
 //! - A backend must not call back into the `Mm` that calls it (the
 //!   operation holds its locks), as an MMU notifier must not.
 //!
+//! # Example: a kernel's page tables
+//!
+//! A kernel gives pervma its frame allocator and page tables; pervma
+//! decides what each fault maps and when translations go, and the kernel
+//! never re-derives a VMA rule. (An emulator backs the guest with a host
+//! reservation instead: the `pervma-host` crate; a userfaultfd pager
+//! resolves the faults that `install` stands for with `UFFDIO_COPY`.)
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//! use pervma::{Access, Backend, Errno, Install, MapFlags, Mapping, Mm, MmConfig, Prot};
+//!
+//! const PAGE: u64 = 4096;
+//! type Frame = Box<[u8; PAGE as usize]>;
+//!
+//! /// Frames (index = PFN, 0 is the zero page), PTEs (virtual page ->
+//! /// PFN, writable), and a count of TLB flushes.
+//! struct Tables { frames: Vec<Option<Frame>>, ptes: HashMap<u64, (usize, bool)>, flushes: u32 }
+//! struct PageTables(Mutex<Tables>);
+//!
+//! impl Tables {
+//!     fn alloc(&mut self, bytes: Frame) -> Result<usize, Errno> {
+//!         if self.frames.iter().flatten().count() >= 64 {
+//!             return Err(Errno::ENOMEM.because("out of frames"));
+//!         }
+//!         self.frames.push(Some(bytes));
+//!         Ok(self.frames.len() - 1)
+//!     }
+//!     fn zap(&mut self, start: u64, end: u64) {
+//!         let gone: Vec<u64> = self.ptes.keys().copied().filter(|&v| start <= v && v < end).collect();
+//!         for vpage in gone {
+//!             let (pfn, _) = self.ptes.remove(&vpage).unwrap();
+//!             if pfn != 0 {
+//!                 self.frames[pfn] = None; // freed
+//!             }
+//!         }
+//!         self.flushes += 1; // flush_tlb_range
+//!     }
+//! }
+//!
+//! impl Backend for PageTables {
+//!     fn unmap(&self, start: u64, end: u64) {
+//!         self.0.lock().unwrap().zap(start, end);
+//!     }
+//!     fn discard(&self, m: &Mapping<'_>, _lazy: bool) {
+//!         self.0.lock().unwrap().zap(m.start, m.end);
+//!     }
+//!     fn change_flags(&self, m: &Mapping<'_>, _old: pervma::VmFlags) -> Result<(), Errno> {
+//!         let mut t = self.0.lock().unwrap();
+//!         let writable = m.prot().contains(Prot::WRITE);
+//!         for (_, pte) in t.ptes.iter_mut().filter(|(&v, _)| m.start <= v && v < m.end) {
+//!             pte.1 &= writable; // a store faults again and gets a fresh answer
+//!         }
+//!         t.flushes += 1;
+//!         Ok(())
+//!     }
+//!     fn move_range(&self, from: u64, len: u64, to: &Mapping<'_>, _keep: bool) -> Result<(), Errno> {
+//!         let mut t = self.0.lock().unwrap();
+//!         let moving: Vec<u64> = t.ptes.keys().copied().filter(|&v| from <= v && v < from + len).collect();
+//!         for vpage in moving {
+//!             let pte = t.ptes.remove(&vpage).unwrap();
+//!             t.ptes.insert(to.start + (vpage - from), pte);
+//!         }
+//!         t.flushes += 1;
+//!         Ok(())
+//!     }
+//!     fn install(&self, m: &Mapping<'_>, addr: u64, _: Access, what: Install) -> Result<(), Errno> {
+//!         let mut t = self.0.lock().unwrap();
+//!         let vpage = addr & !(PAGE - 1);
+//!         let pages = match what {
+//!             // A THP: this kernel maps the block with small pages.
+//!             Install::Anon { huge: true } => {
+//!                 let block = addr & !((2 << 20) - 1);
+//!                 (block.max(m.start)..(block + (2 << 20)).min(m.end)).step_by(PAGE as usize).collect()
+//!             }
+//!             _ => vec![vpage],
+//!         };
+//!         for vpage in pages {
+//!             let writable_there = t.ptes.get(&vpage).is_some_and(|pte| pte.1);
+//!             match what {
+//!                 // This kernel has no files: their pages read as zeroes.
+//!                 Install::ZeroPage | Install::FilePage if !t.ptes.contains_key(&vpage) => {
+//!                     t.ptes.insert(vpage, (0, false));
+//!                 }
+//!                 Install::Anon { .. } | Install::CowPage if !writable_there => {
+//!                     let pfn = t.alloc(Box::new([0; PAGE as usize]))?;
+//!                     t.ptes.insert(vpage, (pfn, true));
+//!                 }
+//!                 _ => {} // a racing fault mapped it already
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//!     fn read(&self, addr: u64, buf: &mut [u8]) {
+//!         let t = self.0.lock().unwrap();
+//!         let (pfn, _) = t.ptes[&(addr & !(PAGE - 1))];
+//!         let off = (addr % PAGE) as usize;
+//!         match &t.frames[pfn] {
+//!             Some(frame) => buf.copy_from_slice(&frame[off..off + buf.len()]),
+//!             None => buf.fill(0),
+//!         }
+//!     }
+//!     fn write(&self, addr: u64, data: &[u8]) {
+//!         let mut t = self.0.lock().unwrap();
+//!         let (pfn, writable) = t.ptes[&(addr & !(PAGE - 1))];
+//!         assert!(writable, "pervma stores only where a write fault mapped");
+//!         let off = (addr % PAGE) as usize;
+//!         t.frames[pfn].as_mut().unwrap()[off..off + data.len()].copy_from_slice(data);
+//!     }
+//! }
+//!
+//! let tables = Arc::new(PageTables(Mutex::new(Tables {
+//!     frames: vec![Some(Box::new([0; PAGE as usize]))], // PFN 0: the zero page
+//!     ptes: HashMap::new(),
+//!     flushes: 0,
+//! })));
+//! let mm: Mm<()> = Mm::with_backend(MmConfig::default(), tables.clone());
+//! let heap = mm
+//!     .mmap(0, 8 * PAGE, Prot::READ | Prot::WRITE, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, ())
+//!     .unwrap();
+//!
+//! // copy_to_user faults the pages in (pervma decides: anonymous pages)
+//! // and stores through the kernel's page tables.
+//! mm.access_write(heap + PAGE - 2, b"hello").unwrap();
+//! let mut buf = [0; 5];
+//! mm.access_read(heap + PAGE - 2, &mut buf).unwrap();
+//! assert_eq!(&buf, b"hello");
+//! assert_eq!(tables.0.lock().unwrap().ptes.len(), 2);
+//!
+//! // mremap moves the PTEs; mprotect makes them read-only; munmap frees.
+//! let moved = mm.mremap(heap, 8 * PAGE, 16 * PAGE, pervma::MremapFlags::MAYMOVE, 0).unwrap();
+//! mm.access_read(moved + PAGE - 2, &mut buf).unwrap();
+//! assert_eq!(&buf, b"hello");
+//! mm.mprotect(moved, 16 * PAGE, Prot::READ).unwrap();
+//! assert!(mm.access_write(moved, b"x").is_err()); // SEGV_ACCERR, decided by pervma
+//! mm.munmap(moved, 16 * PAGE).unwrap();
+//! let t = tables.0.lock().unwrap();
+//! assert!(t.ptes.is_empty());
+//! assert_eq!(t.frames.iter().flatten().count(), 1); // the zero page alone
+//! ```
+//!
 //! [`Mm::with_backend`]: crate::Mm::with_backend
 //! [`Mm::access_read`]: crate::Mm::access_read
 //! [`FaultError::Oom`]: crate::FaultError::Oom

@@ -11,8 +11,9 @@
 //! 2. The access is checked against the VMA's flags (`SEGV_ACCERR`), the
 //!    address against the end of the file (`SIGBUS`).
 //! 3. `handle_mm_fault` fills the page-table entry: the zero page, a file
-//!    page, a new anonymous page, a copy-on-write copy, or a whole 2 MiB
-//!    block for a transparent huge page.
+//!    page (read in from the file's contents if the page cache lacks it;
+//!    a read error is `SIGBUS`), a new anonymous page, a copy-on-write
+//!    copy, or a whole 2 MiB block for a transparent huge page.
 //! 4. A fault that gives the VMA anonymous memory needs its `anon_vma`.
 //!    Under a VMA lock `vmf_anon_prepare` may only *try* to take
 //!    `mmap_lock` (waiting for it while holding a VMA lock can deadlock
@@ -45,7 +46,9 @@ pub enum FaultError {
     /// `SIGSEGV` with `SEGV_PKUERR`: the VMA's protection key does not
     /// allow the access ([`Mm::pkru`]); execute-only memory read.
     PkuErr,
-    /// `SIGBUS`: the address is past the end of the mapped file.
+    /// `SIGBUS`: the address is past the end of the mapped file, or the
+    /// file's page could not be read from its
+    /// [`FileContents`](crate::FileContents) (`VM_FAULT_SIGBUS`).
     Bus,
     /// `VM_FAULT_OOM`: the [`Backend`](crate::Backend) had no memory for
     /// the page (Linux's fault then runs the OOM killer, or gives
@@ -61,7 +64,9 @@ impl core::fmt::Display for FaultError {
             FaultError::PkuErr => {
                 "SIGSEGV (SEGV_PKUERR): the mapping's protection key does not allow the access"
             }
-            FaultError::Bus => "SIGBUS: past the end of the mapped file",
+            FaultError::Bus => {
+                "SIGBUS: past the end of the mapped file, or its page could not be read"
+            }
             FaultError::Oom => "VM_FAULT_OOM: no memory for the page",
         })
     }
@@ -84,7 +89,9 @@ impl<T: Payload> Mm<T> {
 
     /// `handle_mm_fault` for a user access to `addr`: `Ok` once the page is
     /// mapped for the access (after Linux's side effects on the VMA), or
-    /// the signal the process would get.
+    /// the signal the process would get. With a [`Backend`](crate::Backend)
+    /// the page is mapped there ([`Backend::install`](crate::Backend::install)),
+    /// and [`FaultError::Oom`] says it had no memory for it.
     ///
     /// Follows the deadlock rule: call it without holding any lock of this
     /// `Mm` (it may wait for `mmap_lock`).
@@ -150,6 +157,7 @@ impl<T: Payload> Mm<T> {
             match memory::handle_pte_fault(self.memory(), vma, addr, access, &rcu) {
                 Ok(()) => return Ok(Ok(())),
                 Err(PteFault::Oom) => return Ok(Err(FaultError::Oom)),
+                Err(PteFault::Sigbus) => return Ok(Err(FaultError::Bus)),
                 Err(PteFault::NeedsAnonVma) => vmf_anon_prepare(vma)?,
             }
         }

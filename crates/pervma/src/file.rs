@@ -1,10 +1,28 @@
-//! What backs a VMA: files (with an identity) and `anon_vma`s.
+//! What backs a VMA: files (with an identity and, if the user gives
+//! them, contents) and `anon_vma`s.
 //!
-//! Linux: include/linux/fs.h (`struct file`), include/linux/rmap.h
-//! (`struct anon_vma`), mm/shmem.c (`shmem_zero_setup`).
+//! Linux: include/linux/fs.h (`struct file`, `struct
+//! address_space_operations`), include/linux/rmap.h (`struct anon_vma`),
+//! mm/shmem.c (`shmem_zero_setup`).
+//!
+//! # Contents
+//!
+//! A [`File`] is an identity (what merging and `/proc/pid/maps` look at)
+//! and a page cache. Where the cache's pages come from is the file's
+//! [`FileContents`], given with [`FileBuilder::contents`]: an emulator's
+//! guest image, a kernel's block device, a pager's snapshot. A fault on a
+//! page the cache does not hold yet reads it from the contents
+//! ([`FileContents::read_page`]); stores through shared mappings and
+//! [`File::write_at`] dirty the cached page, and [`File::sync`] (or
+//! dropping the file) writes dirty pages back
+//! ([`FileContents::write_page`]). Private mappings read the contents too
+//! but their stores go to anonymous copies, which are never written back.
+//! A file without contents reads as zeroes until written, and nothing is
+//! ever written back. [`FileContents`]' docs have an example.
 
 #![deny(unsafe_code)]
 
+use crate::errno::Errno;
 use crate::flags::PAGE_SHIFT;
 use crate::mem::cache::PageCache;
 use crate::mem::page::page_chunks;
@@ -20,9 +38,114 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// The contents behind a [`File`]: where its page cache reads pages in
+/// from and writes dirty pages back to (Linux's
+/// `address_space_operations`, with `read_folio` and `writepage`), given
+/// to [`FileBuilder::contents`].
+///
+/// A fault on a page the cache does not hold yet reads it in
+/// ([`read_page`](Self::read_page)); stores through shared mappings and
+/// [`File::write_at`] dirty the cached page, and [`File::sync`] (or
+/// dropping the file) writes dirty pages back
+/// ([`write_page`](Self::write_page)). Private mappings read the contents
+/// too, but their stores go to anonymous copies, which are never written
+/// back.
+///
+/// Pages are numbered from the start of the file (page `index` is bytes
+/// `index * PAGE_SIZE ..`). Both methods see the page's part inside the
+/// file: [`PAGE_SIZE`](crate::PAGE_SIZE) bytes, fewer for the last page of
+/// a file whose size is not a multiple of it; the rest of the cached page
+/// reads as zeroes and is never written back.
+///
+/// An `Mm` with a [`Backend`](crate::Backend) keeps no bytes, so its
+/// faults never read pages in: the backend maps the file's bytes itself
+/// (through [`raw_fd`](Self::raw_fd), say). [`File::read_at`],
+/// [`File::write_at`] and [`File::sync`] still go through the cache.
+///
+/// The methods may be called from any thread, several at once (faults
+/// under different VMA locks read pages in concurrently; one writeback of
+/// a file runs at a time), with locks of the `Mm` that faulted held: they
+/// must not call back into that `Mm`, nor [`File::sync`] on the same file.
+///
+/// ```
+/// use pervma::{Errno, File, FileContents, MapFlags, Mm, Prot, PAGE_SIZE};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// A disk image in memory.
+/// struct Image(Mutex<Vec<u8>>);
+///
+/// impl FileContents for Image {
+///     fn read_page(&self, index: u64, buf: &mut [u8]) -> Result<(), Errno> {
+///         let at = (index * PAGE_SIZE) as usize;
+///         buf.copy_from_slice(&self.0.lock().unwrap()[at..at + buf.len()]);
+///         Ok(())
+///     }
+///     fn write_page(&self, index: u64, data: &[u8]) -> Result<(), Errno> {
+///         let at = (index * PAGE_SIZE) as usize;
+///         self.0.lock().unwrap()[at..at + data.len()].copy_from_slice(data);
+///         Ok(())
+///     }
+/// }
+///
+/// let mut bytes = vec![0u8; 8192];
+/// bytes[..5].copy_from_slice(b"hello");
+/// let image = Arc::new(Image(Mutex::new(bytes)));
+/// let file = File::builder("disk.img", 8192).contents(image.clone()).build();
+///
+/// let mm: Mm<()> = Mm::new();
+/// let rw = Prot::READ | Prot::WRITE;
+/// let at = mm.mmap(0, 8192, rw, MapFlags::SHARED, Some((file.clone(), 0)), ()).unwrap();
+/// let mut buf = [0u8; 5];
+/// mm.access_read(at, &mut buf).unwrap(); // faults the page in: read_page
+/// assert_eq!(&buf, b"hello");
+/// mm.access_write(at, b"HELLO").unwrap(); // a shared store dirties it
+/// file.sync().unwrap(); // msync(MS_SYNC): write_page
+/// assert_eq!(&image.0.lock().unwrap()[..5], b"HELLO");
+/// ```
+#[doc(alias = "address_space_operations")]
+pub trait FileContents: Send + Sync {
+    /// Fills `buf` with the file's bytes from page `index` on
+    /// (`read_folio`). Called when a fault, [`File::read_at`] or
+    /// [`File::write_at`] needs a page the cache does not hold; `buf`
+    /// holds zeroes on entry.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error (`EIO`, say): the fault gets `SIGBUS`
+    /// ([`FaultError::Bus`](crate::FaultError::Bus)), `read_at` returns
+    /// it, nothing is cached, and the next access reads again.
+    #[doc(alias = "read_folio", alias = "readpage")]
+    fn read_page(&self, index: u64, buf: &mut [u8]) -> Result<(), Errno>;
+
+    /// Writes `data`, page `index` as it is now in the cache, back to the
+    /// file (`writepage`). Called by [`File::sync`] and when the file is
+    /// dropped, for pages dirtied by stores through shared mappings or
+    /// [`File::write_at`]; never for a file that nothing wrote to.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error: the page stays dirty, and [`File::sync`] returns
+    /// the first error (a drop ignores it).
+    #[doc(alias = "writepage", alias = "writepages")]
+    fn write_page(&self, index: u64, data: &[u8]) -> Result<(), Errno>;
+
+    /// A Unix file descriptor with the same contents, if there is one.
+    ///
+    /// A [`Backend`](crate::Backend) that maps real memory (a host
+    /// reservation) may map this descriptor itself: a `MAP_SHARED` host
+    /// mapping of it shares pages with the file, so stores reach the file
+    /// without going through pervma's page cache. pervma never uses it;
+    /// the descriptor stays owned by the implementer, open for as long as
+    /// the contents live. The default is `None`.
+    fn raw_fd(&self) -> Option<i32> {
+        None
+    }
+}
+
 /// A file that can be mapped: an identity, a name, a size, the device
 /// and inode number that `/proc/pid/maps` prints for it, and its page
-/// cache (the contents, zeroes until written).
+/// cache, read in from its [`FileContents`] if it has them (zeroes until
+/// written otherwise).
 ///
 /// Two VMAs map "the same file" when they hold the same `Arc<File>`
 /// (`vma->vm_file`), which is what merging compares. Shared anonymous
@@ -41,9 +164,9 @@ pub struct File {
     cache: PageCache,
 }
 
-/// Builds a [`File`] with a chosen device and inode number, so that its
-/// `/proc/pid/maps` lines match a real file's; from [`File::builder`].
-#[derive(Debug)]
+/// Builds a [`File`] with contents, or with a chosen device and inode
+/// number so that its `/proc/pid/maps` lines match a real file's; from
+/// [`File::builder`].
 #[must_use = "call build() to get the file"]
 pub struct FileBuilder {
     name: String,
@@ -51,6 +174,20 @@ pub struct FileBuilder {
     writable: bool,
     dev: (u32, u32),
     ino: Option<u64>,
+    contents: Option<Arc<dyn FileContents>>,
+}
+
+impl core::fmt::Debug for FileBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FileBuilder")
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .field("writable", &self.writable)
+            .field("dev", &self.dev)
+            .field("ino", &self.ino)
+            .field("contents", &self.contents.is_some())
+            .finish()
+    }
 }
 
 impl FileBuilder {
@@ -73,6 +210,14 @@ impl FileBuilder {
         self
     }
 
+    /// What the file holds: its page cache reads pages from `contents`
+    /// and writes dirty ones back to it (see [`FileContents`]). Without
+    /// it the file reads as zeroes until written.
+    pub fn contents(mut self, contents: Arc<dyn FileContents>) -> Self {
+        self.contents = Some(contents);
+        self
+    }
+
     /// The file.
     pub fn build(self) -> Arc<File> {
         let id = next_id();
@@ -84,7 +229,7 @@ impl FileBuilder {
             writable: self.writable,
             dev: self.dev,
             ino: self.ino.unwrap_or(id),
-            cache: PageCache::new(self.size),
+            cache: PageCache::new(self.size, self.contents),
         })
     }
 }
@@ -106,6 +251,7 @@ impl File {
             writable: true,
             dev: (0, 0),
             ino: None,
+            contents: None,
         }
     }
 
@@ -129,7 +275,7 @@ impl File {
             writable: true,
             dev: (0, 1),
             ino: id,
-            cache: PageCache::new(size),
+            cache: PageCache::new(size, None),
         })
     }
 
@@ -173,33 +319,91 @@ impl File {
         &self.cache
     }
 
+    /// The contents the file's pages are read from and written back to,
+    /// if it has any ([`FileBuilder::contents`]).
+    pub fn contents(&self) -> Option<&Arc<dyn FileContents>> {
+        self.cache.contents()
+    }
+
     /// `pread`: copies file contents from `offset` into `buf`, stopping at
     /// the end of the file. Returns the number of bytes read (0 at or past
-    /// the end). Sees every store made through shared mappings.
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
+    /// the end). Sees every store made through shared mappings. Pages the
+    /// cache does not hold yet are read from the file's [`FileContents`]
+    /// into the cache (`filemap_read`); a file without contents reads
+    /// them as zeroes and caches nothing.
+    ///
+    /// # Errors
+    ///
+    /// The contents' read error, if it came before any byte was read;
+    /// after some were, the count of those (as `pread` does).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         let len = self.clip(offset, buf.len());
         for c in page_chunks(offset, len) {
             let out = &mut buf[c.done..c.done + c.len];
-            match self.cache.peek(c.addr >> PAGE_SHIFT) {
+            let index = c.addr >> PAGE_SHIFT;
+            let page = match self.cache.peek(index) {
+                Some(page) => Some(page),
+                None if self.contents().is_none() => None,
+                None => match self.cache.get(index) {
+                    Ok(page) => page,
+                    Err(errno) if c.done == 0 => return Err(errno),
+                    Err(_) => return Ok(c.done),
+                },
+            };
+            match page {
                 Some(page) => page.read(c.in_page, out),
                 None => out.fill(0),
             }
         }
-        len
+        Ok(len)
     }
 
     /// `pwrite`: copies `data` into the file at `offset`, stopping at the
     /// end of the file (files do not grow). Returns the number of bytes
     /// written. Shared mappings of the file see the new contents at once;
-    /// private ones until they write the page (copy-on-write).
-    pub fn write_at(&self, offset: u64, data: &[u8]) -> usize {
+    /// private ones until they write the page (copy-on-write). A page
+    /// the cache does not hold yet is read in from the file's
+    /// [`FileContents`] first, and written back by [`File::sync`] (or when
+    /// the file is dropped).
+    ///
+    /// # Errors
+    ///
+    /// The contents' read error, if it came before any byte was written;
+    /// after some were, the count of those (as `pwrite` does).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
         let len = self.clip(offset, data.len());
         for c in page_chunks(offset, len) {
-            if let Some(page) = self.cache.get(c.addr >> PAGE_SHIFT) {
-                page.write(c.in_page, &data[c.done..c.done + c.len]);
+            let index = c.addr >> PAGE_SHIFT;
+            match self
+                .cache
+                .write(index, c.in_page, &data[c.done..c.done + c.len])
+            {
+                Ok(_) => {}
+                Err(errno) if c.done == 0 => return Err(errno),
+                Err(_) => return Ok(c.done),
             }
         }
-        len
+        Ok(len)
+    }
+
+    /// `fsync`, or `msync(MS_SYNC)` over every mapping of the file: writes
+    /// each dirty page back through [`FileContents::write_page`]. A store
+    /// that races with it is either written back by it or leaves the page
+    /// dirty for the next `sync`; none is lost. Syncs of one file run one
+    /// at a time. Without contents there is nothing to write.
+    ///
+    /// Dropping the last `Arc<File>` writes dirty pages back too, ignoring
+    /// errors, on whichever thread drops it (which may be the thread that
+    /// reclaims an unmapped VMA after an RCU grace period): call `sync`
+    /// first to see errors and to choose when the writes happen.
+    ///
+    /// # Errors
+    ///
+    /// The first error `write_page` returned; the pages that failed stay
+    /// dirty, the others were written.
+    #[doc(alias = "vfs_fsync_range", alias = "fsync", alias = "msync")]
+    pub fn sync(&self) -> Result<(), Errno> {
+        self.cache.writeback()
     }
 
     /// How many of `len` bytes from `offset` are inside the file.
@@ -218,6 +422,7 @@ impl core::fmt::Debug for File {
             .field("writable", &self.writable)
             .field("dev", &self.dev)
             .field("ino", &self.ino)
+            .field("contents", &self.contents().is_some())
             .finish_non_exhaustive()
     }
 }

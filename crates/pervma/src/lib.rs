@@ -41,7 +41,11 @@
 //! - **Memory and faults**: every `Mm` has a page table; anonymous pages
 //!   are its own, file pages live in the [`File`]'s page cache
 //!   ([`File::read_at`], [`File::write_at`]), private file mappings copy
-//!   on write. [`Mm::handle_fault`] is the fault path (under the per-VMA
+//!   on write. A file gets real contents from a [`FileContents`] given
+//!   to [`FileBuilder::contents`] (Linux's `address_space_operations`):
+//!   faults read its pages in (a read error is `SIGBUS`), and stores
+//!   through shared mappings reach it at [`File::sync`] or when the file
+//!   is dropped; a file without contents reads as zeroes until written. [`Mm::handle_fault`] is the fault path (under the per-VMA
 //!   lock, falling back to `mmap_lock` only when it must);
 //!   [`Mm::access_read`] / [`Mm::access_write`] are `copy_from_user` /
 //!   `copy_to_user`; [`VmaReadGuard::read_nofault`] /
@@ -58,6 +62,13 @@
 //!   [`Mm::pkey_mprotect`] work, with [`Mm::pkru`] ([`Pkru`]) deciding
 //!   what faults, user copies and `mlock` may touch. The default
 //!   ([`Arch::X86_64`]) has none, the same answer on every host.
+//! - **Real memory**: by default pervma's page table holds the bytes.
+//!   [`Mm::with_backend`] plugs in a [`Backend`] instead (a kernel's
+//!   page tables and frames, an emulator's host reservation, a pager's
+//!   region): every operation applies what it changes to it, under its
+//!   own locks, faults [`install`](Backend::install) the page pervma
+//!   chose ([`Install`]), and user copies read and write it. See
+//!   [`backend`] for when each call comes and a complete kernel example.
 //! - **Mirrors of the address space**: an [`MmuNotifier`] registered with
 //!   [`Mm::mmu_notifier_register`] is told of every change of what a range
 //!   maps or allows ([`MmuNotifierEvent`]: unmap, protection, move,
@@ -114,7 +125,7 @@
 //! // Guest memory, and a guest file mapped privately (copy-on-write).
 //! let ram = mm.mmap(0x4000_0000, 64 * PAGE, rw, MapFlags::PRIVATE | MapFlags::FIXED, None, ()).unwrap();
 //! let file = File::new("guest.img", 16 * PAGE);
-//! file.write_at(0, b"boot sector");
+//! file.write_at(0, b"boot sector").unwrap();
 //! let img = mm.mmap(0, 16 * PAGE, rw, MapFlags::PRIVATE, Some((file.clone(), 0)), ()).unwrap();
 //!
 //! std::thread::scope(|s| {
@@ -145,7 +156,7 @@
 //! mm.access_write(img, b"BOOT").unwrap();
 //! let (mut mem, mut disk) = ([0u8; 11], [0u8; 11]);
 //! mm.access_read(img, &mut mem).unwrap();
-//! file.read_at(0, &mut disk);
+//! file.read_at(0, &mut disk).unwrap();
 //! assert_eq!((&mem, &disk), (b"BOOT sector", b"boot sector"));
 //!
 //! // What a guest gets for bad accesses: the signal, as `handle_fault`
@@ -339,7 +350,7 @@ pub use arch::Arch;
 pub use backend::{Backend, Install, Mapping};
 pub use errno::Errno;
 pub use fault::FaultError;
-pub use file::{File, FileBuilder};
+pub use file::{File, FileBuilder, FileContents};
 pub use flags::{Access, MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
 pub use mem::VmaMemory;
 pub use mm::{

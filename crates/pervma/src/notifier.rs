@@ -185,6 +185,13 @@ impl Notifiers {
         }
     }
 
+    /// Whether nothing is registered (`!mm_has_notifiers`); exact under
+    /// `mmap_lock`, which registering takes for write.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// `mmu_notifier_invalidate_range_start` for `[start, end)`: `None`
     /// (after one load) when nothing is registered, else the invalidation,
     /// which ends when dropped.

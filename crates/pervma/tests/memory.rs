@@ -81,20 +81,20 @@ fn copies_cross_vma_boundaries_and_stop_at_holes() {
 fn private_file_mapping_copies_on_write() {
     let mm = Mm::new();
     let file = File::new("data", 4 * P);
-    file.write_at(P, b"file contents");
+    file.write_at(P, b"file contents").unwrap();
     mm.mmap(A, 2 * P, RW, PRIVATE, Some((file.clone(), P)), ())
         .unwrap();
     assert_eq!(read(&mm, A, 4), b"file");
     let m = memory(&mm, A);
     assert_eq!((m.rss, m.anonymous), (P, 0));
     // The file changes under a mapping that has not written: it sees it.
-    file.write_at(P, b"FILE");
+    file.write_at(P, b"FILE").unwrap();
     assert_eq!(read(&mm, A, 4), b"FILE");
     // A write copies the page; the file does not change.
     mm.access_write(A + 5, b"CONTENTS").unwrap();
     assert_eq!(read(&mm, A, 13), b"FILE CONTENTS");
     let mut f = [0u8; 13];
-    file.read_at(P, &mut f);
+    file.read_at(P, &mut f).unwrap();
     assert_eq!(&f, b"FILE contents");
     let m = memory(&mm, A);
     assert_eq!((m.rss, m.anonymous), (P, P));
@@ -121,7 +121,7 @@ fn shared_mappings_see_each_others_stores() {
     mm.access_write(A + P + 7, b"hello").unwrap();
     assert_eq!(read(&mm, A + 0x10_0000 + 7, 5), b"hello");
     let mut f = [0u8; 5];
-    file.read_at(P + 7, &mut f);
+    file.read_at(P + 7, &mut f).unwrap();
     assert_eq!(&f, b"hello");
     let m = memory(&mm, A);
     assert_eq!((m.rss, m.anonymous), (P, 0));

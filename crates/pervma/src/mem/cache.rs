@@ -1,60 +1,153 @@
-//! A file's page cache: the pages that shared mappings of the file share.
+//! A file's page cache: the pages that shared mappings of the file share,
+//! read in from the file's contents and written back when dirty.
 //!
-//! Linux: mm/filemap.c (`filemap_fault`, `__filemap_get_folio`),
+//! Linux: mm/filemap.c (`filemap_fault`, `__filemap_get_folio`,
+//! `filemap_read_folio`, `filemap_write_and_wait_range`),
+//! mm/page-writeback.c (`folio_mark_dirty`, `clear_page_dirty_for_io`),
 //! mm/shmem.c (`shmem_fault`).
 //!
 //! A page, once in the cache, stays there until the file is dropped (there
 //! is no truncation or reclaim in pervma), so `&Page`s borrowed from the
-//! cache live as long as the cache. New pages read as zeroes: every file
-//! starts out as zeroes until written (`File::write_at`, or a store through
-//! a shared mapping).
+//! cache live as long as the cache. A page is brought in ([`PageCache::get`])
+//! by reading it from the file's [`FileContents`]
+//! (`address_space_operations::read_folio`), or as zeroes for a file
+//! without contents (a shmem object, or a file that starts out as zeroes
+//! until written). Two threads that bring one page in at once may both
+//! read it; one copy wins, and nobody sees a page before it was read
+//! whole (Linux makes the second wait on the locked folio instead).
+//!
+//! # Dirty pages and writeback
+//!
+//! A store that reaches a cached page of a file with contents (through a
+//! shared mapping, or `File::write_at`) marks the page dirty
+//! ([`PageCache::write`]); [`PageCache::writeback`] (`File::sync`, and the
+//! cache's drop) writes the dirty pages back through
+//! [`FileContents::write_page`]. A store racing with a writeback must not
+//! be lost. Linux gets that from write protection: `clear_page_dirty_for_io`
+//! clears the dirty bit and write-protects the page's PTEs before the
+//! copy goes out, so the next store faults and dirties the page again.
+//! pervma's stores never fault once mapped, so the two sides meet in the
+//! leaf word instead:
+//!
+//! | store (`write`) | writeback |
+//! |---|---|
+//! | 1. store the bytes | 1. clear `DIRTY` |
+//! | 2. `fence(SeqCst)` | 2. `fence(SeqCst)` |
+//! | 3. load the word; if `DIRTY` is clear, set it | 3. copy the page out, `write_page` it |
+//!
+//! The fences order the two sides: if the writeback's fence comes first,
+//! the store's load sees the cleared bit (or a later set) and the page
+//! stays dirty for the next writeback; if the store's fence comes first,
+//! the writeback's copy sees the stored bytes. Either way no store is
+//! lost, and the common case (a page already dirty) costs a store one
+//! fence and one load of a shared word, no read-modify-write. Writebacks
+//! run one at a time per file (`writeback_lock`), so an older copy of a
+//! page can never reach the contents after a newer one
+//! (`folio_wait_writeback`). `loom_tests.rs` models the protocol.
 //!
 //! # Invariants
 //!
-//! - A leaf word is null or `Arc::<Page>::into_raw`, owning one strong
-//!   count, and changes only from null to a page (by CAS).
+//! - A leaf word is null or `Arc::<Page>::into_raw` of a page, possibly
+//!   with `DIRTY` (bit 0, free because `Page` is 64-byte aligned) set,
+//!   owning one strong count. It changes only from null to a clean page
+//!   (by CAS), and then only in its `DIRTY` bit: the page is never
+//!   replaced.
+//! - `DIRTY` is only ever set on pages of a cache with contents.
 
-use super::page::Page;
-use super::radix::Radix;
+use super::page::{Page, PAGE_BYTES};
+use super::radix::{Leaf, Radix};
+use crate::errno::Errno;
+use crate::file::FileContents;
 use crate::flags::PAGE_SHIFT;
-use crate::sync::prim::Ordering;
+use crate::sync::prim::{fence, Ordering};
+use crate::sync::rwsem::RawRwSem;
 use alloc::sync::Arc;
+use alloc::vec;
 use core::ptr;
+
+/// The leaf word's dirty bit (`PG_dirty`).
+const DIRTY: usize = 1;
+
+/// The page a leaf word holds, if any.
+fn page_of(word: *mut ()) -> Option<*const Page> {
+    let w = word as usize & !DIRTY;
+    (w != 0).then_some(w as *const Page)
+}
 
 /// The page cache of one file.
 pub(crate) struct PageCache {
     radix: Radix,
+    /// The file's size in bytes.
+    size: u64,
+    /// Where pages are read from and written back to; `None`: zeroes
+    /// until written, never written back.
+    contents: Option<Arc<dyn FileContents>>,
+    /// Held (for write) by a writeback for its whole walk.
+    writeback_lock: RawRwSem,
 }
 
 impl PageCache {
-    /// A cache for a file of `size` bytes.
-    pub(crate) fn new(size: u64) -> Self {
+    /// A cache for a file of `size` bytes, backed by `contents` if any.
+    pub(crate) fn new(size: u64, contents: Option<Arc<dyn FileContents>>) -> Self {
         let pages = size.div_ceil(1 << PAGE_SHIFT);
         PageCache {
             radix: Radix::new(u64::BITS - pages.leading_zeros()),
+            size,
+            contents,
+            writeback_lock: RawRwSem::new(),
         }
+    }
+
+    /// The contents pages are read from and written back to.
+    pub(crate) fn contents(&self) -> Option<&Arc<dyn FileContents>> {
+        self.contents.as_ref()
+    }
+
+    /// How many bytes of page `index` are inside the file.
+    fn bytes_in_file(&self, index: u64) -> usize {
+        let start = index << PAGE_SHIFT;
+        self.size.saturating_sub(start).min(PAGE_BYTES as u64) as usize
     }
 
     /// The page at page offset `index`, if it is in the cache.
     pub(crate) fn peek(&self, index: u64) -> Option<&Page> {
         let word = self.radix.leaf(index)?.load(Ordering::Acquire);
-        // SAFETY: a non-null word is a live page that stays in the cache as
+        // SAFETY: a page word is a live page that stays in the cache as
         // long as `self` (invariants).
-        (!word.is_null()).then(|| unsafe { &*word.cast::<Page>() })
+        page_of(word).map(|p| unsafe { &*p })
     }
 
-    /// The page at `index`, read in (as zeroes) if absent
-    /// (`filemap_fault`). `None` if the index is past what the file could
-    /// hold.
-    pub(crate) fn get(&self, index: u64) -> Option<&Page> {
-        let leaf = self.radix.leaf_or_alloc(index)?;
+    /// The page at `index`, read in if absent (`filemap_fault` ->
+    /// `filemap_read_folio`): from the contents, or as zeroes for a file
+    /// without. `Ok(None)` if the index is past what the file could hold.
+    ///
+    /// # Errors
+    ///
+    /// The contents' read error; nothing is cached, so a later call reads
+    /// again.
+    pub(crate) fn get(&self, index: u64) -> Result<Option<&Page>, Errno> {
+        Ok(self.get_with_leaf(index)?.map(|(_, page)| page))
+    }
+
+    /// [`get`](Self::get), with the page's leaf word.
+    fn get_with_leaf(&self, index: u64) -> Result<Option<(&Leaf, &Page)>, Errno> {
+        let Some(leaf) = self.radix.leaf_or_alloc(index) else {
+            return Ok(None);
+        };
         let mut word = leaf.load(Ordering::Acquire);
         if word.is_null() {
-            let new = Arc::into_raw(Arc::new(Page::zeroed()))
-                .cast_mut()
-                .cast::<()>();
-            // Release publishes the zeroed page; Acquire on failure reads
-            // the winner's.
+            let page = Page::zeroed();
+            if let Some(contents) = &self.contents {
+                let len = self.bytes_in_file(index);
+                if len > 0 {
+                    let mut buf = vec![0u8; len];
+                    contents.read_page(index, &mut buf)?;
+                    page.write(0, &buf);
+                }
+            }
+            let new = Arc::into_raw(Arc::new(page)).cast_mut().cast::<()>();
+            // Release publishes the page, read whole; Acquire on failure
+            // reads the winner's.
             match leaf.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => word = new,
                 Err(winner) => {
@@ -66,17 +159,126 @@ impl PageCache {
         }
         // SAFETY: `word` is a live page that stays in the cache as long as
         // `self` (invariants).
-        Some(unsafe { &*word.cast::<Page>() })
+        Ok(page_of(word).map(|p| (leaf, unsafe { &*p })))
+    }
+
+    /// Stores `data` at `offset` into the page at `index`, reading it in
+    /// first if absent ([`get`](Self::get)), and marks it dirty if the
+    /// file has contents (`folio_mark_dirty`; the store side of the
+    /// protocol in the module docs). `Ok(false)` if the index is past what
+    /// the file could hold.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get); nothing is stored.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + data.len()` is past the end of the page.
+    pub(crate) fn write(&self, index: u64, offset: usize, data: &[u8]) -> Result<bool, Errno> {
+        let Some((leaf, page)) = self.get_with_leaf(index)? else {
+            return Ok(false);
+        };
+        page.write(offset, data);
+        if self.contents.is_some() {
+            mark_dirty(leaf);
+        }
+        Ok(true)
+    }
+
+    /// Writes every dirty page back through the contents' `write_page`
+    /// (`filemap_write_and_wait_range` over the whole file), each as it is
+    /// when its dirty bit is cleared or later (module docs). Returns the
+    /// first error; a page that failed stays dirty, and the walk goes on
+    /// with the others.
+    pub(crate) fn writeback(&self) -> Result<(), Errno> {
+        let Some(contents) = &self.contents else {
+            return Ok(());
+        };
+        self.writeback_lock.write();
+        let _unlock = WritebackGuard(&self.writeback_lock);
+        let mut buf = vec![0u8; PAGE_BYTES];
+        let mut result = Ok(());
+        self.radix.for_each(0, u64::MAX, |index, leaf| {
+            // Acquire: the page's bytes as published (`get`).
+            let dirty = leaf.load(Ordering::Acquire);
+            if dirty as usize & DIRTY == 0 {
+                return;
+            }
+            let Some(page) = page_of(dirty) else {
+                return;
+            };
+            // clear_page_dirty_for_io. Only writebacks clear the bit, and
+            // they hold the lock; stores only set it.
+            leaf.store(page.cast_mut().cast::<()>(), Ordering::Relaxed);
+            // Orders the clear before the copy against a store's bytes
+            // before its load of the word (module docs).
+            fence(Ordering::SeqCst);
+            // SAFETY: a page word is a live page that stays in the cache
+            // as long as `self` (invariants).
+            let page = unsafe { &*page };
+            let out = &mut buf[..self.bytes_in_file(index)];
+            page.read(0, out);
+            if let Err(errno) = contents.write_page(index, out) {
+                // Still dirty: a later writeback tries again.
+                leaf.store(dirty, Ordering::Relaxed);
+                if result.is_ok() {
+                    result = Err(errno);
+                }
+            }
+        });
+        result
+    }
+
+    /// Whether the page at `index` is dirty (for tests).
+    #[cfg(all(test, loom))]
+    pub(crate) fn is_dirty(&self, index: u64) -> bool {
+        self.radix
+            .leaf(index)
+            .is_some_and(|leaf| leaf.load(Ordering::Relaxed) as usize & DIRTY != 0)
+    }
+}
+
+/// Sets `DIRTY` in `leaf`, a page's word, after a store to the page (the
+/// store side of the protocol in the module docs).
+fn mark_dirty(leaf: &Leaf) {
+    // Orders the store's bytes before the load below against a
+    // writeback's clear before its copy.
+    fence(Ordering::SeqCst);
+    let word = leaf.load(Ordering::Relaxed);
+    if word as usize & DIRTY == 0 {
+        // A plain store: the word changes only in this bit (invariants),
+        // and only writebacks clear it. One that clears it before this
+        // store leaves the page dirty; one that clears it after copies
+        // the page after its fence, which follows ours, so it copies our
+        // bytes.
+        leaf.store((word as usize | DIRTY) as *mut (), Ordering::Relaxed);
+    }
+}
+
+/// Releases the writeback lock, also on unwinding out of `write_page`.
+struct WritebackGuard<'a>(&'a RawRwSem);
+
+impl Drop for WritebackGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: built right after `write()` took the lock, dropped once.
+        unsafe { self.0.write_unlock() };
     }
 }
 
 impl Drop for PageCache {
+    /// Writes dirty pages back, ignoring errors (as the last `fput` of a
+    /// Linux file does not report writeback errors either), then frees
+    /// the pages.
     fn drop(&mut self) {
+        let _ = self.writeback();
         self.radix.for_each(0, u64::MAX, |_, leaf| {
             let word = leaf.swap(ptr::null_mut(), Ordering::Relaxed);
-            // SAFETY: `&mut self`: nobody borrows the pages; the word owned
-            // one strong count.
-            drop(unsafe { Arc::from_raw(word.cast::<Page>().cast_const()) });
+            if let Some(page) = page_of(word) {
+                // SAFETY: `&mut self`: nobody borrows the pages; the word
+                // owned one strong count.
+                drop(unsafe { Arc::from_raw(page) });
+            }
         });
     }
 }

@@ -33,6 +33,10 @@ pub(crate) enum PteFault {
     NeedsAnonVma,
     /// The backend had no memory for the page (`VM_FAULT_OOM`).
     Oom,
+    /// `VM_FAULT_SIGBUS`: the file page could not be read
+    /// (`filemap_fault` after `read_folio` failed). Nothing was cached;
+    /// a later fault reads again.
+    Sigbus,
 }
 
 /// The memory of one `Mm`: pervma's record of the page table, and the
@@ -165,8 +169,8 @@ fn fault_entry<T>(
         if kind != PteKind::None {
             return Ok(None);
         }
+        read_in(mem, vma, addr)?;
         mem.install(vma, addr, access, Install::FilePage)?;
-        read_in(mem, vma, addr);
         return Ok(Some(NewPte::File));
     }
     match (access, kind) {
@@ -174,8 +178,8 @@ fn fault_entry<T>(
         (Access::Read, PteKind::None) => {
             if vma.file().is_some() {
                 // do_read_fault: the page-cache page, read-only.
+                read_in(mem, vma, addr)?;
                 mem.install(vma, addr, access, Install::FilePage)?;
-                read_in(mem, vma, addr);
                 return Ok(Some(NewPte::File));
             }
             // do_anonymous_page: the zero page; the huge zero page needs an
@@ -210,8 +214,9 @@ fn fault_entry<T>(
                 }
                 return Ok(Some(NewPte::AnonZero));
             }
+            let copy = cow_copy(mem, vma, addr)?;
             mem.install(vma, addr, access, Install::CowPage)?;
-            Ok(Some(cow_copy(mem, vma, addr)))
+            Ok(Some(copy))
         }
     }
 }
@@ -289,27 +294,37 @@ fn fill_huge_block(pt: &PageTable, block: u64, rcu: &RcuGuard) {
 }
 
 /// `__do_fault` -> `filemap_fault`/`shmem_fault`: brings the file page
-/// that `addr` maps into the page cache (as zeroes if it was never
-/// written), where a later fault-around of any mapping of the file finds
-/// it. Every fault that maps or copies a file page goes through it.
-/// With a backend the file's bytes are the backend's business, and the
-/// page cache stays empty.
-fn read_in<'v, T>(mem: Memory<'_>, vma: &'v Vma<T>, addr: u64) -> Option<&'v Page> {
+/// that `addr` maps into the page cache (read from the file's contents,
+/// or as zeroes for a file without), where a later fault-around of any
+/// mapping of the file finds it. Every fault that maps or copies a file
+/// page goes through it, before the backend maps anything
+/// (`finish_fault` comes after `__do_fault`); a read error is
+/// `VM_FAULT_SIGBUS`. With a backend the file's bytes are the backend's
+/// business, and the page cache stays empty.
+fn read_in<'v, T>(
+    mem: Memory<'_>,
+    vma: &'v Vma<T>,
+    addr: u64,
+) -> Result<Option<&'v Page>, PteFault> {
     if mem.backend.is_some() {
-        return None;
+        return Ok(None);
     }
-    vma.file()?.cache().get(vma.linear_page_index(addr))
+    let Some(file) = vma.file() else {
+        return Ok(None);
+    };
+    let index = vma.linear_page_index(addr);
+    file.cache().get(index).map_err(|_| PteFault::Sigbus)
 }
 
 /// The private copy a store to a private file mapping gets
 /// (`do_cow_fault`): the file page's contents, read into the page cache
-/// first (`__do_fault`), or zeroes lazily if the page was never written.
-fn cow_copy<T>(mem: Memory<'_>, vma: &Vma<T>, addr: u64) -> NewPte {
-    let file_page = read_in(mem, vma, addr);
-    match file_page {
+/// first (`__do_fault`), or zeroes lazily with a backend. The copy is
+/// anonymous: it never reaches the file.
+fn cow_copy<T>(mem: Memory<'_>, vma: &Vma<T>, addr: u64) -> Result<NewPte, PteFault> {
+    Ok(match read_in(mem, vma, addr)? {
         Some(page) => NewPte::Anon(Arc::new(Page::copy_of(page))),
         None => NewPte::AnonZero,
-    }
+    })
 }
 
 /// Copies one page's part of a read out of `vma`'s memory without
@@ -337,7 +352,7 @@ pub(crate) fn copy_from_page<T>(
             Some(page) => page.read(chunk.in_page, out),
             None => out.fill(0),
         },
-        PteKind::File => match file_page(vma, chunk.addr, false) {
+        PteKind::File => match file_page(vma, chunk.addr) {
             Some(page) => page.read(chunk.in_page, out),
             None => out.fill(0),
         },
@@ -371,7 +386,7 @@ pub(crate) fn copy_to_page<T>(
             return Ok(());
         }
         let page = match pte.kind() {
-            PteKind::File => file_page(vma, chunk.addr, true).ok_or(PageMiss)?,
+            PteKind::File => return file_store(vma, chunk, data),
             _ => match pte.anon_page() {
                 Some(page) => page,
                 None => {
@@ -394,15 +409,23 @@ pub(crate) fn copy_to_page<T>(
     }
 }
 
-/// The page-cache page that `addr` maps in `vma`, brought into the cache
-/// if `create` (a store), else `None` when the cache does not hold it (it
-/// reads as zeroes).
-fn file_page<T>(vma: &Vma<T>, addr: u64, create: bool) -> Option<&Page> {
-    let file = vma.file()?;
-    let index = vma.linear_page_index(addr);
-    if create {
-        file.cache().get(index)
-    } else {
-        file.cache().peek(index)
+/// The page-cache page that `addr` maps in `vma`, or `None` when the
+/// cache does not hold it (it reads as zeroes).
+fn file_page<T>(vma: &Vma<T>, addr: u64) -> Option<&Page> {
+    vma.file()?.cache().peek(vma.linear_page_index(addr))
+}
+
+/// A store through a shared mapping to the file page `chunk.addr` maps:
+/// into the page cache, dirtying the page (`do_shared_fault`'s
+/// `fault_dirty_shared_page`, at every store rather than at the fault,
+/// as pervma's entries are never write-protected again).
+fn file_store<T>(vma: &Vma<T>, chunk: Chunk, data: &[u8]) -> Result<(), PageMiss> {
+    let file = vma.file().ok_or(PageMiss)?;
+    let index = vma.linear_page_index(chunk.addr);
+    // The entry maps the page, so the cache holds it and this reads
+    // nothing in; should it fail, the fault path reports why.
+    match file.cache().write(index, chunk.in_page, data) {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(_) => Err(PageMiss),
     }
 }

@@ -8,8 +8,8 @@
 //! to free (RCU keeps it alive). With plain bytes either would be a data
 //! race; with relaxed atomics it is what hardware gives a racy program:
 //! each byte reads some value that was written to it. They are `core`'s
-//! atomics even under loom: the models check who owns a page, not its
-//! bytes.
+//! atomics even under loom: the models check who owns a page, and which
+//! store a copy sees only for byte 0 (`byte0`).
 
 #![deny(unsafe_code)]
 
@@ -31,6 +31,12 @@ pub(crate) struct Page {
     /// invisible to loom.
     #[cfg(loom)]
     canary: loom::sync::atomic::AtomicU32,
+    /// Under loom, byte 0 of the page again, as a modelled atomic: every
+    /// access that covers byte 0 also stores or loads this one (and
+    /// reads return its value), so a model can check which store a copy
+    /// sees (the page cache's dirty-bit protocol).
+    #[cfg(loom)]
+    byte0: loom::sync::atomic::AtomicU8,
 }
 
 /// The low address bits of a `Page` pointer that are always zero.
@@ -43,6 +49,8 @@ impl Page {
             bytes: [const { AtomicU8::new(0) }; PAGE_BYTES],
             #[cfg(loom)]
             canary: loom::sync::atomic::AtomicU32::new(1),
+            #[cfg(loom)]
+            byte0: loom::sync::atomic::AtomicU8::new(0),
         }
     }
 
@@ -61,6 +69,11 @@ impl Page {
         for (d, s) in page.bytes.iter().zip(&src.bytes) {
             d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+        #[cfg(loom)]
+        page.byte0.store(
+            src.byte0.load(core::sync::atomic::Ordering::Relaxed),
+            core::sync::atomic::Ordering::Relaxed,
+        );
         page
     }
 
@@ -82,6 +95,10 @@ impl Page {
         for (d, s) in buf.iter_mut().zip(src) {
             *d = s.load(Ordering::Relaxed);
         }
+        #[cfg(loom)]
+        if offset == 0 && !buf.is_empty() {
+            buf[0] = self.byte0.load(core::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Copies `data` into the page at `offset`.
@@ -93,6 +110,11 @@ impl Page {
         self.visit();
         for (d, s) in self.bytes[offset..offset + data.len()].iter().zip(data) {
             d.store(*s, Ordering::Relaxed);
+        }
+        #[cfg(loom)]
+        if offset == 0 && !data.is_empty() {
+            self.byte0
+                .store(data[0], core::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -38,7 +38,7 @@ use super::{Mm, VmaReadGuard, Walked};
 use crate::sync::lockdep;
 use crate::sync::percpu::this_shard;
 use crate::sync::prim::spin_hint;
-use crate::sync::rcu::rcu_read_lock;
+use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 
 /// The fast path could not give a true answer without waiting.
 struct Contended;
@@ -122,7 +122,7 @@ impl<T> Mm<T> {
             // installed before it). Only if something may have changed.
             if from_addr < guard.start() {
                 let unchanged = seq.is_some_and(|seq| !self.mm_lock_seq.speculate_retry(seq));
-                if !unchanged && !self.still_first_above(from_addr, vma) {
+                if !unchanged && !self.still_first_above(from_addr, vma, &rcu_read_lock()) {
                     drop(guard);
                     self.events.abort.inc(cpu);
                     return Err(Contended);
@@ -197,7 +197,11 @@ impl<T> Mm<T> {
             }
             if pos < guard.start() {
                 let unchanged = seq.is_some_and(|seq| !self.mm_lock_seq.speculate_retry(seq));
-                if !unchanged && !self.still_first_above(pos, vma) {
+                // The section's own guard: a second one would take a
+                // second reader slot in no_std builds, and with every
+                // slot held by a reader waiting for its second, none
+                // would ever come free.
+                if !unchanged && !self.still_first_above(pos, vma, &rcu) {
                     break;
                 }
             }
@@ -210,17 +214,16 @@ impl<T> Mm<T> {
     }
 
     /// Whether `vma` is the first VMA ending above `from_addr` in a tree
-    /// that no write cycle was changing while we looked.
-    fn still_first_above(&self, from_addr: u64, vma: super::VmaPtr<T>) -> bool {
+    /// that no write cycle was changing while we looked: a fresh walk,
+    /// inside the caller's read section.
+    fn still_first_above(&self, from_addr: u64, vma: super::VmaPtr<T>, rcu: &RcuGuard) -> bool {
         let Some(seq) = self.mm_lock_seq.speculate_try_begin() else {
             return false;
         };
-        let rcu = rcu_read_lock();
         let same = self
             .mm_mt
-            .find(from_addr, &rcu)
+            .find(from_addr, rcu)
             .is_some_and(|(_, _, found)| found == vma);
-        drop(rcu);
         same && !self.mm_lock_seq.speculate_retry(seq)
     }
 

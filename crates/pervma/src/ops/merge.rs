@@ -418,6 +418,10 @@ fn apply_flags<T: Payload>(
     new: VmFlags,
 ) -> Result<VmaPtr<T>, Errno> {
     let mm = change.guard().mm();
+    if mm.backend.is_none() && mm.notifiers.is_empty() {
+        // Nobody to tell: modify_flags write-locks what it changes.
+        return modify_flags(change, prev, vma, start, end, new);
+    }
     change.update(vma, |_, _| {});
     let _invalidate = (old ^ new)
         .intersects(ACCESS | VmFlags::PKEY_MASK)

@@ -25,7 +25,9 @@ use crate::vma::Vma;
 /// Faults in every page of `[from, to)` of `vma` (`populate_vma_page_range`
 /// through GUP): the caller has checked the access and prepared the
 /// `anon_vma` it needs. `ENOMEM` if the backend had no memory for a page
-/// (GUP's `-ENOMEM` for `VM_FAULT_OOM`); the pages before it stay.
+/// (GUP's `-ENOMEM` for `VM_FAULT_OOM`), `EFAULT` at a page whose file
+/// contents could not be read (`VM_FAULT_SIGBUS`); the pages before it
+/// stay.
 fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) -> Result<(), Errno> {
     let rcu = rcu_read_lock();
     for addr in (from..to).step_by(PAGE_SIZE as usize) {
@@ -33,6 +35,9 @@ fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) -> 
             Ok(()) => {}
             Err(PteFault::Oom) => {
                 return Err(Errno::ENOMEM.because("the backend had no memory for a page"))
+            }
+            Err(PteFault::Sigbus) => {
+                return Err(Errno::EFAULT.because("a page of the file could not be read"))
             }
             Err(PteFault::NeedsAnonVma) => debug_assert!(false, "populate without an anon_vma"),
         }
@@ -50,10 +55,11 @@ fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) -> 
 ///
 /// `EFAULT` for a VMA without any access (`PROT_NONE`), one whose
 /// protection key PKRU does not let the access through (execute-only
-/// memory), or reaching past the end of its file (where a fault is
-/// `SIGBUS`): without
-/// `ignore_errors` the walk stops there, with it the walk carries on and
-/// succeeds (as `mm_populate` after `mmap` does).
+/// memory), or reaching past the end of its file or a page of it that
+/// could not be read (where a fault is `SIGBUS`); `ENOMEM` when the
+/// backend had no memory for a page. Without `ignore_errors` the walk
+/// stops there, with it the walk carries on and succeeds (as
+/// `mm_populate` after `mmap` does).
 pub(super) fn populate<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     start: u64,

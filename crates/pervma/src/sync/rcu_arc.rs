@@ -40,6 +40,13 @@ impl<T: Send + Sync> RcuArc<T> {
         }
     }
 
+    /// Whether it holds nothing: exact for a caller that excludes
+    /// writers (holds the lock that serialises them).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ptr.load(Ordering::Relaxed).is_null()
+    }
+
     /// The current value. Costs one relaxed load while empty.
     ///
     /// A `None` read concurrently with a `replace` may be stale; callers
