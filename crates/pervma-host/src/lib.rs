@@ -41,12 +41,16 @@
 //! - Protection keys: pervma's key numbers are the guest's, not the
 //!   host's, and the host may have none; keys are ignored here, so two
 //!   guest VMAs that differ only by key are one host VMA.
-//! - File contents: a pervma [`File`] is mapped from a memfd of the same
-//!   size that starts as zeroes and lives as long as the `File` (bytes
-//!   written with [`File::write_at`] go to pervma's page cache, not to
-//!   the memfd). `HostMemory::file_fd` (private) is where a `File` that
-//!   carries a real file descriptor plugs in. Files opened read-only are
-//!   mapped from a read-write memfd: pervma refuses what the file's mode
+//! - File contents: a pervma [`File`] whose
+//!   [`FileContents`](pervma::FileContents) have a descriptor
+//!   ([`raw_fd`](pervma::FileContents::raw_fd)) is mapped from it, so
+//!   shared stores reach the file itself; any other `File` from a memfd
+//!   of its size that starts as zeroes and lives as long as the `File`.
+//!   Either way the host's pages are not pervma's page cache: bytes
+//!   written with [`File::write_at`] or read with [`File::read_at`] go
+//!   through the cache (and the contents' `read_page`/`write_page`),
+//!   not through the host mapping. Files opened read-only are mapped
+//!   from a read-write memfd: pervma refuses what the file's mode
 //!   forbids before the host sees it.
 //! - `VM_GROWSDOWN` growth is pervma's decision (the host's own stack
 //!   expansion never happens inside the reservation: nothing below a
@@ -329,20 +333,25 @@ impl HostMemory {
         grown
     }
 
-    /// The host file behind `file`, created (`memfd_create`, `ftruncate`
-    /// to [`File::size`]) the first time it is mapped.
-    ///
-    /// This is the hook for files with real contents: a pervma `File`
-    /// that carries its own descriptor (a regular file, a guest's disk
-    /// image) should be mapped from that descriptor rather than from a
-    /// memfd of zeroes; return it here (borrowed from the `File`, which
-    /// the mapping keeps alive) and `map` does the rest.
+    /// The host file behind `file`: the descriptor of its contents
+    /// ([`FileContents::raw_fd`](pervma::FileContents::raw_fd)) if it has
+    /// one, so the host's pages are the file's; otherwise a memfd of
+    /// zeroes, created (`memfd_create`, `ftruncate` to [`File::size`])
+    /// the first time the file is mapped.
     fn file_fd<'a>(
         files: &'a mut HashMap<u64, FileMemory>,
-        file: &Arc<File>,
+        file: &'a Arc<File>,
     ) -> Result<BorrowedFd<'a>, Errno> {
         // Forget the memfds of files that died: no VMA maps them.
         files.retain(|_, f| f.file.strong_count() > 0);
+        if let Some(fd) = file.contents().and_then(|c| c.raw_fd()) {
+            if fd < 0 {
+                return Err(Errno::EBADF.because("FileContents::raw_fd is negative"));
+            }
+            // SAFETY: `raw_fd`'s contract keeps the descriptor open while
+            // the contents live, and `file` (borrowed for 'a) holds them.
+            return Ok(unsafe { BorrowedFd::borrow_raw(fd) });
+        }
         let entry = match files.entry(file.id()) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {

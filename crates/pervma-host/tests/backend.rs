@@ -154,3 +154,66 @@ fn shared_file_pages_are_one_memfd() {
         ]
     );
 }
+
+/// Contents in a real file, which the host maps itself.
+struct RealFile(std::fs::File);
+
+impl pervma::FileContents for RealFile {
+    fn read_page(&self, index: u64, buf: &mut [u8]) -> Result<(), pervma::Errno> {
+        use std::os::unix::fs::FileExt;
+        self.0
+            .read_at(buf, index * 4096)
+            .map(|_| ())
+            .map_err(|_| pervma::Errno::EIO)
+    }
+    fn write_page(&self, index: u64, data: &[u8]) -> Result<(), pervma::Errno> {
+        use std::os::unix::fs::FileExt;
+        self.0
+            .write_all_at(data, index * 4096)
+            .map_err(|_| pervma::Errno::EIO)
+    }
+    fn raw_fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        Some(self.0.as_raw_fd())
+    }
+}
+
+#[test]
+fn a_file_with_a_descriptor_is_mapped_from_it() {
+    use pervma::{MapFlags, Mm, MmConfig, Prot};
+    use std::os::unix::fs::FileExt;
+    let path = std::env::temp_dir().join(format!("pervma-host-{}", std::process::id()));
+    let real = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    real.set_len(8192).unwrap();
+    real.write_all_at(b"hello", 0).unwrap();
+    let contents = std::sync::Arc::new(RealFile(real.try_clone().unwrap()));
+    let file = File::builder("real", 8192).contents(contents).build();
+
+    let host = HostMemory::new(SIZE).unwrap();
+    let mm: Mm<()> = Mm::with_backend(MmConfig::new(SIZE, 0x10000, SIZE, 65530), host.clone());
+    let at = mm
+        .mmap(
+            0x10_0000,
+            8192,
+            Prot::READ | Prot::WRITE,
+            MapFlags::SHARED | MapFlags::FIXED,
+            Some((file, 0)),
+            (),
+        )
+        .unwrap();
+    let mut buf = [0; 5];
+    mm.access_read(at, &mut buf).unwrap();
+    assert_eq!(&buf, b"hello");
+    // A store through the host mapping is a store to the file.
+    mm.access_write(at + 4096, b"HELLO").unwrap();
+    let mut back = [0; 5];
+    real.read_exact_at(&mut back, 4096).unwrap();
+    assert_eq!(&back, b"HELLO");
+}
