@@ -12,7 +12,8 @@
 //!
 //! | pervma calls | the host gets |
 //! |---|---|
-//! | [`map`](Backend::map) | `mmap(MAP_FIXED)` at `base + start` with the VMA's protection: private anonymous memory, or a memfd per pervma [`File`] (shared anonymous memory is a `File` too), then `mlock2`/`madvise` for the `vm_flags` that split host VMAs; a VMA that `mremap` grew in place grows in place on the host too |
+//! | [`map`](Backend::map) | `mmap(MAP_FIXED)` at `base + start` with the VMA's protection: private anonymous memory, or a memfd per pervma [`File`] (shared anonymous memory is a `File` too), then `mlock2`/`madvise` for the `vm_flags` that split host VMAs |
+//! | [`grow`](Backend::grow) | the host VMA before the range grows in place (`mremap` of its last page, without `MREMAP_MAYMOVE`), keeping its pgoff and flags as `vma_merge_extend` does |
 //! | [`unmap`](Backend::unmap) | the reservation again (`mmap(MAP_FIXED)` of its memfd) |
 //! | [`change_flags`](Backend::change_flags) | `mprotect`, `mlock2`/`munlock`, `madvise` for what changed |
 //! | [`move_range`](Backend::move_range) | `mremap(MREMAP_FIXED \| MREMAP_DONTUNMAP)`, then the reservation over the source unless it is kept (a move that grows: a plain `mremap`) |
@@ -69,7 +70,7 @@
 //!   exceptions are two host calls long, where Linux offers no atomic
 //!   way: a move that grows or whose source is locked (`mremap` without
 //!   `MREMAP_DONTUNMAP`, then the reservation over the source), and a
-//!   growth in place that a new mapping cannot mirror (the reservation
+//!   growth in place ([`Backend::grow`]: the reservation
 //!   piece is unmapped, then the VMA before it grows over it). QEMU's
 //!   linux-user has the same windows; a process that maps memory from
 //!   other threads meanwhile could see it land there.
@@ -116,9 +117,7 @@
 mod copy;
 mod sys;
 
-use pervma::{
-    Access, Backend, Errno, File, Install, Mapping, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE,
-};
+use pervma::{Access, Backend, Errno, File, Install, Mapping, Prot, VmFlags, PAGE_SIZE};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -309,7 +308,8 @@ impl HostMemory {
         let page = PAGE_SIZE as usize;
         let last = p.wrapping_sub(page);
         // SAFETY: the page before `m` is the growing VMA's last page,
-        // inside the reservation (`is_growth` checked `m.start`); the
+        // inside the reservation (`range` checked `m.start`, and pervma
+        // grows only a VMA that ends there); the
         // grown part is the hole just made.
         let grown = unsafe { sys::mremap_in_place(last, page, page + len) };
         if grown.is_err() {
@@ -483,33 +483,6 @@ impl HostMemory {
     }
 }
 
-/// The `vm_flags` that only `madvise` sets: a new mapping never has them.
-const ADVICE: VmFlags = VmFlags::HUGEPAGE
-    .union(VmFlags::NOHUGEPAGE)
-    .union(VmFlags::DONTCOPY)
-    .union(VmFlags::WIPEONFORK)
-    .union(VmFlags::DONTDUMP)
-    .union(VmFlags::SEQ_READ)
-    .union(VmFlags::RAND_READ);
-
-/// Whether [`Backend::map`] of `m` is an existing VMA growing in place
-/// (`mremap`) rather than a new mapping (`mmap`, whose anonymous memory
-/// has the pgoff of its address, and no advice yet), where the host must
-/// grow its VMA too. A growth that looks new (anonymous memory that was
-/// never moved, without advice, charged as a new one would be) is mapped
-/// as a new mapping, which the host merges with the VMA before it as
-/// Linux would.
-fn is_growth(m: &Mapping<'_>) -> bool {
-    let moved_anon = m.file.is_none() && m.pgoff != m.start >> PAGE_SHIFT;
-    // `accountable_mapping`: what a new mapping with these flags is
-    // charged; an old one keeps its charge when it loses write access.
-    let f = m.flags;
-    let new_account =
-        f.contains(VmFlags::WRITE) && !f.intersects(VmFlags::MAYSHARE | VmFlags::NORESERVE);
-    let old_account = f.contains(VmFlags::ACCOUNT) != new_account;
-    (moved_anon || old_account || f.intersects(ADVICE)) && m.start >= PAGE_SIZE
-}
-
 /// `PROT_*` for the host.
 fn host_prot(prot: Prot) -> libc::c_int {
     let mut p = libc::PROT_NONE;
@@ -526,10 +499,11 @@ fn host_prot(prot: Prot) -> libc::c_int {
 }
 
 impl Backend for HostMemory {
+    fn grow(&self, m: &Mapping<'_>) -> Result<(), Errno> {
+        self.grow_in_place(m)
+    }
+
     fn map(&self, m: &Mapping<'_>) -> Result<(), Errno> {
-        if is_growth(m) {
-            return self.grow_in_place(m);
-        }
         let (p, len) = self.range(m.start, m.end)?;
         let mut flags = 0;
         if m.flags.contains(VmFlags::NORESERVE) {

@@ -12,7 +12,8 @@
 //!
 //! | what pervma did | the backend is called | lock held |
 //! |---|---|---|
-//! | `mmap` placed a new mapping, `mremap` grew one in place | [`map`](Backend::map) | `mmap_lock` for write |
+//! | `mmap` placed a new mapping | [`map`](Backend::map) | `mmap_lock` for write |
+//! | `mremap` grew a mapping in place | [`grow`](Backend::grow) | `mmap_lock` for write |
 //! | `munmap`, `mmap(MAP_FIXED)` or `mremap` replaced a range, `mremap` shrank one | [`unmap`](Backend::unmap) | `mmap_lock` for write |
 //! | `mprotect`, `pkey_mprotect`, `mlock`, `madvise` changed a range's VMA flags | [`change_flags`](Backend::change_flags) | `mmap_lock` for write |
 //! | `mremap` moved a range's pages | [`move_range`](Backend::move_range) | `mmap_lock` for write |
@@ -308,6 +309,21 @@ pub trait Backend: Send + Sync {
     fn map(&self, m: &Mapping<'_>) -> Result<(), Errno> {
         let _ = m;
         Ok(())
+    }
+
+    /// `[m.start, m.end)` now maps `m` as the end of the VMA just before
+    /// it, which `mremap` grew in place (`vma_merge_extend`): the same
+    /// VMA, its pgoff continued. Defaults to [`map`](Backend::map); a
+    /// backend whose own mappings merge by rules of their own (a host
+    /// reservation, where a new anonymous mapping would not merge with a
+    /// moved one) grows the existing one instead.
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Backend::map); the growth is then undone and `mremap`
+    /// fails.
+    fn grow(&self, m: &Mapping<'_>) -> Result<(), Errno> {
+        self.map(m)
     }
 
     /// `[start, end)` maps nothing any more (`unmap_region`:

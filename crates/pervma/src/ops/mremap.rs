@@ -516,7 +516,7 @@ fn map_expansion<T: Payload>(
         return Ok(());
     };
     let mapped = match change.find(start) {
-        Some(vma) => backend.map(&Mapping::of(change.vma(vma), start, start + delta)),
+        Some(vma) => backend.grow(&Mapping::of(change.vma(vma), start, start + delta)),
         None => Err(Errno::ENOMEM),
     };
     if mapped.is_err() {
