@@ -6,6 +6,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod contents;
+pub mod firecracker;
 
 mod own;
 mod pager;

@@ -184,6 +184,12 @@ struct Shared<T> {
     counters: Counters,
     /// Serializes the application of non-cooperative events to the `Mm`.
     events: Mutex<()>,
+    /// With `apply_events`: held across `read(2)` and the application of
+    /// the events it returned (faults are resolved after it is dropped).
+    /// The kernel lets the other process go on as soon as an event is
+    /// *read*; a fault it makes afterwards is read by some thread only
+    /// after this lock is free again, so after the `Mm` shows the event.
+    reading: Mutex<()>,
 }
 
 /// Serves the page faults of a userfaultfd from the `Mm` that describes
@@ -241,6 +247,7 @@ impl<T: Payload> Pager<T> {
             stop_fd: sys::eventfd()?,
             counters: Counters::default(),
             events: Mutex::new(()),
+            reading: Mutex::new(()),
         });
         let (tx, exited) = mpsc::channel();
         let mut pager = Pager {
@@ -321,11 +328,25 @@ impl<T: Payload> Shared<T> {
         let fds = [self.uffd.as_raw_fd(), self.stop_fd.as_raw_fd()];
         let mut idle_since = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
-            match self.uffd.read_events(&mut events) {
+            let read = if self.config.apply_events {
+                let _reading = self.reading.lock();
+                let read = self.uffd.read_events(&mut events);
+                for event in events.iter() {
+                    if !matches!(event, Event::PageFault { .. }) {
+                        self.event(event, &mut buf, &mut deferred);
+                    }
+                }
+                read
+            } else {
+                self.uffd.read_events(&mut events)
+            };
+            match read {
                 Ok(0) => {}
                 Ok(_) => {
                     for event in events.iter() {
-                        self.event(event, &mut buf, &mut deferred);
+                        if !self.config.apply_events || matches!(event, Event::PageFault { .. }) {
+                            self.event(event, &mut buf, &mut deferred);
+                        }
                     }
                     idle_since = Instant::now();
                     continue;

@@ -438,6 +438,7 @@ impl Uffd {
     ///
     /// The kernel's (`EINVAL` before the handshake).
     pub fn read_events(&self, buf: &mut Events) -> io::Result<usize> {
+        buf.len = 0;
         buf.len = sys::read_msgs(self.fd.as_raw_fd(), &mut buf.msgs)?;
         Ok(buf.len)
     }
