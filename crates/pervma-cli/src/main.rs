@@ -14,12 +14,18 @@
 //!   `vm.overcommit_memory`, RAM and swap) and `--max-map-count N`
 //!   (default 65530) set the limits the kernel would apply.
 //!
+//! - `pervma uffd-handler --socket PATH --mem-file FILE [--threads N]
+//!   [--spin-us US]`: a Firecracker-compatible page-fault handler (see
+//!   `uffd_handler`): serves a restored microVM's guest memory from its
+//!   snapshot's memory file through pervma-uffd.
+//!
 //! Unsafe code is denied everywhere but in `bench::kernel`, the live
 //! kernel's system calls for the bench's kernel rows.
 
 #![deny(unsafe_code)]
 
 mod bench;
+mod uffd_handler;
 
 use pervma_cli::replay;
 
@@ -64,6 +70,9 @@ enum Command {
         /// The script, or - for standard input.
         script: String,
     },
+    /// Serve a Firecracker microVM's page faults from its snapshot memory
+    /// file (Firecracker's userfaultfd handler protocol).
+    UffdHandler(uffd_handler::Args),
 }
 
 /// `on` or `off`.
@@ -138,6 +147,7 @@ fn replay(path: &str, smaps: bool, config: Result<pervma::MmConfig, String>) -> 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
+        Command::UffdHandler(args) => uffd_handler::run(args),
         Command::Replay {
             smaps,
             pku,

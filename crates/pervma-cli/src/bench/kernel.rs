@@ -70,6 +70,21 @@ impl Mapping {
         self.len / PAGE
     }
 
+    /// The first address.
+    pub(crate) fn addr(&self) -> u64 {
+        self.addr as u64
+    }
+
+    /// Registers the mapping with `uffd` (MISSING): its missing pages are
+    /// the handler's to fill from now on.
+    pub(crate) fn register(&self, uffd: &pervma_uffd::Uffd) -> io::Result<()> {
+        // SAFETY: the range is ours (type invariant) and no Rust reference
+        // points into it: nothing relies on its missing pages reading as
+        // zeroes, and only the bench's touches (served by its handler
+        // threads) access it.
+        unsafe { uffd.register(self.addr(), self.len as u64, pervma_uffd::Mode::MISSING) }.map(drop)
+    }
+
     /// `mprotect` of pages `[first, first + count)` of the mapping.
     pub(crate) fn protect(&self, first: usize, count: usize, prot: libc::c_int) -> io::Result<()> {
         assert!(first + count <= self.pages(), "outside the mapping");
@@ -122,6 +137,27 @@ impl Mapping {
         // nothing the compiler assumes.
         unsafe { ptr::write_volatile(self.addr.add(page * PAGE), 1) };
     }
+}
+
+/// Writes a byte at `addr` of a pager's reservation (an
+/// [`OwnMemory`](pervma_uffd::OwnMemory)), taking a page fault (served by
+/// the pager) if the page is missing.
+///
+/// # Panics
+///
+/// If `addr` is outside the reservation. An address there that the `Mm`
+/// does not map writable raises `SIGSEGV`; the workload touches only what
+/// it mapped read-write.
+#[inline]
+pub(crate) fn touch_own(mem: &pervma_uffd::OwnMemory, addr: u64) {
+    assert!(
+        mem.base() <= addr && addr < mem.base() + mem.len(),
+        "outside the reservation"
+    );
+    // SAFETY: the reservation is owned by `mem`, which is alive, and no
+    // Rust reference points into it (OwnMemory's invariant), so a volatile
+    // byte write races with nothing the compiler assumes.
+    unsafe { ptr::write_volatile(addr as *mut u8, 1) };
 }
 
 impl Drop for Mapping {

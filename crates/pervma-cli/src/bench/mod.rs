@@ -45,6 +45,7 @@ mod registry;
 mod report;
 mod strategy;
 mod svg;
+mod uffd;
 mod verdict;
 mod write;
 

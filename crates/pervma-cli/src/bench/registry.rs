@@ -4,7 +4,7 @@
 use super::args::BenchArgs;
 use super::measure::{Plan, Progress};
 use super::report::Table;
-use super::{churn, fault, helper, lookup, maps, write};
+use super::{churn, fault, helper, lookup, maps, uffd, write};
 
 /// What every workload gets: the command line, the timing plan and the
 /// progress line.
@@ -30,6 +30,7 @@ pub(crate) static WORKLOADS: &[&dyn Workload] = &[
     &write::Write,
     &maps::Maps,
     &helper::Helper,
+    &uffd::UffdWorkload,
 ];
 
 /// The names, for the command line's possible values.

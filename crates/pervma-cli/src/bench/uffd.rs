@@ -1,0 +1,394 @@
+//! `uffd`: real page faults served from user space, per second and per
+//! fault, alone and while another thread changes mappings elsewhere.
+//!
+//! Two guest threads store one byte to each page of a 1024-page region of
+//! their own, in turn, and drop the pages (`MADV_DONTNEED`) after the
+//! last one, so every store is a fresh fault. The figures include those
+//! drops and the two clock reads per fault (about 40 ns).
+//!
+//! - `pervma-uffd Nt block|spin`: a [`Pager`] with N handler threads,
+//!   blocking at once or spinning 50 us first; the regions are file VMAs
+//!   of an `Mm` over an [`OwnMemory`] reservation, each page copied from
+//!   the file's bytes (`UFFDIO_COPY`) under `lock_vma`. The writer maps
+//!   and unmaps a page of the same `Mm` elsewhere (a real `mmap` +
+//!   `UFFDIO_REGISTER`, and a real `mmap(PROT_NONE)`, under `mmap_lock`).
+//! - `naive`: one handler thread, the regions in a
+//!   `Mutex<BTreeMap>` (held while a page is copied, as simple handlers
+//!   do); the writer maps and unmaps a real page with that mutex held,
+//!   as such a pager must to keep its map true.
+//! - `kernel`: the kernel's own faults on the same kind of memory
+//!   (private anonymous, no userfaultfd); the writer maps and unmaps a
+//!   real page.
+//!
+//! `p50`/`p99` are per fault (ns); `kept` is the rate with the writer
+//! over the rate alone.
+
+use super::kernel::{self, Mapping};
+use super::measure::{measure, percentile, Background, Summary};
+use super::registry::{Context, Workload};
+use super::report::{group, Table};
+use pervma::{Advice, File, MapFlags, Mm, Prot};
+use pervma_uffd::{
+    FileContents, OpenOptions, OwnMemory, Pager, PagerConfig, Uffd, Unmapped, Wait, PAGE,
+};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Pages per guest thread's region.
+const PAGES: u64 = 1024;
+/// Guest threads.
+const GUESTS: usize = 2;
+/// Faults per batch.
+const BATCH: u64 = 16;
+/// Latency samples kept per figure.
+const MAX_SAMPLES: usize = 1 << 20;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Pervma { threads: usize, wait: Wait },
+    Naive,
+    Kernel,
+}
+
+const SPIN: Wait = Wait::Spin(Duration::from_micros(50));
+
+const KINDS: [(Kind, &str); 6] = [
+    (
+        Kind::Pervma {
+            threads: 1,
+            wait: Wait::Block,
+        },
+        "pervma-uffd 1t block",
+    ),
+    (
+        Kind::Pervma {
+            threads: 1,
+            wait: SPIN,
+        },
+        "pervma-uffd 1t spin",
+    ),
+    (
+        Kind::Pervma {
+            threads: 2,
+            wait: Wait::Block,
+        },
+        "pervma-uffd 2t block",
+    ),
+    (
+        Kind::Pervma {
+            threads: 2,
+            wait: SPIN,
+        },
+        "pervma-uffd 2t spin",
+    ),
+    (Kind::Naive, "naive"),
+    (Kind::Kernel, "kernel"),
+];
+
+/// The file's byte at offset `o`.
+fn pattern(o: u64) -> u8 {
+    (o / PAGE + o % 251) as u8
+}
+
+/// Per-fault latencies of one figure.
+#[derive(Default)]
+struct Latencies(Mutex<Vec<u32>>);
+
+impl Latencies {
+    fn record(&self, local: &mut Vec<u32>) {
+        let mut all = self.0.lock().unwrap();
+        if all.len() < MAX_SAMPLES {
+            all.extend_from_slice(local);
+        }
+        local.clear();
+    }
+}
+
+/// Times one touch.
+#[inline]
+fn timed(local: &mut Vec<u32>, touch: impl FnOnce()) {
+    let t = Instant::now();
+    touch();
+    local.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+}
+
+/// The `uffd` workload.
+pub(crate) struct UffdWorkload;
+
+impl Workload for UffdWorkload {
+    fn name(&self) -> &'static str {
+        "uffd"
+    }
+
+    fn run(&self, cx: &Context<'_>) -> Vec<Table> {
+        let mut table = Table::new(
+            "uffd",
+            "page faults served from user space (userfaultfd), 2 guest threads: time per fault, \
+             alone and while a writer maps and unmaps elsewhere",
+            "fault",
+        );
+        if let Err(e) = Uffd::open(OpenOptions::default()) {
+            eprintln!("pervma bench: uffd: skipped: {e}");
+            return vec![];
+        }
+        let mut alone = Vec::new();
+        for writer in [false, true] {
+            let writer_name = if writer { "mmap/munmap" } else { "none" };
+            for (i, (kind, name)) in KINDS.into_iter().enumerate() {
+                cx.progress.set(format!("uffd writer={writer_name} {name}"));
+                let lat = Latencies::default();
+                let writes = AtomicU64::new(0);
+                let t0 = Instant::now();
+                let summary = match kind {
+                    Kind::Pervma { threads, wait } => {
+                        pervma(cx, &lat, &writes, writer, threads, wait)
+                    }
+                    Kind::Naive => naive(cx, &lat, &writes, writer),
+                    Kind::Kernel => kernel_faults(cx, &lat, &writes, writer),
+                };
+                let elapsed = t0.elapsed().as_secs_f64();
+                let mut v: Vec<u64> = lat
+                    .0
+                    .into_inner()
+                    .unwrap()
+                    .into_iter()
+                    .map(u64::from)
+                    .collect();
+                v.sort_unstable();
+                let rate = summary.ops_per_sec;
+                let mut extra = vec![
+                    ("p50", percentile(&v, 50.0) as f64),
+                    ("p99", percentile(&v, 99.0) as f64),
+                    ("writer/s", writes.load(Relaxed) as f64 / elapsed),
+                ];
+                if writer {
+                    extra.push(("kept", rate / f64::max(alone[i], 1.0)));
+                } else {
+                    alone.push(rate);
+                }
+                table.push(
+                    name,
+                    group![guests = GUESTS, writer = writer_name],
+                    summary,
+                    extra,
+                );
+            }
+        }
+        vec![table]
+    }
+}
+
+/// pervma-uffd: a pager over an `Mm` with an `OwnMemory` backend.
+fn pervma(
+    cx: &Context<'_>,
+    lat: &Latencies,
+    writes: &AtomicU64,
+    writer: bool,
+    threads: usize,
+    wait: Wait,
+) -> Summary {
+    let uffd = Arc::new(Uffd::open(OpenOptions::default()).expect("userfaultfd"));
+    let file = File::new("bench", PAGES * PAGE);
+    let bytes: Arc<[u8]> = (0..PAGES * PAGE).map(pattern).collect();
+    let contents = Arc::new(FileContents::new().with_bytes(&file, bytes));
+    let stride = 2 * PAGES * PAGE; // a gap between regions: no merging
+    let (mem, config) =
+        OwnMemory::reserve(stride * (GUESTS as u64 + 1), uffd.clone(), contents.clone())
+            .expect("reservation");
+    let base = mem.base();
+    let mm = Arc::new(Mm::with_backend(config, mem.clone()));
+    let rw = Prot::READ | Prot::WRITE;
+    for t in 0..GUESTS as u64 {
+        mm.mmap(
+            base + t * stride,
+            PAGES * PAGE,
+            rw,
+            MapFlags::PRIVATE | MapFlags::FIXED,
+            Some((file.clone(), 0)),
+            (),
+        )
+        .expect("mmap");
+    }
+    let config = PagerConfig {
+        threads,
+        wait,
+        unmapped: Unmapped::Wake,
+        apply_events: false,
+    };
+    let pager = Pager::start(mm.clone(), uffd, contents, config).expect("pager");
+    let churn_at = base + stride * GUESTS as u64;
+    let churn = |stop: &AtomicBool| {
+        let mut w = 0;
+        let flags = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+        while !stop.load(Relaxed) {
+            mm.mmap(churn_at, PAGE, rw, flags, None, ()).expect("mmap");
+            mm.munmap(churn_at, PAGE).expect("munmap");
+            w += 1;
+        }
+        writes.fetch_add(w, Relaxed);
+    };
+    let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
+    let (mm, mem) = (&mm, &mem);
+    let summary = measure(
+        &cx.plan,
+        GUESTS,
+        bg,
+        &|| lat.0.lock().unwrap().clear(),
+        cx.progress,
+        |t| {
+            let area = base + t as u64 * stride;
+            let mut i = 0;
+            let mut local = Vec::with_capacity(BATCH as usize);
+            move || {
+                for _ in 0..BATCH {
+                    if i == PAGES {
+                        mm.madvise(area, PAGES * PAGE, Advice::DontNeed)
+                            .expect("madvise");
+                        i = 0;
+                    }
+                    timed(&mut local, || kernel::touch_own(mem, area + i * PAGE));
+                    i += 1;
+                }
+                lat.record(&mut local);
+                BATCH
+            }
+        },
+    );
+    let _ = pager.shutdown(Duration::from_secs(5));
+    summary
+}
+
+/// A naive handler: one thread, a `Mutex<BTreeMap>` region map.
+fn naive(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: bool) -> Summary {
+    let uffd = Uffd::open(OpenOptions::default()).expect("userfaultfd");
+    let bytes: Vec<u8> = (0..PAGES * PAGE).map(pattern).collect();
+    let maps: Vec<Mapping> = (0..GUESTS)
+        .map(|_| Mapping::new(PAGES as usize).expect("mmap"))
+        .collect();
+    // start -> (end, offset in the bytes)
+    let regions: Mutex<BTreeMap<u64, (u64, u64)>> = Mutex::new(BTreeMap::new());
+    for m in &maps {
+        m.register(&uffd).expect("register");
+        regions
+            .lock()
+            .unwrap()
+            .insert(m.addr(), (m.addr() + PAGES * PAGE, 0));
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (uffd, regions, bytes, stop) = (&uffd, &regions, &bytes, &stop);
+        s.spawn(move || {
+            let mut events = pervma_uffd::Events::with_capacity(16);
+            while !stop.load(Relaxed) {
+                if uffd.read_events(&mut events).unwrap_or(0) == 0 {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(uffd);
+                    let _ = pervma_uffd::sys::poll_in(&[fd], 10);
+                    continue;
+                }
+                for event in events.iter() {
+                    if let pervma_uffd::Event::PageFault { address, .. } = event {
+                        let page = address & !(PAGE - 1);
+                        let map = regions.lock().unwrap();
+                        let found = map
+                            .range(..=page)
+                            .next_back()
+                            .filter(|(_, &(end, _))| page < end);
+                        let r = match found {
+                            Some((&start, &(_, off))) => {
+                                let o = (off + page - start) as usize;
+                                uffd.copy(page, &bytes[o..o + PAGE as usize])
+                            }
+                            None => uffd.wake(page, PAGE),
+                        };
+                        if r.is_err() {
+                            let _ = uffd.wake(page, PAGE);
+                        }
+                    }
+                }
+            }
+        });
+        let churn = |stop: &AtomicBool| {
+            let mut w = 0;
+            while !stop.load(Relaxed) {
+                let mut map = regions.lock().unwrap();
+                map.insert(1, (2, 0));
+                kernel::mmap_munmap_page();
+                map.remove(&1);
+                drop(map);
+                w += 1;
+            }
+            writes.fetch_add(w, Relaxed);
+        };
+        let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
+        let maps = &maps;
+        let summary = measure(
+            &cx.plan,
+            GUESTS,
+            bg,
+            &|| lat.0.lock().unwrap().clear(),
+            cx.progress,
+            |t| {
+                let m = &maps[t];
+                let mut i = 0;
+                let mut local = Vec::with_capacity(BATCH as usize);
+                move || {
+                    for _ in 0..BATCH {
+                        if i == PAGES as usize {
+                            m.drop_pages().expect("madvise");
+                            i = 0;
+                        }
+                        timed(&mut local, || m.touch(i));
+                        i += 1;
+                    }
+                    lat.record(&mut local);
+                    BATCH
+                }
+            },
+        );
+        stop.store(true, Relaxed);
+        summary
+    })
+}
+
+/// The kernel's own faults on private anonymous memory.
+fn kernel_faults(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: bool) -> Summary {
+    let maps: Vec<Mapping> = (0..GUESTS)
+        .map(|_| Mapping::new(PAGES as usize).expect("mmap"))
+        .collect();
+    let churn = |stop: &AtomicBool| {
+        let mut w = 0;
+        while !stop.load(Relaxed) {
+            kernel::mmap_munmap_page();
+            w += 1;
+        }
+        writes.fetch_add(w, Relaxed);
+    };
+    let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
+    let maps = &maps;
+    measure(
+        &cx.plan,
+        GUESTS,
+        bg,
+        &|| lat.0.lock().unwrap().clear(),
+        cx.progress,
+        |t| {
+            let m = &maps[t];
+            let mut i = 0;
+            let mut local = Vec::with_capacity(BATCH as usize);
+            move || {
+                for _ in 0..BATCH {
+                    if i == PAGES as usize {
+                        m.drop_pages().expect("madvise");
+                        i = 0;
+                    }
+                    timed(&mut local, || m.touch(i));
+                    i += 1;
+                }
+                lat.record(&mut local);
+                BATCH
+            }
+        },
+    )
+}
