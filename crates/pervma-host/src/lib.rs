@@ -707,6 +707,30 @@ impl Backend for HostMemory {
             _ => access == Access::Write,
         };
         let (p, len) = self.range(start, start + len)?;
+        // Private anonymous memory the host lets this access through
+        // (its protection is the VMA's, checked by pervma's fault path):
+        // touch it, a real host fault under the host's per-VMA lock,
+        // where MADV_POPULATE_* would take the host's mmap_lock and queue
+        // behind every map change this backend makes. A store adds 0
+        // atomically: the guest's bytes stay as they are. Files are
+        // populated instead (a real file may end before pervma thinks:
+        // SIGBUS), and so is anything the host might refuse.
+        let needed = if write { Prot::WRITE } else { Prot::READ };
+        if m.file.is_none() && !m.is_shared() && m.prot().contains(needed) {
+            for page in (0..len).step_by(PAGE_SIZE as usize) {
+                // SAFETY: the page is mapped (by `map`) with a protection
+                // that lets this access through, anonymous (no SIGBUS),
+                // and stays so while pervma holds the locks it calls
+                // `install` under; the access is atomic.
+                let byte = unsafe { AtomicU8::from_ptr(p.add(page)) };
+                if write {
+                    byte.fetch_add(0, Ordering::Relaxed);
+                } else {
+                    byte.load(Ordering::Relaxed);
+                }
+            }
+            return Ok(());
+        }
         let (advice, reason) = if write {
             (libc::MADV_POPULATE_WRITE, "host MADV_POPULATE_WRITE failed")
         } else {

@@ -193,7 +193,11 @@ fn prot(writable: bool) -> Prot {
 
 impl MmStrategy {
     pub(crate) fn new(layout: Layout, how: MmLookup) -> MmStrategy {
-        let mm = Mm::new();
+        Self::on(Mm::new(), layout, how)
+    }
+
+    /// The layout in `mm`, which may have a backend.
+    pub(crate) fn on(mm: Mm<u64>, layout: Layout, how: MmLookup) -> MmStrategy {
         for i in 0..layout.n {
             mm.mmap(
                 layout.start(i),
