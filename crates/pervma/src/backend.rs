@@ -68,9 +68,13 @@
 //!
 //! A kernel gives pervma its frame allocator and page tables; pervma
 //! decides what each fault maps and when translations go, and the kernel
-//! never re-derives a VMA rule. (An emulator backs the guest with a host
-//! reservation instead: the `pervma-host` crate; a userfaultfd pager
-//! resolves the faults that `install` stands for with `UFFDIO_COPY`.)
+//! never re-derives a VMA rule. The other two kinds of users have crates
+//! of their own, each with a complete example: an emulator backs the
+//! guest with a host reservation (`pervma-host`'s `HostMemory`, and its
+//! `examples/emulator.rs` with vCPUs whose software TLBs an MMU notifier
+//! keeps true), and a userfaultfd pager serves the faults of real memory
+//! under `lock_vma` (`pervma-uffd`'s `Pager`, whose `OwnMemory` backend
+//! carries `munmap`, `mprotect` and `MADV_DONTNEED` to that memory).
 //!
 //! ```
 //! use std::collections::HashMap;
