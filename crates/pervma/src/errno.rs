@@ -54,6 +54,7 @@ pub struct Errno {
 errnos! {
     EPERM = 1, "Operation not permitted";
     ENOENT = 2, "No such file or directory";
+    ESRCH = 3, "No such process";
     EINTR = 4, "Interrupted system call";
     EIO = 5, "Input/output error";
     EBADF = 9, "Bad file descriptor";

@@ -226,6 +226,28 @@
 //! cannot fail for contention, so there is no retry loop: the "no goto"
 //! form of the helper.
 //!
+//! The series converts its callers to the helper, and the
+//! `pervma-callers` crate (crates/pervma-callers) has each of them in
+//! both forms, the old one (`lock_vma_under_rcu`, else `mmap_read_lock` +
+//! `vma_lookup`, remembering which lock is held) beside the converted one
+//! (`lock_vma` ... drop), with examples that run them:
+//!
+//! - `examples/binder.rs`: binder's page installer
+//!   (`binder_install_single_page`: the VMA must still be the
+//!   allocator's, else `ESRCH`) and its shrinker (`binder_alloc_free_page`:
+//!   reclaim never blocks, so the fast path alone, skipping on
+//!   contention);
+//! - `examples/tcp.rs`: TCP zero-copy receive (`find_tcp_vma`,
+//!   `tcp_zerocopy_receive`: a TCP mapping, the kernel's range checks, a
+//!   batch of pages inserted);
+//! - `examples/shstk.rs`: x86 shadow-stack `sigreturn`
+//!   (`shstk_pop_sigframe`): the form that held `mmap_lock` across the
+//!   token read and deadlocked, upstream's speculate/retry fix, and the
+//!   helper with [`VmaReadGuard::read_nofault`] and a retry.
+//!
+//! `/proc/pid/maps` is the fourth caller: [`Mm::maps`] is its converted
+//! form (see "Reading maps without `mmap_lock`" below).
+//!
 //! ## The deadlock rule
 //!
 //! Never call [`Mm::lock_vma`], [`Mm::mmap_read_lock`],

@@ -15,7 +15,7 @@
 //! | `registry` | the workloads, one line each |
 //! | `measure` | threads, barrier, warm-up, repetitions, statistics, progress |
 //! | `strategy` | the strategies behind one trait |
-//! | `lookup`, `churn`, `write`, `maps`, `helper` | one file per workload |
+//! | `lookup`, `churn`, `write`, `maps`, `helper`, `callers` | one file per workload |
 //! | `kernel` | real mmap/munmap/mprotect/madvise and page faults |
 //! | `report`, `verdict`, `json`, `svg`, `machine` | the output |
 //!
@@ -31,6 +31,7 @@
 //! threads ran 50% of the time is noise, whatever its spread says.
 
 mod args;
+mod callers;
 mod churn;
 mod fault;
 mod helper;

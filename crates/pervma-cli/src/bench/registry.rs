@@ -27,6 +27,7 @@ pub(crate) static WORKLOADS: &[&dyn Workload] = &[
     &lookup::Lookup,
     &churn::Churn,
     &fault::Fault,
+    &super::callers::Callers,
     &write::Write,
     &maps::Maps,
     &helper::Helper,
