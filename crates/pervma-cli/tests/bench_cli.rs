@@ -88,8 +88,10 @@ fn a_quick_run_writes_json_and_svg() {
     }
     assert_eq!(v["plan"]["reps"], 5);
     let tables = v["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 1);
+    // `lookup` and `lookup-sharing`.
+    assert_eq!(tables.len(), 2);
     assert_eq!(tables[0]["workload"], "lookup");
+    assert_eq!(tables[1]["workload"], "lookup-sharing");
     let rows = tables[0]["rows"].as_array().unwrap();
     for strategy in [
         "pervma",
