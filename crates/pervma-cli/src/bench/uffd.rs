@@ -114,6 +114,41 @@ fn timed(local: &mut Vec<u32>, touch: impl FnOnce()) {
     local.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
 }
 
+/// The guests: `GUESTS` threads, each touching the pages of its own area
+/// in turn (`touch(t, page)`, timed) and dropping them all
+/// (`drop_pages(t)`) after the last, beside `bg`.
+fn guests(
+    cx: &Context<'_>,
+    lat: &Latencies,
+    bg: &[Background<'_>],
+    drop_pages: &(dyn Fn(usize) + Sync),
+    touch: &(dyn Fn(usize, u64) + Sync),
+) -> Summary {
+    measure(
+        &cx.plan,
+        GUESTS,
+        bg,
+        &|| lat.0.lock().unwrap().clear(),
+        cx.progress,
+        |t| {
+            let mut i = 0;
+            let mut local = Vec::with_capacity(BATCH as usize);
+            move || {
+                for _ in 0..BATCH {
+                    if i == PAGES {
+                        drop_pages(t);
+                        i = 0;
+                    }
+                    timed(&mut local, || touch(t, i));
+                    i += 1;
+                }
+                lat.record(&mut local);
+                BATCH
+            }
+        },
+    )
+}
+
 /// The `uffd` workload.
 pub(crate) struct UffdWorkload;
 
@@ -231,30 +266,16 @@ fn pervma(
     };
     let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
     let (mm, mem) = (&mm, &mem);
-    let summary = measure(
-        &cx.plan,
-        GUESTS,
+    let area = |t: usize| base + t as u64 * stride;
+    let summary = guests(
+        cx,
+        lat,
         bg,
-        &|| lat.0.lock().unwrap().clear(),
-        cx.progress,
-        |t| {
-            let area = base + t as u64 * stride;
-            let mut i = 0;
-            let mut local = Vec::with_capacity(BATCH as usize);
-            move || {
-                for _ in 0..BATCH {
-                    if i == PAGES {
-                        mm.madvise(area, PAGES * PAGE, Advice::DontNeed)
-                            .expect("madvise");
-                        i = 0;
-                    }
-                    timed(&mut local, || kernel::touch_own(mem, area + i * PAGE));
-                    i += 1;
-                }
-                lat.record(&mut local);
-                BATCH
-            }
+        &|t| {
+            mm.madvise(area(t), PAGES * PAGE, Advice::DontNeed)
+                .expect("madvise")
         },
+        &|t, i| kernel::touch_own(mem, area(t) + i * PAGE),
     );
     let _ = pager.shutdown(Duration::from_secs(5));
     summary
@@ -323,29 +344,12 @@ fn naive(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: bool) ->
         };
         let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
         let maps = &maps;
-        let summary = measure(
-            &cx.plan,
-            GUESTS,
+        let summary = guests(
+            cx,
+            lat,
             bg,
-            &|| lat.0.lock().unwrap().clear(),
-            cx.progress,
-            |t| {
-                let m = &maps[t];
-                let mut i = 0;
-                let mut local = Vec::with_capacity(BATCH as usize);
-                move || {
-                    for _ in 0..BATCH {
-                        if i == PAGES as usize {
-                            m.drop_pages().expect("madvise");
-                            i = 0;
-                        }
-                        timed(&mut local, || m.touch(i));
-                        i += 1;
-                    }
-                    lat.record(&mut local);
-                    BATCH
-                }
-            },
+            &|t| maps[t].drop_pages().expect("madvise"),
+            &|t, i| maps[t].touch(i as usize),
         );
         stop.store(true, Relaxed);
         summary
@@ -367,28 +371,11 @@ fn kernel_faults(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: 
     };
     let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
     let maps = &maps;
-    measure(
-        &cx.plan,
-        GUESTS,
+    guests(
+        cx,
+        lat,
         bg,
-        &|| lat.0.lock().unwrap().clear(),
-        cx.progress,
-        |t| {
-            let m = &maps[t];
-            let mut i = 0;
-            let mut local = Vec::with_capacity(BATCH as usize);
-            move || {
-                for _ in 0..BATCH {
-                    if i == PAGES as usize {
-                        m.drop_pages().expect("madvise");
-                        i = 0;
-                    }
-                    timed(&mut local, || m.touch(i));
-                    i += 1;
-                }
-                lat.record(&mut local);
-                BATCH
-            }
-        },
+        &|t| maps[t].drop_pages().expect("madvise"),
+        &|t, i| maps[t].touch(i as usize),
     )
 }
