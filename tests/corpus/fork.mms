@@ -17,7 +17,7 @@ touch 0x120000 w
 mmap 0x130000 0x3000 rw- private-file:data:0x0 fixed
 touch 0x130000 r
 touch 0x131000 w
-mmap 0x140000 0x3000 r-- shared-file:data:0x0 fixed locked
+mmap 0x140000 0x3000 r-- shared-file:other:0x0 fixed locked
 maps
 
 # fork parent: the parent keeps everything as it was.
@@ -61,7 +61,8 @@ touch 0x105000 w
 mprotect 0x105000 0x1000 rwx
 maps
 
-# Locks are not inherited; mlock in the child locks again.
+# Locks are not inherited; mlock in the child locks again. (Not the
+# shared file mapping: in the smaps mode its Locked counts the pages the
+# waiting parent maps too, which the model does not see.)
 mlock 0x113000 0x1000
-mlock 0x140000 0x3000
 maps

@@ -131,6 +131,10 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         };
         let mut child = Mm::with_config(mm.config);
         child.pkeys = mm.pkeys.fork();
+        // The heap's bounds too (dup_mm copies the whole mm_struct).
+        let brk = mm.brk_bounds();
+        child.start_brk = crate::sync::prim::AtomicU64::new(brk.0);
+        child.brk = crate::sync::prim::AtomicU64::new(brk.1);
         child.backend = backend.clone();
         {
             let mut guard = child.mmap_write_lock();

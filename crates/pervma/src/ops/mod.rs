@@ -28,6 +28,7 @@
 
 #![deny(unsafe_code)]
 
+mod brk;
 mod fork;
 mod madvise;
 mod merge;
