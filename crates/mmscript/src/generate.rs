@@ -19,6 +19,10 @@
 //! without protection keys), so "probably allocated" is its guess: the
 //! lowest free keys from 1 up, which is what Linux hands out where it can.
 //!
+//! Rarely (about 3 operations in 1000, from a stream of its own so that
+//! the rest of a seed's script is what it was before `fork` existed) the
+//! script forks, continuing in the child or in the parent alike.
+//!
 //! Every `mmap` is `fixed` or `noreplace`, and every `mremap` that may move
 //! uses `fixed` or only shrinks, so nothing leaves the window. The output
 //! depends only on the seed and the count (a private SplitMix64; no `rand`).
@@ -26,7 +30,7 @@
 use core::fmt::Write as _;
 
 use crate::{
-    Advice, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY, PAGE_SIZE,
+    Advice, ForkSide, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY, PAGE_SIZE,
     REJECTED_START,
 };
 
@@ -38,6 +42,10 @@ const HOT_PAGES: u64 = 1024;
 const RECENT: usize = 16;
 /// The number of protection keys on x86 (key 0 is the default key).
 const PKEYS: i32 = 16;
+/// How many operations in 1000 are a `fork`.
+const FORK_PER_MILLE: u64 = 3;
+/// Seeds the stream that decides where forks go, apart from the rest.
+const FORK_STREAM: u64 = 0x666f_726b_666f_726b;
 
 /// A script of `ops` operations (including periodic `maps`) and a final
 /// `maps`, the same for the same `seed`.
@@ -51,6 +59,7 @@ const PKEYS: i32 = 16;
 pub fn generate(seed: u64, ops: usize) -> String {
     let mut generator = Generator {
         rng: SplitMix64(seed),
+        forks: SplitMix64(seed ^ FORK_STREAM),
         recent: Vec::new(),
         pending: None,
         keys: 1,
@@ -125,6 +134,8 @@ enum Choice {
 
 struct Generator {
     rng: SplitMix64,
+    /// Where forks go: a stream of its own (see the module docs).
+    forks: SplitMix64,
     /// Recently mapped `(addr, len)`, newest last.
     recent: Vec<(u64, u64)>,
     /// An operation to emit next (the `madvise hugepage` after a THP mmap).
@@ -138,6 +149,10 @@ impl Generator {
     fn op(&mut self) -> Op {
         if let Some(op) = self.pending.take() {
             return op;
+        }
+        if self.forks.below(1000) < FORK_PER_MILLE {
+            let side = self.forks.pick(&ForkSide::ALL);
+            return Op::Fork { side };
         }
         let choice = self.rng.weighted(&[
             (22, Choice::Mmap),

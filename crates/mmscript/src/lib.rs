@@ -5,7 +5,7 @@
 //! list of memory-map operations (`mmap`, `munmap`, `mprotect`, `mremap`,
 //! `madvise`, `mlock`, `munlock`, a one-byte `touch`, and `maps`, and from
 //! v1.1 the protection-key calls `pkey_alloc`, `pkey_free` and
-//! `pkey_mprotect`) whose addresses are offsets in a 64 GiB window. The
+//! `pkey_mprotect`, and `fork`) whose addresses are offsets in a 64 GiB window. The
 //! same script is replayed twice:
 //!
 //! - on the model, by `pervma replay`;
@@ -36,6 +36,21 @@
 //! the host CPU: where it has no protection keys, `pkey_alloc` fails and
 //! execute-only (`--x`) memory stays readable; where it has them, `--x`
 //! memory gets the execute-only key and a read of it faults.
+//!
+//! # Fork
+//!
+//! `fork child` and `fork parent` ([`Op::Fork`], [`ForkSide`]) call
+//! `fork(2)` and print `ok` once, in the process that carries on with the
+//! script: with `child`, the child (the parent waits for it, prints
+//! nothing more and exits with its status); with `parent`, the parent (the
+//! child keeps its copy of the address space, untouched, until the script
+//! ends, so copy-on-write and `anon_vma` sharing are as after a real
+//! fork). From `fork child` on, `maps` shows the child's space: no `dc`
+//! VMAs, no `lo`/`lf`, `wf` VMAs without their pages, VMAs with
+//! anonymous pages that no longer merge with VMAs that do not share them.
+//! In the smaps mode, `Locked` counts a page that parent and child share
+//! half. If `fork` fails, nothing forked and the line is `err ERRNO`.
+//! [`generate`] forks rarely, continuing in either process.
 //!
 //! # Malformed scripts
 //!
@@ -111,7 +126,8 @@ pub use errno::Errno;
 pub use generate::generate;
 pub use maps::{Backing, MapsLine, Memory, SmapsFlags};
 pub use op::{
-    range_allowed, Advice, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY,
+    range_allowed, Advice, ForkSide, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot,
+    DEFAULT_PKEY,
 };
 pub use outcome::Outcome;
 pub use parse::{lines, parse, parse_line, parse_prefix, Lines, ParseError, Script};

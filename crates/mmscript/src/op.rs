@@ -335,6 +335,50 @@ impl PkeyRights {
 /// keeps the VMA's key unless the protection is execute-only).
 pub const DEFAULT_PKEY: i32 = -1;
 
+/// Which process carries on with the script after `fork`: the word of
+/// `fork child` and `fork parent`.
+///
+/// ```
+/// use mmscript::{parse_line, ForkSide, Op};
+///
+/// let op = parse_line("fork child").unwrap().unwrap();
+/// assert_eq!(op, Op::Fork { side: ForkSide::Child });
+/// assert_eq!(op.to_string(), "fork child");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ForkSide {
+    /// `child`: the script continues in the child; the parent waits for
+    /// it, prints nothing more and exits with its exit status.
+    Child,
+    /// `parent`: the script continues in the parent; the child keeps its
+    /// copy of the address space, untouched, until the script ends.
+    Parent,
+}
+
+impl ForkSide {
+    /// Both sides, in the order of the spec.
+    pub const ALL: [ForkSide; 2] = [ForkSide::Child, ForkSide::Parent];
+
+    /// The word in a script (`child`, `parent`).
+    pub fn word(self) -> &'static str {
+        match self {
+            ForkSide::Child => "child",
+            ForkSide::Parent => "parent",
+        }
+    }
+
+    /// The side a script word names.
+    pub fn from_word(word: &str) -> Option<ForkSide> {
+        ForkSide::ALL.into_iter().find(|s| s.word() == word)
+    }
+}
+
+impl fmt::Display for ForkSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
 /// One operation: one line of a script.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -434,6 +478,12 @@ pub enum Op {
         /// The key; -1 ([`DEFAULT_PKEY`]) is written `default`.
         pkey: i32,
     },
+    /// `fork child` or `fork parent`: `fork(2)`, the script continuing in
+    /// the process `side` names; prints `ok` once, in that process.
+    Fork {
+        /// Where the script continues.
+        side: ForkSide,
+    },
 }
 
 impl Op {
@@ -452,6 +502,7 @@ impl Op {
             Op::PkeyAlloc { .. } => "pkey_alloc",
             Op::PkeyFree { .. } => "pkey_free",
             Op::PkeyMprotect { .. } => "pkey_mprotect",
+            Op::Fork { .. } => "fork",
         }
     }
 
@@ -461,8 +512,8 @@ impl Op {
     ///
     /// For `mremap` these are the old range and, with `fixed`, the new range,
     /// else the old start with the new length (growing in place).
-    /// `pkey_mprotect` has its range, as `mprotect`; `pkey_alloc` and
-    /// `pkey_free` have none.
+    /// `pkey_mprotect` has its range, as `mprotect`; `pkey_alloc`,
+    /// `pkey_free` and `fork` have none.
     pub fn ranges(&self) -> Vec<(u64, u64)> {
         match *self {
             Op::Mmap {
@@ -493,7 +544,7 @@ impl Op {
                 vec![(old_addr, old_len), grown]
             }
             Op::Touch { addr, .. } => vec![(addr, 1)],
-            Op::Maps | Op::PkeyAlloc { .. } | Op::PkeyFree { .. } => Vec::new(),
+            Op::Maps | Op::PkeyAlloc { .. } | Op::PkeyFree { .. } | Op::Fork { .. } => Vec::new(),
         }
     }
 
@@ -608,6 +659,7 @@ impl fmt::Display for Op {
                     write!(f, "{pkey}")
                 }
             }
+            Op::Fork { side } => write!(f, " {side}"),
         }
     }
 }

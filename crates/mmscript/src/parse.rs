@@ -15,7 +15,7 @@
 
 use core::fmt;
 
-use crate::{Advice, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY};
+use crate::{Advice, ForkSide, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY};
 
 /// A parsed script: its operations with their line numbers (from 1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -476,10 +476,16 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
                 pkey: args.key(3, true)?,
             })
         }
+        "fork" => {
+            let args = Args::new("fork", "child|parent", words, 1, false)?;
+            let side = ForkSide::from_word(words[0])
+                .ok_or_else(|| args.bad("side", words[0], "expected child or parent"))?;
+            Ok(Op::Fork { side })
+        }
         _ => Err(format!(
             "unknown operation {name:?}: expected mmap, munmap, mprotect, mremap, \
-             madvise, mlock, munlock, touch, maps, pkey_alloc, pkey_free or \
-             pkey_mprotect"
+             madvise, mlock, munlock, touch, maps, pkey_alloc, pkey_free, \
+             pkey_mprotect or fork"
         )),
     }
 }

@@ -2,8 +2,8 @@
 //! back to themselves, and generated scripts are valid.
 
 use mmscript::{
-    generate, lines, parse, parse_line, parse_prefix, range_allowed, Advice, Kind, MapsLine,
-    MmapFlags, MremapFlags, Op, Outcome, PkeyRights, Prot,
+    generate, lines, parse, parse_line, parse_prefix, range_allowed, Advice, ForkSide, Kind,
+    MapsLine, MmapFlags, MremapFlags, Op, Outcome, PkeyRights, Prot,
 };
 use proptest::prelude::*;
 
@@ -146,6 +146,7 @@ fn op() -> impl Strategy<Value = Op> {
             prot,
             pkey,
         }),
+        proptest::sample::select(ForkSide::ALL.to_vec()).prop_map(|side| Op::Fork { side }),
     ]
 }
 

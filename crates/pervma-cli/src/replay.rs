@@ -11,7 +11,7 @@
 //! wherever that space has room for it.
 
 use mmscript::REJECTED_START;
-use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
+use mmscript::{Backing, ForkSide, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
 use pervma::Advice;
 use pervma::{
     Access, Errno, FaultError, File, MapFlags, Mm, MmConfig, MremapFlags, PkeyRights, Prot,
@@ -29,6 +29,11 @@ pub struct Model {
     /// The absolute address of script address 0.
     base: u64,
     files: HashMap<String, Arc<File>>,
+    /// The other processes of the script: the parents that `fork child`
+    /// left waiting and the children that `fork parent` left alone. They
+    /// do nothing, but they keep their pages, which stay shared
+    /// copy-on-write with this space's as after a real fork.
+    others: Vec<Mm<()>>,
     /// `--smaps`: `maps` lines carry `Rss`, `Anonymous`, `Locked` (smaps.rs).
     pub smaps: bool,
 }
@@ -48,11 +53,13 @@ impl Model {
             mm,
             base,
             files: HashMap::new(),
+            others: Vec::new(),
             smaps: false,
         }
     }
 
-    /// The address space the scripts run on.
+    /// The address space the scripts run on (after `fork child`, the
+    /// child's).
     pub fn mm(&self) -> &Mm<()> {
         &self.mm
     }
@@ -202,6 +209,19 @@ impl Runner for Model {
                     .pkey_mprotect(self.absolute(*addr), *len, prot(p), *pkey),
                 |()| Outcome::Ok,
             ),
+            Op::Fork { side } => match self.mm.fork() {
+                Ok(child) => {
+                    match side {
+                        ForkSide::Child => {
+                            let parent = std::mem::replace(&mut self.mm, child);
+                            self.others.push(parent);
+                        }
+                        ForkSide::Parent => self.others.push(child),
+                    }
+                    Outcome::Ok
+                }
+                Err(e) => Outcome::Err(mmscript::Errno::new(e.raw())),
+            },
             Op::Maps => unreachable!("the driver calls Runner::maps for `maps`"),
         }
     }

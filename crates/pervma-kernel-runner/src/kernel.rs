@@ -10,13 +10,14 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::process;
 
 use libc::c_int;
-use mmscript::{Advice, Errno, MapsLine, Op, Outcome, Prot, Runner, WINDOW_SIZE};
+use mmscript::{Advice, Errno, ForkSide, MapsLine, Op, Outcome, Prot, Runner, WINDOW_SIZE};
 
-use crate::sys::{Touched, Zone};
+use crate::sys::{Forked, Touched, Zone};
 use crate::{smaps, sys, window};
 
 /// How long every file is: 1 GiB of zeroes.
@@ -32,6 +33,16 @@ pub(crate) struct KernelRunner {
     /// The smaps mode: `maps` lines carry `Rss`, `Anonymous`, `Locked` (and
     /// `ProtectionKey` where Linux prints it).
     smaps: bool,
+    /// The children that `fork parent` left alive, killed when the run
+    /// ends.
+    children: Vec<libc::pid_t>,
+}
+
+impl Drop for KernelRunner {
+    /// The script ended: the children of `fork parent` go.
+    fn drop(&mut self) {
+        sys::kill_children(&self.children);
+    }
 }
 
 impl KernelRunner {
@@ -41,6 +52,7 @@ impl KernelRunner {
             zone,
             files: HashMap::new(),
             smaps,
+            children: Vec::new(),
         }
     }
 
@@ -148,6 +160,30 @@ impl Runner for KernelRunner {
                 .zone
                 .pkey_mprotect(*addr, *len, prot_bits(*prot), *pkey)
                 .map(|()| Outcome::Ok),
+            Op::Fork { side } => {
+                // Everything printed so far goes out once, not once per
+                // process: the buffer is copied by fork.
+                if let Err(error) = io::stdout().flush() {
+                    fail(&format!("cannot flush standard output: {error}"));
+                }
+                let parent = process::id() as libc::pid_t;
+                match (sys::fork(), side) {
+                    (Err(errno), _) => Err(errno),
+                    (Ok(Forked::Child), ForkSide::Child) => {
+                        // The parent's children are its own to kill.
+                        self.children.clear();
+                        Ok(Outcome::Ok)
+                    }
+                    (Ok(Forked::Child), ForkSide::Parent) => sys::idle_until_killed(parent),
+                    (Ok(Forked::Parent(pid)), ForkSide::Child) => {
+                        sys::wait_and_exit(pid, &self.children)
+                    }
+                    (Ok(Forked::Parent(pid)), ForkSide::Parent) => {
+                        self.children.push(pid);
+                        Ok(Outcome::Ok)
+                    }
+                }
+            }
             Op::Maps => unreachable!("the driver asks maps() for Op::Maps"),
         };
         result.unwrap_or_else(|errno: Errno| Outcome::Err(errno))

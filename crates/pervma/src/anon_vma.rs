@@ -21,6 +21,19 @@
 //!   `mmap_lock` for write: straight into the fields.
 //!
 //! Merging reads the result through `Vma::anon_vma`, which sees both.
+//!
+//! # After fork
+//!
+//! `fork` (`anon_vma_fork`) gives each child VMA whose parent VMA had an
+//! `anon_vma` a new one whose parent is the parent VMA's, so that the
+//! child's VMA is chained to both (Linux: its `anon_vma_chain` is no longer
+//! singular, `vma_is_fork_child`). Such an `anon_vma` is never lent to a
+//! neighbour and never taken by one: a fault next to it gets a new one
+//! (`reusable_anon_vma`), and merging refuses to hand it over in either
+//! direction (`is_mergeable_anon_vma`). Linux's reuse of an ancestor's
+//! `anon_vma` that no VMA uses any more (`anon_vma_clone` with
+//! `num_active_vmas == 0`) needs an ancestor that unmapped the VMA it
+//! forked from; pervma always creates a new one.
 
 #![deny(unsafe_code)]
 
@@ -39,12 +52,45 @@ use alloc::sync::Arc;
 #[derive(Debug)]
 pub struct AnonVma {
     id: u64,
+    /// The parent VMA's `anon_vma`, for one made by `fork`
+    /// (`anon_vma->parent`, which Linux sets to the anon_vma itself when
+    /// it has none).
+    parent: Option<Arc<AnonVma>>,
 }
 
 impl AnonVma {
     /// A fresh `anon_vma`.
     pub fn new() -> Arc<AnonVma> {
-        Arc::new(AnonVma { id: next_id() })
+        Arc::new(AnonVma {
+            id: next_id(),
+            parent: None,
+        })
+    }
+
+    /// `anon_vma_fork`'s new `anon_vma` for a child VMA whose parent VMA
+    /// has `parent`.
+    #[doc(alias = "anon_vma_fork")]
+    pub(crate) fn fork_of(parent: &Arc<AnonVma>) -> Arc<AnonVma> {
+        Arc::new(AnonVma {
+            id: next_id(),
+            parent: Some(parent.clone()),
+        })
+    }
+
+    /// Whether a VMA with this `anon_vma` is chained to its parent
+    /// process's too (`vma_is_fork_child`: a non-singular
+    /// `anon_vma_chain`), which keeps it from lending or borrowing an
+    /// `anon_vma` when merging.
+    #[doc(alias = "vma_is_fork_child")]
+    #[doc(alias = "vma_had_uncowed_parents")]
+    pub fn is_fork_child(&self) -> bool {
+        self.parent.is_some()
+    }
+
+    /// The parent process's `anon_vma` this one was forked from
+    /// (`anon_vma->parent`), if any.
+    pub fn parent(&self) -> Option<&Arc<AnonVma>> {
+        self.parent.as_ref()
     }
 
     /// A number that identifies it for as long as it lives.
@@ -106,11 +152,11 @@ pub(crate) fn find_mergeable_anon_vma<T: PartialEq>(
 }
 
 /// `reusable_anon_vma`: `old`'s `anon_vma`, if `a` and `b` (one of them
-/// `old`, `a` below `b`) are compatible. (Linux also wants `old`'s
-/// `anon_vma_chain` to be singular, which only `fork` breaks.)
+/// `old`, `a` below `b`) are compatible and `old`'s `anon_vma_chain` is
+/// singular (its `anon_vma` was not made by `fork`).
 fn reusable_anon_vma<T: PartialEq>(old: &Vma<T>, a: &Vma<T>, b: &Vma<T>) -> Option<Arc<AnonVma>> {
     if anon_vma_compatible(a, b) {
-        old.anon_vma().cloned()
+        old.anon_vma().filter(|anon| !anon.is_fork_child()).cloned()
     } else {
         None
     }

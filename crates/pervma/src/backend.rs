@@ -20,6 +20,7 @@
 //! | `MADV_DONTNEED`, `MADV_FREE` dropped pages | [`discard`](Backend::discard) | the VMA lock, or `mmap_lock` for read |
 //! | a fault (or `MAP_POPULATE`, `mlock`) decided what page an address gets | [`install`](Backend::install) | the VMA lock, or `mmap_lock` |
 //! | a user copy ([`Mm::access_read`], ...) reached a page the fault path mapped | [`read`](Backend::read), [`write`](Backend::write) | the VMA lock |
+//! | [`Mm::fork`] copies the space | [`fork`](Backend::fork) (refused by default), then `unmap`, `discard`, `change_flags` on the child's | `mmap_lock` for write, every VMA write-locked |
 //!
 //! Every method but `read` and `write` has a default that does nothing,
 //! so a backend implements what its memory needs: a kernel's page tables
@@ -212,6 +213,7 @@
 //!
 //! [`Mm::with_backend`]: crate::Mm::with_backend
 //! [`Mm::access_read`]: crate::Mm::access_read
+//! [`Mm::fork`]: crate::Mm::fork
 //! [`FaultError::Oom`]: crate::FaultError::Oom
 
 #![deny(unsafe_code)]
@@ -403,6 +405,35 @@ pub trait Backend: Send + Sync {
     ) -> Result<(), Errno> {
         let _ = (m, addr, access, what);
         Ok(())
+    }
+
+    /// `fork` ([`Mm::fork`](crate::Mm::fork)): a backend for the child
+    /// address space holding what this one holds, private memory shared
+    /// copy-on-write (a store on either side must not be seen by the
+    /// other: pervma's record does not know which of the backend's pages
+    /// are shared, so the backend's own [`write`](Backend::write) and
+    /// faults copy, as a kernel's write-protected entries do) and shared
+    /// mappings shared. pervma then tells the child's backend what `fork`
+    /// does differently there, with the child's locks held: [`unmap`]
+    /// for each `VM_DONTCOPY` VMA, [`discard`] for each `VM_WIPEONFORK`
+    /// one, and [`change_flags`] for each VMA whose `VM_LOCKED` the child
+    /// loses.
+    ///
+    /// Called with the parent's `mmap_lock` held for write and every VMA
+    /// write-locked, so nothing changes the parent's memory meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// The default refuses with `EOPNOTSUPP`: a backend that cannot copy
+    /// its memory (a host reservation, a userfaultfd region) cannot
+    /// fork, and neither can the `Mm` it backs. A refusal fails the fork
+    /// with that errno, and nothing changed.
+    ///
+    /// [`unmap`]: Backend::unmap
+    /// [`discard`]: Backend::discard
+    /// [`change_flags`]: Backend::change_flags
+    fn fork(&self) -> Result<Arc<dyn Backend>, Errno> {
+        Err(Errno::EOPNOTSUPP.because("this backend cannot fork (Backend::fork)"))
     }
 
     /// Copies the bytes at `[addr, addr + buf.len())` (inside one page,

@@ -54,6 +54,13 @@
 //!   [`MmapLocked::vma_smaps`] gives `smaps`' `Rss`, `Anonymous` and
 //!   `Locked` as Linux does, [`Mm::vma_resident`] the resident memory
 //!   under a VMA lock alone.
+//! - **Processes**: [`Mm::fork`] is `fork(2)`'s copy of the space
+//!   (`dup_mmap`): a snapshot taken with every VMA write-locked, private
+//!   pages shared copy-on-write by the two page tables (a store on either
+//!   side copies first), `MADV_DONTFORK`/`MADV_WIPEONFORK` honoured,
+//!   locks dropped, `anon_vma`s forked so that the merges fork prevents
+//!   are prevented ([`AnonVma::is_fork_child`]). [`Mm::brk`] moves the
+//!   heap's break by Linux's rules, from [`MmConfig::start_brk`].
 //! - **The machine**: [`MmConfig::arch`] says which CPU features the space
 //!   behaves by ([`Arch`]). With x86 protection keys
 //!   ([`Arch::X86_64_PKU`], or [`Arch::host`] on such a machine),

@@ -161,6 +161,19 @@ impl Pkeys {
         }
     }
 
+    /// The keys of a child made by `fork`: the same allocation map and
+    /// execute-only key (`arch_dup_pkeys`, `mm->context.pkey_allocation_map`)
+    /// and the same PKRU (the forking thread's register is copied into
+    /// the child's only thread). The caller holds `mmap_lock` for write.
+    pub(crate) fn fork(&self) -> Self {
+        Pkeys {
+            arch: self.arch,
+            allocation_map: AtomicU32::new(self.allocation_map.load(Ordering::Relaxed)),
+            execute_only_pkey: AtomicU32::new(self.execute_only_pkey.load(Ordering::Relaxed)),
+            pkru: AtomicU32::new(self.pkru.load(Ordering::Relaxed)),
+        }
+    }
+
     /// PKRU: `rdpkru`, or 0 (everything allowed) without protection keys.
     pub(crate) fn pkru(&self) -> Pkru {
         if self.arch.protection_keys {

@@ -210,6 +210,91 @@ fn pkey_free(key: c_int) -> Result<(), Errno> {
     check(ret).map(drop)
 }
 
+/// What [`fork`] returned in this process.
+pub(crate) enum Forked {
+    /// This is the child.
+    Child,
+    /// This is the parent; the child's pid.
+    Parent(libc::pid_t),
+}
+
+/// `fork(2)`.
+///
+/// The runner is single-threaded (it never spawns a thread), so the child
+/// is a complete copy of the only thread: every lock it holds (standard
+/// output's) is held by the same thread in the child, and nothing is
+/// half-done. The window's mappings are copied as the script expects.
+pub(crate) fn fork() -> Result<Forked, Errno> {
+    // SAFETY: a single-threaded process may fork and go on running any
+    // code in the child (see above); fork has no memory-safety
+    // preconditions of its own.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(last_errno()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// In a child of `fork parent`: does nothing, printing nothing, until
+/// killed (by the parent at the end of the script, or with it:
+/// `PR_SET_PDEATHSIG`). Never returns.
+pub(crate) fn idle_until_killed(parent: libc::pid_t) -> ! {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets this process's signal on
+    // its parent's death; getppid and pause have no preconditions; _exit
+    // ends the process without running destructors or flushing standard
+    // output (which the parent owns).
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            libc::_exit(0);
+        }
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+/// In the parent of `fork child`: waits for the child, kills `others` (its
+/// children from `fork parent`) and exits with the child's status (128 +
+/// the signal if a signal killed it), printing nothing. Never returns.
+pub(crate) fn wait_and_exit(child: libc::pid_t, others: &[libc::pid_t]) -> ! {
+    let mut status = 0;
+    // SAFETY: waitpid writes only `status`; kill signals our own children.
+    let code = unsafe {
+        while libc::waitpid(child, &mut status, 0) == -1 {
+            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break;
+            }
+        }
+        kill_children(others);
+        if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else if libc::WIFSIGNALED(status) {
+            128 + libc::WTERMSIG(status)
+        } else {
+            1
+        }
+    };
+    // SAFETY: _exit ends the process at once: no destructors, no flush of
+    // standard output, which the child wrote after our last line.
+    unsafe { libc::_exit(code) }
+}
+
+/// Kills and reaps the children of `fork parent`.
+pub(crate) fn kill_children(children: &[libc::pid_t]) {
+    for &pid in children {
+        // SAFETY: `pid` is a child of this process that has not been
+        // reaped, so the pid cannot have been reused; kill and waitpid
+        // touch no memory of ours but `status`.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+}
+
 /// A new memfd called `name` (so `/proc` shows `/memfd:NAME (deleted)`),
 /// read-write, close-on-exec, sized `size` bytes (sparse: it costs nothing
 /// until written).

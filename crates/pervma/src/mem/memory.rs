@@ -174,6 +174,17 @@ fn fault_entry<T>(
         return Ok(Some(NewPte::File));
     }
     match (access, kind) {
+        // do_wp_page of an anonymous page that fork shared: a copy of its
+        // own for the table that stores (wp_can_reuse_anon_folio says no
+        // while another table maps it).
+        (Access::Write, PteKind::Anon) if pte.anon_mapcount() > 1 => match pte.anon_page() {
+            Some(page) => {
+                let copy = Arc::new(Page::copy_of(page));
+                mem.install(vma, addr, access, Install::CowPage)?;
+                Ok(Some(NewPte::Anon(copy)))
+            }
+            None => Ok(None),
+        },
         (_, PteKind::Anon) | (Access::Read, PteKind::File | PteKind::Zero) => Ok(None),
         (Access::Read, PteKind::None) => {
             if vma.file().is_some() {
@@ -362,7 +373,8 @@ pub(crate) fn copy_from_page<T>(
 
 /// Copies one page's part of a store into `vma`'s memory without
 /// faulting: `Err(PageMiss)` if the page is not mapped writably (absent,
-/// the zero page, or a file page of a private mapping).
+/// the zero page, or a file page of a private mapping). An anonymous page
+/// that `fork` shared with another table is copied first (copy-on-write).
 pub(crate) fn copy_to_page<T>(
     mem: Memory<'_>,
     vma: &Vma<T>,
@@ -388,6 +400,14 @@ pub(crate) fn copy_to_page<T>(
         let page = match pte.kind() {
             PteKind::File => return file_store(vma, chunk, data),
             _ => match pte.anon_page() {
+                // Shared with another table since a fork (which may have
+                // come between the fault and this copy): copy it first, as
+                // the write fault would have (`do_wp_page`), then store.
+                Some(page) if pte.anon_mapcount() > 1 => {
+                    let copy = Arc::new(Page::copy_of(page));
+                    mem.pt.install(chunk.addr, pte, NewPte::Anon(copy), rcu);
+                    continue;
+                }
                 Some(page) => page,
                 None => {
                     // First store to lazily zeroed anonymous memory: give

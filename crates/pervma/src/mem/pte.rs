@@ -52,7 +52,7 @@
 use super::page::{Page, PAGE_PTR_TAG_BITS};
 use super::radix::Radix;
 use crate::flags::PAGE_SHIFT;
-use crate::sync::prim::{AtomicU64, Ordering};
+use crate::sync::prim::{fence, AtomicU64, Ordering};
 use crate::sync::rcu::{RcuGuard, RetireBatch};
 use alloc::sync::Arc;
 use core::marker::PhantomData;
@@ -111,6 +111,28 @@ impl<'g> Pte<'g> {
     pub(crate) fn is_thp(&self) -> bool {
         let w = self.word as usize;
         w == ANON_ZERO_THP || (w > PAGE_PTR_TAG_BITS && w & THP != 0)
+    }
+
+    /// How many page tables map the anonymous page this entry holds
+    /// (`folio_mapcount`): 2 or more once `fork` shared it, until a store
+    /// in all but one of them copied it (`do_wp_page`). It is the page's
+    /// strong count, which for a grace period also counts an entry that
+    /// another table just unmapped: that makes a store copy a page it
+    /// could have reused, which nobody can tell. 1 for every other entry.
+    pub(crate) fn anon_mapcount(&self) -> usize {
+        let Some(p) = page_ptr(self.word) else {
+            return 1;
+        };
+        // SAFETY: a pointer word holds a strong count of a live `Page`,
+        // alive for `'g` (as in `anon_page`); the `ManuallyDrop` gives
+        // no count back.
+        let page = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(p) });
+        let count = Arc::strong_count(&page);
+        // Acquire: a count of 1 read here must happen after the other
+        // table's last access to the page (its release of the count is a
+        // Release decrement), before this thread stores into it in place.
+        fence(Ordering::Acquire);
+        count
     }
 
     /// The anonymous page, if the entry holds an allocated one.
@@ -562,6 +584,86 @@ impl PageTable {
         }
     }
 
+    /// `copy_page_range` of `[start, end)` into `child`, the page table of
+    /// the `Mm` that `fork` is making: every entry is copied, anonymous
+    /// pages shared copy-on-write (each table owns a strong count of the
+    /// page, and a store through either copies it first: see
+    /// [`Pte::anon_mapcount`]), THP subpages with their folio, and the PMD
+    /// entries of the blocks the range meets (a table, or the huge zero
+    /// page), as `copy_pmd_range` allocates a table in the child wherever
+    /// the parent has one. With `materialize`, anonymous pages not
+    /// allocated yet (lazily zeroed) are allocated first, in both tables,
+    /// so that the two share one page as Linux's do; without (a backend
+    /// holds the bytes) they stay lazily zeroed in each.
+    ///
+    /// The caller holds the parent's `mmap_lock` for write with every VMA
+    /// write-locked, so no fault or user copy changes or reads an entry of
+    /// the range, and nothing else uses `child` yet.
+    pub(crate) fn fork_range(&self, child: &PageTable, start: u64, end: u64, materialize: bool) {
+        if start >= end {
+            return;
+        }
+        child
+            .next_folio
+            .store(self.next_folio.load(Ordering::Relaxed), Ordering::Relaxed);
+        let mut block = start & !(PMD_BLOCK - 1);
+        while block < end {
+            let kind = self.pmd(block);
+            if kind != PmdKind::None {
+                child.set_pmd(block, kind);
+            }
+            match block.checked_add(PMD_BLOCK) {
+                Some(next) => block = next,
+                None => break,
+            }
+        }
+        self.radix.for_each(
+            start >> PAGE_SHIFT,
+            (end - 1) >> PAGE_SHIFT,
+            |index, leaf| {
+                let mut word = leaf.load(Ordering::Acquire);
+                if word.is_null() {
+                    return;
+                }
+                let thp = Pte {
+                    word,
+                    _rcu: PhantomData,
+                }
+                .is_thp();
+                if materialize && matches!(word as usize, ANON_ZERO | ANON_ZERO_THP) {
+                    let page = Arc::new(Page::zeroed());
+                    let new = if thp {
+                        NewPte::AnonThp(page)
+                    } else {
+                        NewPte::Anon(page)
+                    };
+                    let new = new.into_word();
+                    // No race: faults and copies are locked out (contract).
+                    // The old word owns no page.
+                    leaf.store(new, Ordering::Release);
+                    word = new;
+                }
+                if let Some(p) = page_ptr(word) {
+                    // SAFETY: the word owns a strong count of a live page
+                    // (no one can unmap it meanwhile: contract); the child's
+                    // copy of the word owns the new one.
+                    unsafe { Arc::increment_strong_count(p) };
+                }
+                if thp {
+                    let folio = self.folios.leaf(index).map(|s| s.load(Ordering::Relaxed));
+                    if let (Some(folio), Some(dst)) = (folio, child.folios.leaf_or_alloc(index)) {
+                        dst.store(folio, Ordering::Relaxed);
+                    }
+                }
+                match child.radix.leaf_or_alloc(index) {
+                    Some(dst) => dst.store(word, Ordering::Release),
+                    // SAFETY: the count taken above was never published.
+                    None => unsafe { release_now(word) },
+                }
+            },
+        );
+    }
+
     /// The entry for the page holding `addr`.
     pub(crate) fn get<'g>(&self, addr: u64, _rcu: &'g RcuGuard) -> Pte<'g> {
         match self.radix.leaf(addr >> PAGE_SHIFT) {
@@ -677,6 +779,26 @@ impl PageTable {
                 }
             },
         );
+        drop(rcu);
+    }
+
+    /// Calls `f(mapcount)` for every anonymous entry of `[start, end)`
+    /// ([`Pte::anon_mapcount`]: 1 unless `fork` shared its page).
+    pub(crate) fn for_each_anon_mapcount(&self, start: u64, end: u64, mut f: impl FnMut(usize)) {
+        if start >= end {
+            return;
+        }
+        let rcu = crate::sync::rcu::rcu_read_lock();
+        self.radix
+            .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
+                let pte = Pte {
+                    word: leaf.load(Ordering::Acquire),
+                    _rcu: PhantomData,
+                };
+                if pte.kind() == PteKind::Anon {
+                    f(pte.anon_mapcount());
+                }
+            });
         drop(rcu);
     }
 

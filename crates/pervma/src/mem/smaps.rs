@@ -16,11 +16,16 @@
 //! `Locked` is not the resident memory of a `VM_LOCKED` VMA but its PSS:
 //! each page counts `PAGE_SIZE / mapcount`, in fixed point with
 //! `PSS_SHIFT` fraction bits, and the sum is printed as
-//! `(sum >> PSS_SHIFT) >> 10` kB. Without `fork`, anonymous pages are
-//! mapped once; a page-cache page is mapped once per page-table entry that
+//! `(sum >> PSS_SHIFT) >> 10` kB. Anonymous pages are mapped once,
+//! except those that `fork` shared between two address spaces, which count
+//! half in each until a store copies them (their mapcount is the page's
+//! reference count). A page-cache page is mapped once per page-table entry that
 //! maps it, so a file page mapped at two addresses of one process counts
 //! half in each (the differential smaps test caught `Locked = Rss`
-//! there). The mapcount needs every VMA of the file, hence `mmap_lock`.
+//! there). The mapcount needs every VMA of the file, hence `mmap_lock`;
+//! mappings of the file in another address space (a fork's private file
+//! mapping whose entries `fork` copied) are not counted, where Linux
+//! counts them.
 
 #![deny(unsafe_code)]
 
@@ -84,15 +89,18 @@ impl<T> MmapLocked<'_, T> {
         // The mapcount of every file page that `vma` maps: the entries
         // mapping the same page of the same file, in any VMA.
         let mut mapcount: BTreeMap<u64, u64> = BTreeMap::new();
-        let mut anon_pages = 0;
         mm.page_table
-            .for_each_present(vma.start(), vma.end(), |addr, kind| match kind {
-                PteKind::File => {
+            .for_each_present(vma.start(), vma.end(), |addr, kind| {
+                if kind == PteKind::File {
                     mapcount.insert(vma.linear_page_index(addr), 0);
                 }
-                PteKind::Anon => anon_pages += 1,
-                PteKind::None | PteKind::Zero => {}
             });
+        // Anonymous pages are mapped once, or by the page tables of every
+        // process `fork` shared them with until a store copied them.
+        let full = PAGE_SIZE << PSS_SHIFT;
+        let mut anon_pss = 0;
+        mm.page_table
+            .for_each_anon_mapcount(vma.start(), vma.end(), |n| anon_pss += full / n as u64);
         if let Some(file) = vma.file() {
             for other in self.vmas() {
                 if !other.file().is_some_and(|f| Arc::ptr_eq(f, file)) {
@@ -110,8 +118,7 @@ impl<T> MmapLocked<'_, T> {
         }
         // smaps_account: PAGE_SIZE << PSS_SHIFT, divided by the mapcount
         // if it is 2 or more.
-        let full = PAGE_SIZE << PSS_SHIFT;
-        let pss: u64 = anon_pages * full + mapcount.values().map(|&n| full / n.max(1)).sum::<u64>();
+        let pss: u64 = anon_pss + mapcount.values().map(|&n| full / n.max(1)).sum::<u64>();
         memory.locked = pss >> PSS_SHIFT;
         memory
     }

@@ -47,6 +47,8 @@
 //! | `ops/mremap.rs` | `mremap` | `MmapWriteGuard::mremap` |
 //! | `ops/madvise.rs` | `madvise` (VMA lock or `mmap_lock` for read for the advice that acts on pages alone) | `MmapWriteGuard::madvise` |
 //! | `ops/mlock.rs` | `mlock`, `munlock` | the same on `MmapWriteGuard` |
+//! | `ops/fork.rs` | `fork` | `MmapWriteGuard::fork` |
+//! | `ops/brk.rs` | `brk`, `brk_bounds` | `MmapWriteGuard::brk`, `set_brk` |
 //! | `fault.rs` | `handle_fault`, `access_permitted` | |
 //! | `uaccess.rs` | `access_read`, `access_write`, `access_vma` | `VmaReadGuard::read_nofault`, `write_nofault` |
 //! | `mem/smaps.rs` | `vma_resident` | `MmapLocked::vma_smaps` |
@@ -78,7 +80,7 @@ use crate::pkeys::{Pkeys, Pkru};
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
 use crate::sync::percpu::{this_shard, Shard};
-use crate::sync::prim::{spin_hint, AtomicU32};
+use crate::sync::prim::{spin_hint, AtomicU32, AtomicU64};
 use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 use crate::sync::rwsem::RawRwSem;
 use crate::sync::seq::MmLockSeq;
@@ -113,6 +115,11 @@ pub struct MmConfig {
     /// with `ENOMEM` ([`MmConfig::with_overcommit`]). Default
     /// [`Overcommit::Always`]: none.
     pub overcommit: Overcommit,
+    /// `mm->start_brk`: where the heap starts ([`Mm::brk`]), and the
+    /// initial break. Linux's `exec` puts it after the program's data (a
+    /// random distance after it with ASLR); the default is where a PIE
+    /// program's heap starts without ASLR on x86-64.
+    pub start_brk: u64,
 }
 
 impl Default for MmConfig {
@@ -126,6 +133,7 @@ impl Default for MmConfig {
             max_map_count: 65530,
             arch: Arch::X86_64,
             overcommit: Overcommit::Always,
+            start_brk: 0x5555_5555_9000,
         }
     }
 }
@@ -169,6 +177,12 @@ impl MmConfig {
     pub fn with_overcommit(self, overcommit: Overcommit) -> Self {
         MmConfig { overcommit, ..self }
     }
+
+    /// This layout with the heap at `start_brk` (page-aligned): the
+    /// initial break of [`Mm::brk`].
+    pub fn with_start_brk(self, start_brk: u64) -> Self {
+        MmConfig { start_brk, ..self }
+    }
 }
 
 /// An address space (`struct mm_struct`): VMAs carrying a payload `T`, in
@@ -202,6 +216,11 @@ pub struct Mm<T> {
     /// The real memory, if the user plugged some in; else the page table
     /// holds the bytes.
     pub(crate) backend: Option<Arc<dyn Backend>>,
+    /// `mm->start_brk` and `mm->brk`: changed only under `mmap_lock` for
+    /// write (atomics so that readers need no `unsafe`; `mmap_lock` orders
+    /// them).
+    pub(crate) start_brk: AtomicU64,
+    pub(crate) brk: AtomicU64,
     pub(crate) config: MmConfig,
 }
 
@@ -251,6 +270,8 @@ impl<T> Mm<T> {
             pkeys: Pkeys::new(config.arch),
             notifiers: Notifiers::new(),
             backend: None,
+            start_brk: AtomicU64::new(config.start_brk),
+            brk: AtomicU64::new(config.start_brk),
             config,
         }
     }

@@ -79,11 +79,19 @@ fn is_mergeable_vma<T: PartialEq>(vma: &Vma<T>, p: &Proposal<'_, T>) -> bool {
         && vma.payload() == p.payload
 }
 
-/// `is_mergeable_anon_vma`: one side has none (it will take the other's,
-/// `dup_anon_vma`), or both have the same. (Linux also refuses when a
-/// side "had uncowed parents", which needs `fork`: not modelled.)
+/// `is_mergeable_anon_vma` with `vma` the target and the proposal the
+/// source: both have the same `anon_vma`, or neither has one, or one side
+/// has none and will take the other's (`dup_anon_vma`), unless the
+/// other's was made by `fork` (`vma_is_fork_child`: for the source that
+/// covers the middle VMA of an existing range and the VMA that `mremap`
+/// copies from, whose `anon_vma` the proposal carries).
 fn is_mergeable_anon_vma<T>(vma: &Vma<T>, p: &Proposal<'_, T>) -> bool {
-    anon_vmas_compatible(vma.anon_vma(), p.anon_vma)
+    match (vma.anon_vma(), p.anon_vma) {
+        (Some(tgt), Some(src)) => Arc::ptr_eq(tgt, src),
+        (None, Some(src)) => !src.is_fork_child(),
+        (Some(tgt), None) => !tgt.is_fork_child(),
+        (None, None) => true,
+    }
 }
 
 /// `can_vma_merge_left`: `prev` ends where the proposal starts and could

@@ -28,6 +28,8 @@
 
 #![deny(unsafe_code)]
 
+mod brk;
+mod fork;
 mod madvise;
 mod merge;
 mod mlock;
