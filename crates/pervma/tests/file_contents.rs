@@ -139,9 +139,15 @@ fn shared_store_reaches_the_contents_when_the_file_is_dropped() {
     mm.access_write(A + 100, b"at drop").unwrap();
     assert_ne!(disk.at(100, 7), b"at drop");
     // The VMA holds the last reference: unmap it, and let RCU free it.
+    // Other tests' threads may hold the grace period back for a while
+    // (rcu_barrier does not wait for them): wait, up to a bound.
     mm.munmap(A, 2 * P).unwrap();
     drop(mm);
-    pervma::rcu_barrier();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while disk.at(100, 7) != b"at drop" && std::time::Instant::now() < until {
+        pervma::rcu_barrier();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     assert_eq!(disk.at(100, 7), b"at drop");
 }
 
