@@ -14,8 +14,8 @@ use mmscript::REJECTED_START;
 use mmscript::{Backing, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
 use pervma::Advice;
 use pervma::{
-    Access, Errno, FaultError, File, MapFlags, Mm, MmConfig, MremapFlags, PkeyRights, Prot,
-    VmFlags, Vma,
+    Access, Errno, FaultError, File, FileMappings, MapFlags, MlockFlags, MlockallFlags, Mm,
+    MmConfig, MremapFlags, PkeyRights, Prot, VmFlags, Vma,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -116,6 +116,8 @@ impl Runner for Model {
                     (flags.noreserve, MapFlags::NORESERVE),
                     (flags.populate, MapFlags::POPULATE),
                     (flags.locked, MapFlags::LOCKED),
+                    (flags.growsdown, MapFlags::GROWSDOWN),
+                    (flags.stack, MapFlags::STACK),
                 ] {
                     f.set(flag, on);
                 }
@@ -159,8 +161,25 @@ impl Runner for Model {
                     Outcome::Ok
                 })
             }
-            Op::Mlock { addr, len } => {
-                outcome(self.mm.mlock(self.absolute(*addr), *len), |()| Outcome::Ok)
+            Op::Mlock { addr, len, onfault } => {
+                let flags = if *onfault {
+                    MlockFlags::ONFAULT
+                } else {
+                    MlockFlags::empty()
+                };
+                outcome(self.mm.mlock2(self.absolute(*addr), *len, flags), |()| {
+                    Outcome::Ok
+                })
+            }
+            Op::Mlockall { flags } => {
+                let flags = MlockallFlags::from_bits_retain(flags.bits() as u32);
+                outcome(self.mm.mlockall(flags), |()| Outcome::Ok)
+            }
+            Op::Munlockall => outcome(self.mm.munlockall(), |()| Outcome::Ok),
+            Op::Truncate { name, size } => {
+                let file = self.file(name);
+                let mm: &dyn FileMappings = &self.mm;
+                outcome(file.truncate(*size, &[mm]), |()| Outcome::Ok)
             }
             Op::Munlock { addr, len } => {
                 outcome(self.mm.munlock(self.absolute(*addr), *len), |()| {

@@ -78,7 +78,7 @@ use crate::pkeys::{Pkeys, Pkru};
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
 use crate::sync::percpu::{this_shard, Shard};
-use crate::sync::prim::{spin_hint, AtomicU32};
+use crate::sync::prim::{spin_hint, AtomicU32, AtomicU64};
 use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 use crate::sync::rwsem::RawRwSem;
 use crate::sync::seq::MmLockSeq;
@@ -113,6 +113,12 @@ pub struct MmConfig {
     /// with `ENOMEM` ([`MmConfig::with_overcommit`]). Default
     /// [`Overcommit::Always`]: none.
     pub overcommit: Overcommit,
+    /// `RLIMIT_STACK` (soft): the largest a `VM_GROWSDOWN` VMA grows to
+    /// by faults below it ([`MmapWriteGuard::expand_stack`]). Default
+    /// 8 MiB, the usual limit (and the one the kernel runner pins).
+    ///
+    /// [`MmapWriteGuard::expand_stack`]: crate::MmapWriteGuard::expand_stack
+    pub rlimit_stack: u64,
 }
 
 impl Default for MmConfig {
@@ -126,6 +132,7 @@ impl Default for MmConfig {
             max_map_count: 65530,
             arch: Arch::X86_64,
             overcommit: Overcommit::Always,
+            rlimit_stack: 8 << 20,
         }
     }
 }
@@ -146,6 +153,14 @@ impl MmConfig {
     /// program runs on ([`Arch::host`]).
     pub fn host() -> Self {
         MmConfig::default().with_arch(Arch::host())
+    }
+
+    /// This layout with `RLIMIT_STACK` at `bytes`.
+    pub fn with_rlimit_stack(self, bytes: u64) -> Self {
+        MmConfig {
+            rlimit_stack: bytes,
+            ..self
+        }
     }
 
     /// This layout with the CPU features `arch`.
@@ -203,6 +218,11 @@ pub struct Mm<T> {
     /// holds the bytes.
     pub(crate) backend: Option<Arc<dyn Backend>>,
     pub(crate) config: MmConfig,
+    /// `mm->def_flags`: `VmFlags` bits every new mapping gets
+    /// (`VM_LOCKED`, and `VM_LOCKONFAULT`, after `mlockall(MCL_FUTURE)`).
+    /// Written under `mmap_lock` for write, read under `mmap_lock`: the
+    /// atomic only makes the field shareable, the lock orders it.
+    pub(crate) def_flags: AtomicU64,
 }
 
 // SAFETY: an `Mm` owns its VMAs (reached through raw pointers in the tree)
@@ -252,6 +272,7 @@ impl<T> Mm<T> {
             notifiers: Notifiers::new(),
             backend: None,
             config,
+            def_flags: AtomicU64::new(0),
         }
     }
 
