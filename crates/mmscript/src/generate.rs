@@ -23,6 +23,16 @@
 //! the rest of a seed's script is what it was before `fork` existed) the
 //! script forks, continuing in the child or in the parent alike.
 //!
+//! Locking: `mlock` is `mlock ... onfault` a quarter of the time; now and
+//! then `mlockall` (any combination of its words, `onfault` alone among
+//! them: `EINVAL`) or `munlockall`. Rarely a script truncates one of its
+//! files (`truncate NAME SIZE`): to nothing, to a size inside the region
+//! its mappings' offsets follow (page-aligned or not), back to 1 GiB, or to
+//! 2^63 and above (`EINVAL`).
+//!
+//! Stacks come rarely too: `mmap ... stack`, and `mmap ... growsdown`
+//! usually followed by a `touch` a few pages below the new mapping.
+//!
 //! Every `mmap` is `fixed` or `noreplace`, and every `mremap` that may move
 //! uses `fixed` or only shrinks, so nothing leaves the window. The output
 //! depends only on the seed and the count (a private SplitMix64; no `rand`).
@@ -30,8 +40,8 @@
 use core::fmt::Write as _;
 
 use crate::{
-    Advice, ForkSide, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY, PAGE_SIZE,
-    REJECTED_START,
+    Advice, ForkSide, Kind, MlockallFlags, MmapFlags, MremapFlags, Op, PkeyRights, Prot,
+    DEFAULT_PKEY, PAGE_SIZE, REJECTED_START,
 };
 
 /// The region generated ranges stay in: the first 64 MiB of the window.
@@ -40,6 +50,8 @@ const REGION_PAGES: u64 = 64 << 8;
 const HOT_PAGES: u64 = 1024;
 /// How many recent mappings ranges are carved from.
 const RECENT: usize = 16;
+/// The size of every script file: 1 GiB.
+const FILE_SIZE: u64 = 1 << 30;
 /// The number of protection keys on x86 (key 0 is the default key).
 const PKEYS: i32 = 16;
 /// How many operations in 1000 are a `fork`.
@@ -125,6 +137,9 @@ enum Choice {
     Madvise,
     Mlock,
     Munlock,
+    Mlockall,
+    Munlockall,
+    Truncate,
     Touch,
     Maps,
     PkeyAlloc,
@@ -162,6 +177,9 @@ impl Generator {
             (12, Choice::Madvise),
             (4, Choice::Mlock),
             (4, Choice::Munlock),
+            (1, Choice::Mlockall),
+            (1, Choice::Munlockall),
+            (1, Choice::Truncate),
             (15, Choice::Touch),
             (8, Choice::Maps),
             (1, Choice::PkeyAlloc),
@@ -187,11 +205,33 @@ impl Generator {
             }
             Choice::Mlock => {
                 let (addr, len) = self.bad_range();
-                Op::Mlock { addr, len }
+                let onfault = self.rng.chance(25);
+                Op::Mlock { addr, len, onfault }
             }
             Choice::Munlock => {
                 let (addr, len) = self.bad_range();
                 Op::Munlock { addr, len }
+            }
+            Choice::Mlockall => {
+                let bits = 1 + self.rng.below(7);
+                let flags = MlockallFlags {
+                    current: bits & 1 != 0,
+                    future: bits & 2 != 0,
+                    onfault: bits & 4 != 0,
+                };
+                Op::Mlockall { flags }
+            }
+            Choice::Munlockall => Op::Munlockall,
+            Choice::Truncate => {
+                let name = self.rng.pick(&["data", "other"]).to_owned();
+                let size = match self.rng.below(10) {
+                    0 => 0,
+                    1..=4 => PAGE_SIZE * self.rng.below(REGION_PAGES),
+                    5..=6 => self.rng.below(REGION_PAGES * PAGE_SIZE),
+                    7..=8 => FILE_SIZE,
+                    _ => (1 << 63) + self.rng.below(1 << 20),
+                };
+                Op::Truncate { name, size }
             }
             Choice::Touch => {
                 let (addr, len) = self.range();
@@ -291,6 +331,18 @@ impl Generator {
         self.remember(addr, len);
         let prot = self.prot();
         let kind = self.kind(addr);
+        // Rarely a stack: MAP_STACK, or MAP_GROWSDOWN (EINVAL for files
+        // and shared memory), then usually a touch a few pages below it,
+        // which grows it (or not: the guard gap, a neighbour).
+        flags.stack = self.rng.chance(3);
+        flags.growsdown = self.rng.chance(3);
+        if flags.growsdown && self.rng.chance(70) {
+            let below = PAGE_SIZE * (1 + self.rng.below(8));
+            if let Some(touch) = addr.checked_sub(below) {
+                let write = self.rng.chance(50);
+                self.pending = Some(Op::Touch { addr: touch, write });
+            }
+        }
         let (addr, len) = self.spoil(addr, len);
         Op::Mmap {
             addr,

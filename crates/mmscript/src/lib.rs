@@ -5,7 +5,8 @@
 //! list of memory-map operations (`mmap`, `munmap`, `mprotect`, `mremap`,
 //! `madvise`, `mlock`, `munlock`, a one-byte `touch`, and `maps`, and from
 //! v1.1 the protection-key calls `pkey_alloc`, `pkey_free` and
-//! `pkey_mprotect`, and `fork`) whose addresses are offsets in a 64 GiB window. The
+//! `pkey_mprotect`, `fork`, `mlock ... onfault`, `mlockall`, `munlockall`
+//! and `truncate`) whose addresses are offsets in a 64 GiB window. The
 //! same script is replayed twice:
 //!
 //! - on the model, by `pervma replay`;
@@ -51,6 +52,28 @@
 //! In the smaps mode, `Locked` counts a page that parent and child share
 //! half. If `fork` fails, nothing forked and the line is `err ERRNO`.
 //! [`generate`] forks rarely, continuing in either process.
+//!
+//! # Locking, truncation and stacks (v1.1)
+//!
+//! - `mlock ADDR LEN onfault` ([`Op::Mlock`] with `onfault`) is
+//!   `mlock2(ADDR, LEN, MLOCK_ONFAULT)`: `VM_LOCKED | VM_LOCKONFAULT`
+//!   (flag `lf` in a `maps` line), nothing populated.
+//! - `mlockall WORDS` ([`Op::Mlockall`], [`MlockallFlags`]): one word of
+//!   `current`, `future` and `onfault` joined with `|`
+//!   (`mlockall current|future`); `onfault` alone is passed on, and Linux
+//!   says `EINVAL`. `munlockall` ([`Op::Munlockall`]). Both act on the
+//!   whole address space: a kernel runner's own mappings are locked too,
+//!   which changes none of its memory.
+//! - `truncate NAME SIZE` ([`Op::Truncate`]): `ftruncate` of the script's
+//!   file `NAME` (created first if no `mmap` named it yet); `SIZE` is the
+//!   kernel's signed `off_t`, so 2^63 and above is `EINVAL`. A `touch`
+//!   past the end of a file is `bus`.
+//! - `mmap` options `growsdown` (`MAP_GROWSDOWN`, flag `gd`) and `stack`
+//!   (`MAP_STACK`, which Linux 6.7+ makes `VM_NOHUGEPAGE`, flag `nh`)
+//!   ([`MmapFlags`]). A `touch` below a `gd` VMA grows it down to the
+//!   touched page, as a stack grows, within `RLIMIT_STACK` (a kernel runner
+//!   pins it to 8 MiB) and not within `stack_guard_gap` (256 pages) above
+//!   the mapping below it.
 //!
 //! # Malformed scripts
 //!
@@ -126,8 +149,8 @@ pub use errno::Errno;
 pub use generate::generate;
 pub use maps::{Backing, MapsLine, Memory, SmapsFlags};
 pub use op::{
-    range_allowed, Advice, ForkSide, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot,
-    DEFAULT_PKEY,
+    range_allowed, Advice, ForkSide, Kind, MlockallFlags, MmapFlags, MremapFlags, Op, PkeyRights,
+    Prot, DEFAULT_PKEY,
 };
 pub use outcome::Outcome;
 pub use parse::{lines, parse, parse_line, parse_prefix, Lines, ParseError, Script};

@@ -41,8 +41,10 @@ use crate::{Kind, Prot};
 
 /// The `VmFlags` of `/proc/self/smaps` that a `maps` line shows, as a set.
 ///
-/// The order of [`SmapsFlags::NAMES`] is the order Linux prints them in and
-/// the order a `maps` line lists them in; bit `i` is `NAMES[i]`.
+/// The order of [`SmapsFlags::NAMES`] is the order of the spec's flag set
+/// and the order a `maps` line lists them in; each flag has a bit of its
+/// own ([`SmapsFlags::bits`]), in the same order, but the bits need not be
+/// consecutive: a flag keeps its bit when others are added.
 ///
 /// ```
 /// use mmscript::SmapsFlags;
@@ -64,9 +66,18 @@ macro_rules! smaps_flags {
                 pub const $name: SmapsFlags = SmapsFlags(1 << $bit);
             )*
 
-            /// The two-letter names, in Linux's (and the `maps` line's) order.
-            pub const NAMES: [&'static str; 18] = [$($word),*];
+            /// The two-letter names, in the `maps` line's order.
+            pub const NAMES: [&'static str; FLAG_COUNT] = [$($word),*];
+
+            /// Every flag, in the order of [`NAMES`](Self::NAMES).
+            const ALL: [SmapsFlags; FLAG_COUNT] = [$(SmapsFlags(1 << $bit)),*];
+
+            /// The bits of every flag.
+            const MASK: u32 = 0 $(| (1 << $bit))*;
         }
+
+        /// How many flags the set has.
+        const FLAG_COUNT: usize = [$($bit),*].len();
     };
 }
 
@@ -89,6 +100,7 @@ smaps_flags! {
     15 NH "nh" "no huge page advice (`VM_NOHUGEPAGE`).",
     16 SR "sr" "sequential read advice (`VM_SEQ_READ`).",
     17 RR "rr" "random read advice (`VM_RAND_READ`).",
+    20 LF "lf" "lock on fault (`VM_LOCKONFAULT`).",
 }
 
 impl SmapsFlags {
@@ -97,10 +109,10 @@ impl SmapsFlags {
         SmapsFlags(0)
     }
 
-    /// The set with the bits of `bits` (bit `i` is [`NAMES[i]`](Self::NAMES));
-    /// bits above 17 are dropped.
+    /// The set with the bits of `bits` (the constants' bits, in the
+    /// order of [`NAMES`](Self::NAMES)); bits of no flag are dropped.
     pub const fn from_bits_truncate(bits: u32) -> SmapsFlags {
-        SmapsFlags(bits & ((1 << 18) - 1))
+        SmapsFlags(bits & SmapsFlags::MASK)
     }
 
     /// The bits.
@@ -139,17 +151,17 @@ impl SmapsFlags {
 
     /// The flag a two-letter name names, if it is in the set.
     pub fn from_name(name: &str) -> Option<SmapsFlags> {
-        let bit = SmapsFlags::NAMES.iter().position(|n| *n == name)?;
-        Some(SmapsFlags(1 << bit))
+        let index = SmapsFlags::NAMES.iter().position(|n| *n == name)?;
+        Some(SmapsFlags::ALL[index])
     }
 
     /// The names of the set flags, in order.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         SmapsFlags::NAMES
             .into_iter()
-            .enumerate()
-            .filter(move |(bit, _)| self.0 & (1 << bit) != 0)
-            .map(|(_, name)| name)
+            .zip(SmapsFlags::ALL)
+            .filter(move |(_, flag)| self.contains(*flag))
+            .map(|(name, _)| name)
     }
 
     /// The flags of a `VmFlags:` line of `/proc/self/smaps` (or of its
@@ -495,7 +507,7 @@ mod tests {
         let flags = SmapsFlags::from_vmflags_line("VmFlags: rr ac rd mg um hg wr nh sd me ");
         assert_eq!(flags.to_string(), "rd wr me ac hg nh rr");
         assert_eq!(SmapsFlags::from_vmflags_line("VmFlags:").to_string(), "");
-        assert_eq!(SmapsFlags::NAMES.len(), 18);
+        assert_eq!(SmapsFlags::NAMES.len(), 19);
         let all = SmapsFlags::NAMES.join(" ");
         assert_eq!(SmapsFlags::from_vmflags_line(&all).to_string(), all);
         assert_eq!(

@@ -149,6 +149,12 @@ pub struct MmapFlags {
     pub populate: bool,
     /// `locked`: `MAP_LOCKED`.
     pub locked: bool,
+    /// `growsdown`: `MAP_GROWSDOWN` (v1.1): the mapping is a stack that
+    /// grows down to a faulting address below it.
+    pub growsdown: bool,
+    /// `stack`: `MAP_STACK` (v1.1), which Linux 6.7+ turns into
+    /// `VM_NOHUGEPAGE`.
+    pub stack: bool,
 }
 
 impl MmapFlags {
@@ -159,6 +165,8 @@ impl MmapFlags {
         noreserve: false,
         populate: false,
         locked: false,
+        growsdown: false,
+        stack: false,
     };
 
     /// Whether ADDR is only a hint: neither `fixed` nor `noreplace`.
@@ -174,6 +182,8 @@ impl MmapFlags {
             (self.noreserve, "noreserve"),
             (self.populate, "populate"),
             (self.locked, "locked"),
+            (self.growsdown, "growsdown"),
+            (self.stack, "stack"),
         ]
         .into_iter()
         .filter_map(|(on, word)| on.then_some(word))
@@ -330,6 +340,83 @@ impl PkeyRights {
     }
 }
 
+/// The word of `mlockall` (v1.1): `current`, `future` and `onfault`
+/// joined with `|` (`current|future`), each at most once, in any order.
+/// Printed in that order.
+///
+/// ```
+/// use mmscript::MlockallFlags;
+///
+/// let flags = MlockallFlags::from_word("future|current").unwrap();
+/// assert_eq!(flags.bits(), 3);
+/// assert_eq!(flags.to_string(), "current|future");
+/// assert_eq!(MlockallFlags::from_word("onfault").unwrap().bits(), 4);
+/// assert!(MlockallFlags::from_word("current|current").is_err());
+/// assert!(MlockallFlags::from_word("current|").is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MlockallFlags {
+    /// `current`: `MCL_CURRENT`.
+    pub current: bool,
+    /// `future`: `MCL_FUTURE`.
+    pub future: bool,
+    /// `onfault`: `MCL_ONFAULT`.
+    pub onfault: bool,
+}
+
+impl MlockallFlags {
+    /// The `flags` argument of `mlockall`: `MCL_CURRENT` (1), `MCL_FUTURE`
+    /// (2), `MCL_ONFAULT` (4).
+    pub fn bits(self) -> i32 {
+        i32::from(self.current) | i32::from(self.future) << 1 | i32::from(self.onfault) << 2
+    }
+
+    /// The words, in the canonical order.
+    fn words(self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.current, "current"),
+            (self.future, "future"),
+            (self.onfault, "onfault"),
+        ]
+        .into_iter()
+        .filter_map(|(on, word)| on.then_some(word))
+    }
+
+    /// Parses the word: names joined with `|`; the error says why not.
+    pub fn from_word(word: &str) -> Result<MlockallFlags, String> {
+        let mut flags = MlockallFlags::default();
+        for name in word.split('|') {
+            let flag = match name {
+                "current" => &mut flags.current,
+                "future" => &mut flags.future,
+                "onfault" => &mut flags.onfault,
+                _ => {
+                    return Err(format!(
+                        "{name:?} is not current, future or onfault (joined with |)"
+                    ))
+                }
+            };
+            if *flag {
+                return Err(format!("{name:?} appears twice"));
+            }
+            *flag = true;
+        }
+        Ok(flags)
+    }
+}
+
+impl fmt::Display for MlockallFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, word) in self.words().enumerate() {
+            if i > 0 {
+                f.write_str("|")?;
+            }
+            f.write_str(word)?;
+        }
+        Ok(())
+    }
+}
+
 /// The `PKEY` argument of `pkey_mprotect` that the word `default` stands
 /// for: -1, "keep the default key" (Linux: `mprotect_pkey` with `pkey == -1`
 /// keeps the VMA's key unless the protection is execute-only).
@@ -431,12 +518,31 @@ pub enum Op {
         /// The advice.
         advice: Advice,
     },
-    /// `mlock ADDR LEN`.
+    /// `mlock ADDR LEN`, or `mlock ADDR LEN onfault` (v1.1):
+    /// `mlock2(ADDR, LEN, MLOCK_ONFAULT)`.
     Mlock {
         /// The start.
         addr: u64,
         /// The length in bytes.
         len: u64,
+        /// `onfault`: `mlock2` with `MLOCK_ONFAULT` (`VM_LOCKONFAULT`).
+        onfault: bool,
+    },
+    /// `mlockall WORDS` (v1.1): `mlockall(FLAGS)`.
+    Mlockall {
+        /// The flags.
+        flags: MlockallFlags,
+    },
+    /// `munlockall` (v1.1).
+    Munlockall,
+    /// `truncate NAME SIZE` (v1.1): `ftruncate` of the file `NAME` (made
+    /// first, 1 GiB of zeroes, if no `mmap` used it yet).
+    Truncate {
+        /// The file's name, as in [`Kind`].
+        name: String,
+        /// The new size in bytes (the kernel's `off_t`: 2^63 and above
+        /// is negative, `EINVAL`).
+        size: u64,
     },
     /// `munlock ADDR LEN`.
     Munlock {
@@ -497,6 +603,9 @@ impl Op {
             Op::Madvise { .. } => "madvise",
             Op::Mlock { .. } => "mlock",
             Op::Munlock { .. } => "munlock",
+            Op::Mlockall { .. } => "mlockall",
+            Op::Munlockall => "munlockall",
+            Op::Truncate { .. } => "truncate",
             Op::Touch { .. } => "touch",
             Op::Maps => "maps",
             Op::PkeyAlloc { .. } => "pkey_alloc",
@@ -529,7 +638,7 @@ impl Op {
             | Op::Mprotect { addr, len, .. }
             | Op::PkeyMprotect { addr, len, .. }
             | Op::Madvise { addr, len, .. }
-            | Op::Mlock { addr, len }
+            | Op::Mlock { addr, len, .. }
             | Op::Munlock { addr, len } => vec![(addr, len)],
             Op::Mremap {
                 old_addr,
@@ -544,7 +653,13 @@ impl Op {
                 vec![(old_addr, old_len), grown]
             }
             Op::Touch { addr, .. } => vec![(addr, 1)],
-            Op::Maps | Op::PkeyAlloc { .. } | Op::PkeyFree { .. } | Op::Fork { .. } => Vec::new(),
+            Op::Maps
+            | Op::PkeyAlloc { .. }
+            | Op::PkeyFree { .. }
+            | Op::Fork { .. }
+            | Op::Mlockall { .. }
+            | Op::Munlockall
+            | Op::Truncate { .. } => Vec::new(),
         }
     }
 
@@ -614,9 +729,19 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::Munmap { addr, len } | Op::Mlock { addr, len } | Op::Munlock { addr, len } => {
+            Op::Munmap { addr, len } | Op::Munlock { addr, len } => {
                 write!(f, " {addr:#x} {len:#x}")
             }
+            Op::Mlock { addr, len, onfault } => {
+                write!(f, " {addr:#x} {len:#x}")?;
+                if *onfault {
+                    f.write_str(" onfault")?;
+                }
+                Ok(())
+            }
+            Op::Mlockall { flags } => write!(f, " {flags}"),
+            Op::Munlockall => Ok(()),
+            Op::Truncate { name, size } => write!(f, " {name} {size:#x}"),
             Op::Mprotect { addr, len, prot } => write!(f, " {addr:#x} {len:#x} {prot}"),
             Op::Mremap {
                 old_addr,

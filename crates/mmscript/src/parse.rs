@@ -15,7 +15,10 @@
 
 use core::fmt;
 
-use crate::{Advice, ForkSide, Kind, MmapFlags, MremapFlags, Op, PkeyRights, Prot, DEFAULT_PKEY};
+use crate::{
+    Advice, ForkSide, Kind, MlockallFlags, MmapFlags, MremapFlags, Op, PkeyRights, Prot,
+    DEFAULT_PKEY,
+};
 
 /// A parsed script: its operations with their line numbers (from 1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -339,11 +342,14 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
                     "noreserve" => &mut flags.noreserve,
                     "populate" => &mut flags.populate,
                     "locked" => &mut flags.locked,
+                    "growsdown" => &mut flags.growsdown,
+                    "stack" => &mut flags.stack,
                     _ => {
                         return Err(args.bad(
                             "OPT",
                             word,
-                            "expected fixed, noreplace, noreserve, populate or locked",
+                            "expected fixed, noreplace, noreserve, populate, locked, \
+                             growsdown or stack",
                         ))
                     }
                 };
@@ -360,10 +366,52 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
                 flags,
             })
         }
-        "munmap" | "mlock" | "munlock" => {
+        "mlock" => {
+            if words.len() == 3 {
+                let args = Args::new("mlock", "ADDR LEN [onfault]", words, 3, false)?;
+                if words[2] != "onfault" {
+                    return Err(args.bad("option", words[2], "expected onfault"));
+                }
+                return Ok(Op::Mlock {
+                    addr: args.number(0, "ADDR")?,
+                    len: args.number(1, "LEN")?,
+                    onfault: true,
+                });
+            }
+            let args = Args::new("mlock", "ADDR LEN [onfault]", words, 2, false)?;
+            Ok(Op::Mlock {
+                addr: args.number(0, "ADDR")?,
+                len: args.number(1, "LEN")?,
+                onfault: false,
+            })
+        }
+        "mlockall" => {
+            let args = Args::new("mlockall", "current|future|onfault", words, 1, false)?;
+            let flags = MlockallFlags::from_word(words[0])
+                .map_err(|why| args.bad("flags", words[0], &why))?;
+            Ok(Op::Mlockall { flags })
+        }
+        "munlockall" => {
+            Args::new("munlockall", "", words, 0, false)?;
+            Ok(Op::Munlockall)
+        }
+        "truncate" => {
+            let args = Args::new("truncate", "NAME SIZE", words, 2, false)?;
+            if !Kind::valid_file_name(words[0]) {
+                return Err(args.bad(
+                    "NAME",
+                    words[0],
+                    "expected [a-z0-9_]+ other than anon and shmem",
+                ));
+            }
+            Ok(Op::Truncate {
+                name: words[0].to_owned(),
+                size: args.number(1, "SIZE")?,
+            })
+        }
+        "munmap" | "munlock" => {
             let (op, make): (_, fn(u64, u64) -> Op) = match name {
                 "munmap" => ("munmap", |addr, len| Op::Munmap { addr, len }),
-                "mlock" => ("mlock", |addr, len| Op::Mlock { addr, len }),
                 _ => ("munlock", |addr, len| Op::Munlock { addr, len }),
             };
             let args = Args::new(op, "ADDR LEN", words, 2, false)?;
@@ -484,8 +532,8 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
         }
         _ => Err(format!(
             "unknown operation {name:?}: expected mmap, munmap, mprotect, mremap, \
-             madvise, mlock, munlock, touch, maps, pkey_alloc, pkey_free, \
-             pkey_mprotect or fork"
+             madvise, mlock, munlock, mlockall, munlockall, truncate, touch, maps, \
+             pkey_alloc, pkey_free, pkey_mprotect or fork"
         )),
     }
 }

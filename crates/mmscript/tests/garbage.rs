@@ -3,7 +3,7 @@
 
 use mmscript::{
     generate, lines, parse, parse_line, parse_prefix, range_allowed, Advice, ForkSide, Kind,
-    MapsLine, MmapFlags, MremapFlags, Op, Outcome, PkeyRights, Prot,
+    MapsLine, MlockallFlags, MmapFlags, MremapFlags, Op, Outcome, PkeyRights, Prot,
 };
 use proptest::prelude::*;
 
@@ -93,13 +93,23 @@ fn kind() -> impl Strategy<Value = Kind> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let mmap_flags = any::<[bool; 5]>().prop_map(|f| MmapFlags {
+    let mmap_flags = any::<[bool; 7]>().prop_map(|f| MmapFlags {
         fixed: f[0],
         noreplace: f[1],
         noreserve: f[2],
         populate: f[3],
         locked: f[4],
+        growsdown: f[5],
+        stack: f[6],
     });
+    let mlockall_flags = any::<[bool; 3]>()
+        .prop_filter("at least one word", |f| f.contains(&true))
+        .prop_map(|f| MlockallFlags {
+            current: f[0],
+            future: f[1],
+            onfault: f[2],
+        });
+    let name = "[a-z0-9_]{1,8}".prop_filter("reserved", |n| n != "anon" && n != "shmem");
     let mremap_flags = (any::<bool>(), proptest::option::of(addr()), any::<bool>()).prop_map(
         |(maymove, fixed, dontunmap)| MremapFlags {
             maymove,
@@ -133,7 +143,14 @@ fn op() -> impl Strategy<Value = Op> {
             proptest::sample::select(Advice::ALL.to_vec())
         )
             .prop_map(|(addr, len, advice)| Op::Madvise { addr, len, advice }),
-        (addr(), len()).prop_map(|(addr, len)| Op::Mlock { addr, len }),
+        (addr(), len(), any::<bool>()).prop_map(|(addr, len, onfault)| Op::Mlock {
+            addr,
+            len,
+            onfault
+        }),
+        mlockall_flags.prop_map(|flags| Op::Mlockall { flags }),
+        Just(Op::Munlockall),
+        (name, any::<u64>()).prop_map(|(name, size)| Op::Truncate { name, size }),
         (addr(), len()).prop_map(|(addr, len)| Op::Munlock { addr, len }),
         (addr(), any::<bool>()).prop_map(|(addr, write)| Op::Touch { addr, write }),
         Just(Op::Maps),
@@ -246,7 +263,7 @@ fn generated_scripts_parse() {
 
 #[test]
 fn generated_scripts_use_every_operation() {
-    let text: String = (0..20).map(|seed| generate(seed, 200)).collect();
+    let text: String = (0..40).map(|seed| generate(seed, 200)).collect();
     for word in [
         "mmap",
         "munmap",
@@ -273,6 +290,14 @@ fn generated_scripts_use_every_operation() {
         "dontunmap",
         " w\n",
         " r\n",
+        " onfault\n",
+        "mlockall current",
+        "mlockall onfault\n",
+        "munlockall\n",
+        "truncate data",
+        "truncate other",
+        " growsdown",
+        " stack",
     ] {
         assert!(text.contains(word), "{word}");
     }

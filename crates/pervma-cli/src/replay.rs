@@ -14,8 +14,8 @@ use mmscript::REJECTED_START;
 use mmscript::{Backing, ForkSide, Kind, MapsLine, Op, Outcome, Runner, SmapsFlags, WINDOW_SIZE};
 use pervma::Advice;
 use pervma::{
-    Access, Errno, FaultError, File, MapFlags, Mm, MmConfig, MremapFlags, PkeyRights, Prot,
-    VmFlags, Vma,
+    Access, Errno, FaultError, File, FileMappings, MapFlags, MlockFlags, MlockallFlags, Mm,
+    MmConfig, MremapFlags, PkeyRights, Prot, VmFlags, Vma,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,6 +123,8 @@ impl Runner for Model {
                     (flags.noreserve, MapFlags::NORESERVE),
                     (flags.populate, MapFlags::POPULATE),
                     (flags.locked, MapFlags::LOCKED),
+                    (flags.growsdown, MapFlags::GROWSDOWN),
+                    (flags.stack, MapFlags::STACK),
                 ] {
                     f.set(flag, on);
                 }
@@ -166,8 +168,25 @@ impl Runner for Model {
                     Outcome::Ok
                 })
             }
-            Op::Mlock { addr, len } => {
-                outcome(self.mm.mlock(self.absolute(*addr), *len), |()| Outcome::Ok)
+            Op::Mlock { addr, len, onfault } => {
+                let flags = if *onfault {
+                    MlockFlags::ONFAULT
+                } else {
+                    MlockFlags::empty()
+                };
+                outcome(self.mm.mlock2(self.absolute(*addr), *len, flags), |()| {
+                    Outcome::Ok
+                })
+            }
+            Op::Mlockall { flags } => {
+                let flags = MlockallFlags::from_bits_retain(flags.bits() as u32);
+                outcome(self.mm.mlockall(flags), |()| Outcome::Ok)
+            }
+            Op::Munlockall => outcome(self.mm.munlockall(), |()| Outcome::Ok),
+            Op::Truncate { name, size } => {
+                let file = self.file(name);
+                let mm: &dyn FileMappings = &self.mm;
+                outcome(file.truncate(*size, &[mm]), |()| Outcome::Ok)
             }
             Op::Munlock { addr, len } => {
                 outcome(self.mm.munlock(self.absolute(*addr), *len), |()| {
@@ -229,12 +248,18 @@ impl Runner for Model {
     fn maps(&mut self) -> Vec<MapsLine> {
         let base = self.base;
         let mmap = self.mm.mmap_read_lock();
+        // The forks' spaces: their mappings of a file share its pages.
+        let others: Vec<_> = match self.smaps {
+            true => self.others.iter().map(|mm| mm.mmap_read_lock()).collect(),
+            false => Vec::new(),
+        };
+        let others: Vec<&pervma::MmapLocked<'_, ()>> = others.iter().map(|g| &**g).collect();
         mmap.vmas_from(self.absolute(0))
             .take_while(|v| v.start() < self.absolute(WINDOW_SIZE))
             .map(|v| {
                 let line = maps_line(v, base);
                 if self.smaps {
-                    crate::smaps::with_memory(line, &mmap, v)
+                    crate::smaps::with_memory(line, &mmap, v, &others)
                 } else {
                     line
                 }

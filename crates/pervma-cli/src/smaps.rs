@@ -9,13 +9,16 @@
 use mmscript::{MapsLine, Memory};
 use pervma::{MmapLocked, Vma};
 
-/// `line` for `vma`, with its smaps figures.
+/// `line` for `vma`, with its smaps figures; `others` are the script's
+/// other processes (forks), whose mappings of a file count in its pages'
+/// mapcount.
 pub(crate) fn with_memory(
     mut line: MapsLine,
     mmap: &MmapLocked<'_, ()>,
     vma: &Vma<()>,
+    others: &[&MmapLocked<'_, ()>],
 ) -> MapsLine {
-    let memory = mmap.vma_smaps(vma);
+    let memory = mmap.vma_smaps_sharing(vma, others);
     line.memory = Some(Memory {
         rss_kb: memory.rss >> 10,
         anon_kb: memory.anonymous >> 10,

@@ -18,6 +18,7 @@
 //! | [`change_flags`](Backend::change_flags) | `mprotect`, `mlock2`/`munlock`, `madvise` for what changed |
 //! | [`move_range`](Backend::move_range) | `mremap(MREMAP_FIXED \| MREMAP_DONTUNMAP)`, then the reservation over the source unless it is kept (a move that grows: a plain `mremap`) |
 //! | [`discard`](Backend::discard) | `madvise(MADV_DONTNEED / MADV_FREE)` |
+//! | [`truncate`](Backend::truncate) | `ftruncate` of the file's memfd |
 //! | [`install`](Backend::install) | `madvise(MADV_POPULATE_READ / _WRITE)` of the page (or the THP's 2 MiB) |
 //! | [`read`](Backend::read), [`write`](Backend::write) | relaxed atomic copies through host pointers |
 //!
@@ -53,9 +54,18 @@
 //!   not through the host mapping. Files opened read-only are mapped
 //!   from a read-write memfd: pervma refuses what the file's mode
 //!   forbids before the host sees it.
-//! - `VM_GROWSDOWN` growth is pervma's decision (the host's own stack
-//!   expansion never happens inside the reservation: nothing below a
-//!   guest VMA is a gap).
+//! - `VM_GROWSDOWN` growth is pervma's decision. Guest stacks are host
+//!   `MAP_GROWSDOWN` mappings (so that they merge and split on the host as
+//!   pervma's do, which compares `VM_GROWSDOWN` like any flag), but the
+//!   host's own stack expansion never happens inside the reservation:
+//!   below a guest VMA there is always a reservation piece or another
+//!   guest VMA, never a gap, so the host finds that VMA, not the stack,
+//!   and only this backend's accesses (inside guest VMAs) reach it. A
+//!   growth comes as [`grow_down`](Backend::grow_down), which maps the new
+//!   part like [`map`](Backend::map): a host VMA of its own that merges
+//!   with the stack when its page offset continues the stack's (always,
+//!   but for a faulted stack moved by `mremap`, whose pgoff stays where
+//!   it was: then the host shows two VMAs where pervma has one).
 //!
 //! # Invariants
 //!
@@ -130,6 +140,9 @@ use std::sync::{Arc, Mutex, Weak};
 /// wants, so every 2 MiB-aligned guest block is a 2 MiB-aligned host
 /// block and the host's THP decisions are the guest's.
 const BASE_ALIGN: u64 = 1 << 30;
+
+/// `MADV_DONTNEED_LOCKED` (Linux 5.18), which the `libc` crate lacks.
+const MADV_DONTNEED_LOCKED: libc::c_int = 24;
 
 /// The size of a transparent huge page ([`Install::Anon`] `huge`).
 const HUGE: u64 = 2 << 20;
@@ -675,9 +688,32 @@ impl Backend for HostMemory {
         self.reserve(from, end)
     }
 
+    fn truncate(&self, file: &File, size: u64) {
+        // The memfd of a file without a descriptor of its own follows the
+        // file's size: shrinking it drops its pages past the end (the
+        // host zaps them from every host mapping of it, private copies
+        // included, as pervma did), growing it reads as zeroes. A file
+        // whose contents have a descriptor is the user's: its contents
+        // were told ([`FileContents::truncate`](pervma::FileContents)),
+        // and pervma's `discard` of the pages past the end reached the
+        // host mappings.
+        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(memory) = files.get(&file.id()) {
+            if sys::ftruncate(memory.fd.as_fd(), size).is_err() {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn discard(&self, m: &Mapping<'_>, lazy: bool) {
+        // A locked range is discarded only by a truncation of its file
+        // (pervma refuses MADV_DONTNEED there), which Linux zaps locked
+        // or not; the host's MADV_DONTNEED refuses VM_LOCKED VMAs, its
+        // MADV_DONTNEED_LOCKED (5.18) does not.
         let advice = if lazy {
             libc::MADV_FREE
+        } else if m.flags.contains(VmFlags::LOCKED) {
+            MADV_DONTNEED_LOCKED
         } else {
             libc::MADV_DONTNEED
         };

@@ -15,7 +15,7 @@
 //! and bytes stored with `Mm::access_write` read back through the host
 //! pointer.
 
-use mmscript::{Op, Outcome, Runner};
+use mmscript::{MlockallFlags, MmapFlags, Op, Outcome, Runner};
 use pervma::{Arch, Mm, MmConfig, VmFlags};
 use pervma_cli::replay::Model;
 use pervma_host::{HostMemory, RESERVATION_NAME};
@@ -231,7 +231,7 @@ fn run_script(seed: u64, script: &[Op]) -> Result<(), String> {
     Ok(())
 }
 
-/// The script of `seed`, without its `fork`s: a `HostMemory` is one
+/// The script of `seed`, less what the host cannot mirror. Its `fork`s: a `HostMemory` is one
 /// reservation of this process and cannot copy itself into another
 /// address space (its `Backend::fork` refuses, so the model would print
 /// `err EOPNOTSUPP` and go on as if nothing forked, which the host's maps
@@ -239,12 +239,53 @@ fn run_script(seed: u64, script: &[Op]) -> Result<(), String> {
 /// of the reservation would be another process, whose maps this test
 /// cannot read op by op. `pervma replay` and the kernel runner compare
 /// `fork` (crates/pervma-cli/tests/differential.rs).
+///
+/// `VM_LOCKONFAULT`
+/// (`mlock ... onfault`, and `onfault` in `mlockall`). The host locks
+/// every locked VMA on fault (see the crate docs: a plain host `mlock`
+/// would populate where Linux does not), so a range locked with `mlock`
+/// next to one locked on fault is two VMAs for pervma and one for the
+/// host. `mlockall onfault` alone (`EINVAL`, changing nothing) goes too.
+///
+/// Stacks lose `growsdown`: a stack's growth reaches the host as a new
+/// host mapping below it ([`Backend::grow_down`](pervma::Backend)), which
+/// merges with the host's stack VMA only when its page offset continues
+/// the stack's; after a faulted stack moved (`mremap` keeps its pgoff),
+/// pervma's VMA continues its own pgoff (`expand_downwards`) and the host
+/// has two VMAs. Making the host's own stack grow instead needs a real
+/// access below it, which the host would refuse (or kill the test for)
+/// by the test process's own `RLIMIT_STACK`.
 fn script_of(seed: u64) -> Vec<Op> {
     let script = mmscript::parse(&mmscript::generate(seed, OPS_PER_SCRIPT)).expect("parse");
     script
         .iter()
-        .filter(|op| !matches!(op, Op::Fork { .. }))
-        .cloned()
+        .filter_map(|op| match op {
+            Op::Fork { .. } | Op::Mlock { onfault: true, .. } => None,
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                kind,
+                flags,
+            } if flags.growsdown => Some(Op::Mmap {
+                addr: *addr,
+                len: *len,
+                prot: *prot,
+                kind: kind.clone(),
+                flags: MmapFlags {
+                    growsdown: false,
+                    ..*flags
+                },
+            }),
+            Op::Mlockall { flags } if flags.onfault => {
+                let flags = MlockallFlags {
+                    onfault: false,
+                    ..*flags
+                };
+                (flags.current || flags.future).then_some(Op::Mlockall { flags })
+            }
+            op => Some(op.clone()),
+        })
         .collect()
 }
 

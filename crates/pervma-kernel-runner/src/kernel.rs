@@ -103,6 +103,8 @@ impl Runner for KernelRunner {
                     (flags.noreserve, libc::MAP_NORESERVE),
                     (flags.populate, libc::MAP_POPULATE),
                     (flags.locked, libc::MAP_LOCKED),
+                    (flags.growsdown, libc::MAP_GROWSDOWN),
+                    (flags.stack, libc::MAP_STACK),
                 ] {
                     if on {
                         bits |= bit;
@@ -142,7 +144,25 @@ impl Runner for KernelRunner {
                 .zone
                 .madvise(*addr, *len, advice_bits(*advice))
                 .map(|()| Outcome::Ok),
-            Op::Mlock { addr, len } => self.zone.mlock(*addr, *len).map(|()| Outcome::Ok),
+            Op::Mlock {
+                addr,
+                len,
+                onfault: false,
+            } => self.zone.mlock(*addr, *len).map(|()| Outcome::Ok),
+            Op::Mlock {
+                addr,
+                len,
+                onfault: true,
+            } => self
+                .zone
+                .mlock2(*addr, *len, libc::MLOCK_ONFAULT as c_int)
+                .map(|()| Outcome::Ok),
+            Op::Mlockall { flags } => self.zone.mlockall(flags.bits()).map(|()| Outcome::Ok),
+            Op::Munlockall => self.zone.munlockall().map(|()| Outcome::Ok),
+            Op::Truncate { name, size } => {
+                let fd = self.file(name);
+                sys::ftruncate(fd, *size).map(|()| Outcome::Ok)
+            }
             Op::Munlock { addr, len } => self.zone.munlock(*addr, *len).map(|()| Outcome::Ok),
             Op::Touch { addr, write } => Ok(match self.zone.touch(*addr, *write) {
                 Touched::Ok => Outcome::Ok,

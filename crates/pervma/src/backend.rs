@@ -332,6 +332,19 @@ pub trait Backend: Send + Sync {
         self.map(m)
     }
 
+    /// `[m.start, m.end)` now maps `m` as the new bottom of the stack
+    /// (`VM_GROWSDOWN` VMA) just above it, which a fault below it grew
+    /// down (`expand_downwards`): the same VMA, its pgoff continued
+    /// downwards, nothing in it yet. Defaults to [`map`](Backend::map).
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Backend::map); the stack then does not grow and the
+    /// fault is `SIGSEGV`.
+    fn grow_down(&self, m: &Mapping<'_>) -> Result<(), Errno> {
+        self.map(m)
+    }
+
     /// `[start, end)` maps nothing any more (`unmap_region`:
     /// `zap_page_range` and `free_pgtables`): drop its pages and
     /// translations, then flush the TLB for it.
@@ -383,6 +396,17 @@ pub trait Backend: Send + Sync {
     /// stay clean), the mapping stays.
     fn discard(&self, m: &Mapping<'_>, lazy: bool) {
         let _ = (m, lazy);
+    }
+
+    /// `file`, which this space may map, is now `size` bytes long
+    /// ([`File::truncate`]). If it shrank, every page of it past the new
+    /// end has already been [`discard`](Backend::discard)ed from this
+    /// space's mappings (private copies included), which stay mapped; a
+    /// fault there is `SIGBUS` from now on, decided by pervma. A backend
+    /// that keeps the file's bytes itself (a host memfd) drops what lies
+    /// past `size` and reads zeroes there if the file grows again.
+    fn truncate(&self, file: &File, size: u64) {
+        let _ = (file, size);
     }
 
     /// A fault for `access` at `addr` (inside `m`, which is the whole

@@ -14,7 +14,13 @@
 //!    page (read in from the file's contents if the page cache lacks it;
 //!    a read error is `SIGBUS`), a new anonymous page, a copy-on-write
 //!    copy, or a whole 2 MiB block for a transparent huge page.
-//! 4. A fault that gives the VMA anonymous memory needs its `anon_vma`.
+//! 4. Below a `VM_GROWSDOWN` VMA (a stack) no VMA is found in step 1:
+//!    under `mmap_lock` (`lock_mm_and_find_vma`) the stack grows down to
+//!    the address first
+//!    ([`MmapWriteGuard::expand_stack`](crate::MmapWriteGuard::expand_stack)),
+//!    then the
+//!    fault runs as above.
+//! 5. A fault that gives the VMA anonymous memory needs its `anon_vma`.
 //!    Under a VMA lock `vmf_anon_prepare` may only *try* to take
 //!    `mmap_lock` (waiting for it while holding a VMA lock can deadlock
 //!    against a writer waiting for that VMA); if the trylock fails the
@@ -121,6 +127,20 @@ impl<T: Payload> Mm<T> {
         }
         // lock_mm_and_find_vma; under mmap_lock nothing retries.
         let mmap = self.mmap_read_lock();
+        if mmap.vma_lookup(addr).is_none() {
+            // Below a stack, the stack grows (expand_stack_locked, under
+            // mmap_lock for write), and the fault starts again; anywhere
+            // else there is nothing to fault.
+            let stack = mmap.find_vma(addr);
+            if !stack.is_some_and(|v| v.flags().contains(VmFlags::GROWSDOWN)) {
+                return Err(FaultError::MapErr);
+            }
+            drop(mmap);
+            self.mmap_write_lock()
+                .expand_stack(addr)
+                .map_err(|_| FaultError::MapErr)?;
+            return self.handle_fault(addr, access);
+        }
         let vma = mmap.vma_lookup(addr).ok_or(FaultError::MapErr)?;
         let prepare = |vma: &Vma<T>| {
             anon_vma_prepare_mmap_read(&mmap, vma);

@@ -23,7 +23,7 @@
 #![deny(unsafe_code)]
 
 use crate::errno::Errno;
-use crate::flags::PAGE_SHIFT;
+use crate::flags::{PAGE_SHIFT, PAGE_SIZE};
 use crate::mem::cache::PageCache;
 use crate::mem::page::page_chunks;
 use alloc::string::String;
@@ -140,6 +140,33 @@ pub trait FileContents: Send + Sync {
     fn raw_fd(&self) -> Option<i32> {
         None
     }
+
+    /// The file is being truncated to `size` bytes ([`File::truncate`]),
+    /// before anything else changes: contents that keep bytes past the
+    /// end drop them here, so that a file grown again reads as zeroes
+    /// there (pages past the old end are read from the contents like any
+    /// other). The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error: the truncation fails with it, nothing changed.
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        let _ = size;
+        Ok(())
+    }
+}
+
+/// An address space that may map a [`File`]: what [`File::truncate`]
+/// walks to zap the pages past the new end (Linux's `i_mmap`, which the
+/// file keeps itself; pervma's callers name the spaces). Implemented by
+/// [`Mm`](crate::Mm).
+pub trait FileMappings {
+    /// `file` was truncated to `size` bytes (the new size is in place):
+    /// with `Some(first_page)`, it shrank, and every page of `file` from
+    /// page `first_page` on must go from the space's mappings of it
+    /// (`unmap_mapping_range` with `even_cows`). Either way the space's
+    /// backend hears of the new size.
+    fn file_truncated(&self, file: &File, first_page: Option<u64>, size: u64);
 }
 
 /// A file that can be mapped: an identity, a name, a size, the device
@@ -154,7 +181,6 @@ pub trait FileContents: Send + Sync {
 pub struct File {
     id: u64,
     name: String,
-    size: u64,
     shmem: bool,
     writable: bool,
     /// `i_sb->s_dev`, as (major, minor).
@@ -224,7 +250,6 @@ impl FileBuilder {
         Arc::new(File {
             id,
             name: self.name,
-            size: self.size,
             shmem: false,
             writable: self.writable,
             dev: self.dev,
@@ -270,7 +295,6 @@ impl File {
         Arc::new(File {
             id,
             name: String::from("shmem"),
-            size,
             shmem: true,
             writable: true,
             dev: (0, 1),
@@ -289,9 +313,80 @@ impl File {
         &self.name
     }
 
-    /// The file's size in bytes.
+    /// The file's size in bytes (`i_size_read`): what it was made with,
+    /// until [`truncate`](Self::truncate) changes it.
     pub fn size(&self) -> u64 {
-        self.size
+        self.cache.size()
+    }
+
+    /// `ftruncate(fd, size)`: the file is now `size` bytes long.
+    ///
+    /// Shrinking it (Linux's `truncate_setsize` and `truncate_pagecache`,
+    /// or shmem's `shmem_setattr`):
+    ///
+    /// 1. the size changes first, so from now on a fault past the new end
+    ///    is `SIGBUS` ([`FaultError::Bus`](crate::FaultError::Bus)) and
+    ///    populating stops there;
+    /// 2. every page from the first page wholly past the end is zapped
+    ///    from every mapping of the file in `mappings` (Linux's
+    ///    `unmap_mapping_range(mapping, holebegin, 0, even_cows = 1)`:
+    ///    the page-cache pages of shared and private mappings *and* the
+    ///    private copies that stores to private mappings made there),
+    ///    each address space telling its [`Backend`](crate::Backend)
+    ///    ([`discard`](crate::Backend::discard) of each zapped range, then
+    ///    [`truncate`](crate::Backend::truncate)) and its MMU notifiers
+    ///    ([`MmuNotifierEvent::Discard`](crate::MmuNotifierEvent::Discard));
+    ///    the mappings themselves stay;
+    /// 3. those pages leave the page cache, dirty or not (nothing is
+    ///    written back), and the part of the last page past the end reads
+    ///    as zeroes from now on.
+    ///
+    /// Growing it changes the size only: the new part reads as zeroes
+    /// (and its pages become faultable again), the mappings of each space
+    /// in `mappings` are left as they are, and their backends are told
+    /// ([`Backend::truncate`](crate::Backend::truncate)).
+    ///
+    /// A file knows no mappings of its own (Linux's `i_mmap`): the caller
+    /// names the address spaces that may map it; a space not named keeps
+    /// whatever it mapped past the end, as if it had raced with the
+    /// truncation. Call it without holding any lock of those spaces: each
+    /// is write-locked in turn (`mmap_lock`, then the VMAs of the file),
+    /// so no fault on the file runs there meanwhile.
+    ///
+    /// A file with [`FileContents`] is told first
+    /// ([`FileContents::truncate`]).
+    ///
+    /// # Errors
+    ///
+    /// As Linux's `ftruncate`, checked before anything changes: `EINVAL`
+    /// for a size of 2^63 or more (a negative `off_t`), a file opened
+    /// read-only, or the shmem object of a shared anonymous mapping
+    /// (which no file descriptor names); the contents' error.
+    #[doc(
+        alias = "ftruncate",
+        alias = "truncate_setsize",
+        alias = "truncate_pagecache"
+    )]
+    pub fn truncate(&self, size: u64, mappings: &[&dyn FileMappings]) -> Result<(), Errno> {
+        if size > i64::MAX as u64 {
+            return Err(Errno::EINVAL.because("a negative length (off_t)"));
+        }
+        if self.shmem || !self.writable {
+            return Err(Errno::EINVAL.because("the file is not open for writing"));
+        }
+        if let Some(contents) = self.contents() {
+            contents.truncate(size)?;
+        }
+        let old = self.cache.set_size(size);
+        let holebegin = size.div_ceil(PAGE_SIZE);
+        let shrinks = size < old && old > holebegin << PAGE_SHIFT;
+        for m in mappings {
+            m.file_truncated(self, shrinks.then_some(holebegin), size);
+        }
+        if size < old {
+            self.cache.truncate(size);
+        }
+        Ok(())
     }
 
     /// Whether this is the shmem object of a shared anonymous mapping.
@@ -408,7 +503,7 @@ impl File {
 
     /// How many of `len` bytes from `offset` are inside the file.
     fn clip(&self, offset: u64, len: usize) -> usize {
-        self.size.saturating_sub(offset).min(len as u64) as usize
+        self.size().saturating_sub(offset).min(len as u64) as usize
     }
 }
 
@@ -417,7 +512,7 @@ impl core::fmt::Debug for File {
         f.debug_struct("File")
             .field("id", &self.id)
             .field("name", &self.name)
-            .field("size", &self.size)
+            .field("size", &self.size())
             .field("shmem", &self.shmem)
             .field("writable", &self.writable)
             .field("dev", &self.dev)

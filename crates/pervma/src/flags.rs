@@ -198,6 +198,13 @@ bitflags! {
 impl Prot {
     /// `PROT_NONE`.
     pub const NONE: Prot = Prot::empty();
+    /// `PROT_GROWSDOWN`: [`mprotect`](crate::MmapWriteGuard::mprotect)
+    /// extends the range down to the start of the `VM_GROWSDOWN` VMA it
+    /// starts in (`EINVAL` if that VMA does not grow down). Not a
+    /// protection: outside [`Prot::all`].
+    pub const GROWSDOWN: Prot = Prot::from_bits_retain(0x0100_0000);
+    /// `PROT_GROWSUP`: `EINVAL` on x86-64, which has no VMAs that grow up.
+    pub const GROWSUP: Prot = Prot::from_bits_retain(0x0200_0000);
 }
 
 bitflags! {
@@ -229,7 +236,8 @@ bitflags! {
         const FIXED = 0x10;
         /// `MAP_ANONYMOUS`.
         const ANONYMOUS = 0x20;
-        /// `MAP_GROWSDOWN` (not supported: `EINVAL`).
+        /// `MAP_GROWSDOWN`: a stack (`VM_GROWSDOWN`), which grows down
+        /// to a faulting address below it.
         const GROWSDOWN = 0x100;
         /// `MAP_LOCKED`: `VM_LOCKED`.
         const LOCKED = 0x2000;
@@ -237,8 +245,40 @@ bitflags! {
         const NORESERVE = 0x4000;
         /// `MAP_POPULATE`: fault the range in.
         const POPULATE = 0x8000;
+        /// `MAP_STACK`: a thread stack; since Linux 6.7 `VM_NOHUGEPAGE`.
+        const STACK = 0x20000;
         /// `MAP_FIXED_NOREPLACE`: place at `addr`, or fail with `EEXIST`.
         const FIXED_NOREPLACE = 0x100000;
+    }
+}
+
+bitflags! {
+    /// `MLOCK_*`: the flags of [`mlock2`](crate::MmapWriteGuard::mlock2).
+    ///
+    /// Unknown bits are kept (`from_bits_retain`) so that `mlock2` can
+    /// refuse them with `EINVAL`, as Linux does.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct MlockFlags: u32 {
+        /// `MLOCK_ONFAULT`: lock pages as they are faulted in
+        /// (`VM_LOCKONFAULT`), populate nothing now.
+        const ONFAULT = 0x1;
+    }
+}
+
+bitflags! {
+    /// `MCL_*`: the flags of [`mlockall`](crate::MmapWriteGuard::mlockall).
+    ///
+    /// Unknown bits are kept (`from_bits_retain`) so that `mlockall` can
+    /// refuse them with `EINVAL`, as Linux does.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub struct MlockallFlags: u32 {
+        /// `MCL_CURRENT`: lock every mapping there is.
+        const CURRENT = 0x1;
+        /// `MCL_FUTURE`: lock every mapping made from now on
+        /// (`mm->def_flags`).
+        const FUTURE = 0x2;
+        /// `MCL_ONFAULT`: with either, lock on fault (`VM_LOCKONFAULT`).
+        const ONFAULT = 0x4;
     }
 }
 

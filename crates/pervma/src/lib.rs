@@ -379,14 +379,16 @@ pub use arch::Arch;
 pub use backend::{Backend, Install, Mapping};
 pub use errno::Errno;
 pub use fault::FaultError;
-pub use file::{File, FileBuilder, FileContents};
-pub use flags::{Access, MapFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE};
+pub use file::{File, FileBuilder, FileContents, FileMappings};
+pub use flags::{
+    Access, MapFlags, MlockFlags, MlockallFlags, MremapFlags, Prot, VmFlags, PAGE_SHIFT, PAGE_SIZE,
+};
 pub use mem::VmaMemory;
 pub use mm::{
     Mm, MmConfig, MmapLocked, MmapReadGuard, MmapWriteGuard, Overcommit, VmaReadGuard, Vmas,
 };
 pub use notifier::{MmuNotifier, MmuNotifierEvent, MmuNotifierId, MmuNotifierRange};
-pub use ops::{Advice, MmapError};
+pub use ops::{Advice, MmapError, STACK_GUARD_GAP};
 pub use payload::Payload;
 pub use pkeys::{PkeyRights, Pkru};
 pub use proc::{MapsLine, MapsLines, ProcmapQuery, ProcmapQueryFlags};

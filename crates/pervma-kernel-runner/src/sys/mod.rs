@@ -159,6 +159,44 @@ fn mlock(addr: u64, len: u64) -> Result<(), Errno> {
     check(ret).map(drop)
 }
 
+/// `mlock2(addr, len, flags)`: as [`mlock`]; with `MLOCK_ONFAULT` it
+/// faults nothing in.
+fn mlock2(addr: u64, len: u64, flags: c_int) -> Result<(), Errno> {
+    // SAFETY: as mlock: it only faults pages in and marks VMAs locked.
+    let ret = unsafe { libc::syscall(libc::SYS_mlock2, arg(addr), arg(len), c_long::from(flags)) };
+    check(ret).map(drop)
+}
+
+/// `mlockall(flags)`: locks (and with `MCL_CURRENT` faults in) every
+/// mapping of the process, the runner's own included, and with
+/// `MCL_FUTURE` every mapping to come; changes no contents.
+fn mlockall(flags: c_int) -> Result<(), Errno> {
+    // SAFETY: mlockall only marks VMAs locked, changes mm->def_flags and
+    // faults pages in (as reads, or as writes where the memory is
+    // private and writable, which changes no byte); it reads or writes
+    // no memory contents on the program's behalf.
+    let ret = unsafe { libc::syscall(libc::SYS_mlockall, c_long::from(flags)) };
+    check(ret).map(drop)
+}
+
+/// `munlockall()`: changes no contents.
+fn munlockall() -> Result<(), Errno> {
+    // SAFETY: munlockall only clears VM_LOCKED_MASK and mm->def_flags.
+    let ret = unsafe { libc::syscall(libc::SYS_munlockall) };
+    check(ret).map(drop)
+}
+
+/// `ftruncate(fd, size)` with `size` as the kernel's `off_t` (so 2^63 and
+/// above are negative: `EINVAL`).
+pub(crate) fn ftruncate(fd: c_int, size: u64) -> Result<(), Errno> {
+    // SAFETY: ftruncate changes the file's size; the pages it drops are
+    // only mapped by the script's mappings (the runner maps its memfds
+    // nowhere else), which the runner reaches only through `Zone` (the
+    // touch probe survives the SIGBUS that follows).
+    let ret = unsafe { libc::syscall(libc::SYS_ftruncate, c_long::from(fd), size as c_long) };
+    check(ret).map(drop)
+}
+
 /// `munlock(addr, len)`: changes no contents.
 fn munlock(addr: u64, len: u64) -> Result<(), Errno> {
     // SAFETY: munlock only clears VM_LOCKED; it touches no memory contents.
@@ -295,6 +333,39 @@ pub(crate) fn kill_children(children: &[libc::pid_t]) {
     }
 }
 
+/// `RLIMIT_STACK` for the script's stacks (`growsdown` mappings), what the
+/// model assumes: 8 MiB.
+pub(crate) const STACK_LIMIT: u64 = 8 << 20;
+
+/// Sets the soft `RLIMIT_STACK` to [`STACK_LIMIT`] (raising the hard limit
+/// to it if it is lower, which needs root), so that how far a script's
+/// stack grows does not depend on the shell that started the runner.
+fn pin_stack_limit() -> Result<(), String> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given, nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } != 0 {
+        return Err(format!(
+            "getrlimit(RLIMIT_STACK): {}",
+            io::Error::last_os_error()
+        ));
+    }
+    limit.rlim_cur = STACK_LIMIT;
+    limit.rlim_max = limit.rlim_max.max(STACK_LIMIT);
+    // SAFETY: setrlimit reads the struct; a smaller stack limit does not
+    // shrink the main thread's stack VMA, only how far it may grow, and
+    // the runner's own stack stays far below 8 MiB.
+    if unsafe { libc::setrlimit(libc::RLIMIT_STACK, &limit) } != 0 {
+        return Err(format!(
+            "cannot set RLIMIT_STACK to 8 MiB: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 /// A new memfd called `name` (so `/proc` shows `/memfd:NAME (deleted)`),
 /// read-write, close-on-exec, sized `size` bytes (sparse: it costs nothing
 /// until written).
@@ -337,6 +408,7 @@ impl Zone {
         let maps = std::fs::read_to_string("/proc/self/maps")
             .map_err(|e| format!("cannot read /proc/self/maps: {e}"))?;
         window::check_free(&maps)?;
+        pin_stack_limit()?;
         let probe = Probe::install().map_err(|e| format!("cannot install fault handlers: {e}"))?;
         // INVARIANT: the zone is free now, and nothing else maps into it.
         Ok(Zone { probe })
@@ -420,6 +492,24 @@ impl Zone {
     pub(crate) fn mlock(&self, addr: u64, len: u64) -> Result<(), Errno> {
         Zone::allow(addr, len);
         mlock(window::absolute(addr), len)
+    }
+
+    /// `mlock2`.
+    pub(crate) fn mlock2(&self, addr: u64, len: u64, flags: c_int) -> Result<(), Errno> {
+        Zone::allow(addr, len);
+        mlock2(window::absolute(addr), len, flags)
+    }
+
+    /// `mlockall`: of the whole process (the window's mappings are the
+    /// script's; the runner's own get locked too, which changes none of
+    /// its memory).
+    pub(crate) fn mlockall(&self, flags: c_int) -> Result<(), Errno> {
+        mlockall(flags)
+    }
+
+    /// `munlockall`.
+    pub(crate) fn munlockall(&self) -> Result<(), Errno> {
+        munlockall()
     }
 
     /// `munlock`.

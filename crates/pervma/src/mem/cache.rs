@@ -6,9 +6,11 @@
 //! mm/page-writeback.c (`folio_mark_dirty`, `clear_page_dirty_for_io`),
 //! mm/shmem.c (`shmem_fault`).
 //!
-//! A page, once in the cache, stays there until the file is dropped (there
-//! is no truncation or reclaim in pervma), so `&Page`s borrowed from the
-//! cache live as long as the cache. A page is brought in ([`PageCache::get`])
+//! A page, once in the cache, stays there until the file is truncated
+//! below it ([`PageCache::truncate`]: it leaves the cache then, but is
+//! kept on the cache's retired list) or dropped (there is no reclaim in
+//! pervma), so `&Page`s borrowed from the cache live as long as the cache.
+//! A page is brought in ([`PageCache::get`])
 //! by reading it from the file's [`FileContents`]
 //! (`address_space_operations::read_folio`), or as zeroes for a file
 //! without contents (a shmem object, or a file that starts out as zeroes
@@ -53,13 +55,19 @@
 //!   (by CAS), and then only in its `DIRTY` bit: the page is never
 //!   replaced.
 //! - `DIRTY` is only ever set on pages of a cache with contents.
+//! - A page leaves its leaf word only in [`PageCache::truncate`], which
+//!   swaps the word to null and pushes the page's strong count onto
+//!   `retired`, from which nothing is taken until the cache is dropped:
+//!   every page ever published lives as long as the cache. (Linux frees a
+//!   truncated folio when its last reference goes; pervma's borrowers hold
+//!   no count, so it keeps them all.)
 
 use super::page::{Page, PAGE_BYTES};
 use super::radix::{Leaf, Radix};
 use crate::errno::Errno;
 use crate::file::FileContents;
 use crate::flags::PAGE_SHIFT;
-use crate::sync::prim::{fence, Ordering};
+use crate::sync::prim::{fence, AtomicPtr, AtomicU64, Ordering};
 use crate::sync::rwsem::RawRwSem;
 use alloc::sync::Arc;
 use alloc::vec;
@@ -74,11 +82,26 @@ fn page_of(word: *mut ()) -> Option<*const Page> {
     (w != 0).then_some(w as *const Page)
 }
 
+/// `MAX_LFS_FILESIZE`: the largest size a file can have (the `s_maxbytes`
+/// of shmem). The radix tree has a fixed height, so every cache can hold
+/// the pages of a file this large, whatever size it was made with: six
+/// levels, whose nodes below the root are allocated as pages come in.
+pub(crate) const MAX_LFS_FILESIZE: u64 = i64::MAX as u64;
+
+/// A page taken out of the cache by a truncation, on the retired list.
+struct Retired {
+    page: *const Page,
+    next: *mut Retired,
+}
+
 /// The page cache of one file.
 pub(crate) struct PageCache {
     radix: Radix,
-    /// The file's size in bytes.
-    size: u64,
+    /// The file's size in bytes (`i_size`): changed by truncation only.
+    size: AtomicU64,
+    /// Pages truncated away, each owning a strong count: a push-only list
+    /// (a `Box<Retired>` per page), emptied when the cache is dropped.
+    retired: AtomicPtr<Retired>,
     /// Where pages are read from and written back to; `None`: zeroes
     /// until written, never written back.
     contents: Option<Arc<dyn FileContents>>,
@@ -89,10 +112,11 @@ pub(crate) struct PageCache {
 impl PageCache {
     /// A cache for a file of `size` bytes, backed by `contents` if any.
     pub(crate) fn new(size: u64, contents: Option<Arc<dyn FileContents>>) -> Self {
-        let pages = size.div_ceil(1 << PAGE_SHIFT);
+        let pages = size.max(MAX_LFS_FILESIZE).div_ceil(1 << PAGE_SHIFT);
         PageCache {
             radix: Radix::new(u64::BITS - pages.leading_zeros()),
-            size,
+            size: AtomicU64::new(size),
+            retired: AtomicPtr::new(ptr::null_mut()),
             contents,
             writeback_lock: RawRwSem::new(),
         }
@@ -103,10 +127,72 @@ impl PageCache {
         self.contents.as_ref()
     }
 
+    /// The file's size in bytes (`i_size_read`).
+    pub(crate) fn size(&self) -> u64 {
+        // Acquire: pairs with the Release of `truncate`, so that a fault
+        // that sees the new size sees the pages it dropped gone.
+        self.size.load(Ordering::Acquire)
+    }
+
     /// How many bytes of page `index` are inside the file.
     fn bytes_in_file(&self, index: u64) -> usize {
         let start = index << PAGE_SHIFT;
-        self.size.saturating_sub(start).min(PAGE_BYTES as u64) as usize
+        self.size().saturating_sub(start).min(PAGE_BYTES as u64) as usize
+    }
+
+    /// Sets the size to `size` (at most [`MAX_LFS_FILESIZE`]) and returns
+    /// the old one (`i_size_write`). Nothing else changes.
+    pub(crate) fn set_size(&self, size: u64) -> u64 {
+        debug_assert!(size <= MAX_LFS_FILESIZE);
+        self.size.swap(size, Ordering::AcqRel)
+    }
+
+    /// `truncate_inode_pages(mapping, size)` after the size became `size`
+    /// ([`set_size`](Self::set_size)): drops every page wholly past it,
+    /// dirty or not (nothing is written back), and zeroes the part of the
+    /// last page past it (`truncate_inode_partial_folio`), which stays.
+    /// Runs with writebacks excluded, so none copies a page being dropped.
+    pub(crate) fn truncate(&self, size: u64) {
+        self.writeback_lock.write();
+        let _unlock = WritebackGuard(&self.writeback_lock);
+        let first_gone = size.div_ceil(1 << PAGE_SHIFT);
+        let in_page = (size % (1 << PAGE_SHIFT)) as usize;
+        if in_page != 0 {
+            if let Some(page) = self.peek(size >> PAGE_SHIFT) {
+                page.write(in_page, &[0; PAGE_BYTES][in_page..]);
+            }
+        }
+        self.radix.for_each(first_gone, u64::MAX, |_, leaf| {
+            let word = leaf.swap(ptr::null_mut(), Ordering::AcqRel);
+            if let Some(page) = page_of(word) {
+                self.retire(page);
+            }
+        });
+    }
+
+    /// Pushes `page` (a strong count taken out of a leaf word) onto the
+    /// retired list.
+    fn retire(&self, page: *const Page) {
+        let node = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(Retired {
+            page,
+            next: ptr::null_mut(),
+        }));
+        let mut head = self.retired.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `node` is ours until the CAS publishes it.
+            unsafe { (*node).next = head };
+            // Release publishes `next`; only the drop (`&mut self`) reads
+            // the list.
+            match self.retired.compare_exchange_weak(
+                head,
+                node,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
     }
 
     /// The page at page offset `index`, if it is in the cache.
@@ -280,5 +366,15 @@ impl Drop for PageCache {
                 drop(unsafe { Arc::from_raw(page) });
             }
         });
+        let mut node = self.retired.swap(ptr::null_mut(), Ordering::Acquire);
+        while !node.is_null() {
+            // SAFETY: every node was made by `Box::into_raw` in `retire`
+            // and is on the list once; `&mut self`: nobody else reads it.
+            let retired = unsafe { alloc::boxed::Box::from_raw(node) };
+            // SAFETY: the node owned one strong count of its page, and
+            // nobody borrows the pages any more.
+            drop(unsafe { Arc::from_raw(retired.page) });
+            node = retired.next;
+        }
     }
 }

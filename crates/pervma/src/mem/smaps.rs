@@ -23,13 +23,15 @@
 //! maps it, so a file page mapped at two addresses of one process counts
 //! half in each (the differential smaps test caught `Locked = Rss`
 //! there). The mapcount needs every VMA of the file, hence `mmap_lock`;
-//! mappings of the file in another address space (a fork's private file
-//! mapping whose entries `fork` copied) are not counted, where Linux
-//! counts them.
+//! mappings of the file in another address space (a fork's) count only
+//! where the caller names that space
+//! ([`MmapLocked::vma_smaps_sharing`]), as a `File` does not know who maps
+//! it.
 
 #![deny(unsafe_code)]
 
 use super::pte::PteKind;
+use crate::file::File;
 use crate::flags::{VmFlags, PAGE_SIZE};
 use crate::mm::{Mm, MmapLocked};
 use crate::vma::Vma;
@@ -81,6 +83,17 @@ impl<T> MmapLocked<'_, T> {
     /// which needs the mapcount of its file pages in every VMA.
     #[doc(alias = "show_smap")]
     pub fn vma_smaps(&self, vma: &Vma<T>) -> VmaMemory {
+        self.vma_smaps_sharing(vma, &[])
+    }
+
+    /// [`vma_smaps`](Self::vma_smaps) for a VMA whose file pages other
+    /// address spaces map too (a `fork` child of this one, or its parent):
+    /// Linux's mapcount is the page's, across every process, so the file
+    /// pages mapped by `others` (locked by the caller, as Linux's walk of
+    /// the file's `i_mmap` would) count too. pervma's `File` does not know
+    /// who maps it, so the caller names them, as for
+    /// [`File::truncate`](crate::File::truncate).
+    pub fn vma_smaps_sharing(&self, vma: &Vma<T>, others: &[&MmapLocked<'_, T>]) -> VmaMemory {
         let mm = self.mm();
         let mut memory = mm.vma_resident(vma);
         if !vma.flags().contains(VmFlags::LOCKED) {
@@ -102,18 +115,8 @@ impl<T> MmapLocked<'_, T> {
         mm.page_table
             .for_each_anon_mapcount(vma.start(), vma.end(), |n| anon_pss += full / n as u64);
         if let Some(file) = vma.file() {
-            for other in self.vmas() {
-                if !other.file().is_some_and(|f| Arc::ptr_eq(f, file)) {
-                    continue;
-                }
-                mm.page_table
-                    .for_each_present(other.start(), other.end(), |addr, kind| {
-                        if kind == PteKind::File {
-                            if let Some(n) = mapcount.get_mut(&other.linear_page_index(addr)) {
-                                *n += 1;
-                            }
-                        }
-                    });
+            for space in core::iter::once(self).chain(others.iter().copied()) {
+                count_file_maps(space, file, &mut mapcount);
             }
         }
         // smaps_account: PAGE_SIZE << PSS_SHIFT, divided by the mapcount
@@ -121,5 +124,27 @@ impl<T> MmapLocked<'_, T> {
         let pss: u64 = anon_pss + mapcount.values().map(|&n| full / n.max(1)).sum::<u64>();
         memory.locked = pss >> PSS_SHIFT;
         memory
+    }
+}
+
+/// Adds to `mapcount` (file page index -> entries) the entries of
+/// `space`'s VMAs of `file` that map one of its pages.
+fn count_file_maps<T>(
+    space: &MmapLocked<'_, T>,
+    file: &Arc<File>,
+    mapcount: &mut BTreeMap<u64, u64>,
+) {
+    let pt = &space.mm().page_table;
+    for other in space.vmas() {
+        if !other.file().is_some_and(|f| Arc::ptr_eq(f, file)) {
+            continue;
+        }
+        pt.for_each_present(other.start(), other.end(), |addr, kind| {
+            if kind == PteKind::File {
+                if let Some(n) = mapcount.get_mut(&other.linear_page_index(addr)) {
+                    *n += 1;
+                }
+            }
+        });
     }
 }

@@ -120,6 +120,12 @@ pub struct MmConfig {
     /// random distance after it with ASLR); the default is where a PIE
     /// program's heap starts without ASLR on x86-64.
     pub start_brk: u64,
+    /// `RLIMIT_STACK` (soft): the largest a `VM_GROWSDOWN` VMA grows to
+    /// by faults below it ([`MmapWriteGuard::expand_stack`]). Default
+    /// 8 MiB, the usual limit (and the one the kernel runner pins).
+    ///
+    /// [`MmapWriteGuard::expand_stack`]: crate::MmapWriteGuard::expand_stack
+    pub rlimit_stack: u64,
 }
 
 impl Default for MmConfig {
@@ -134,6 +140,7 @@ impl Default for MmConfig {
             arch: Arch::X86_64,
             overcommit: Overcommit::Always,
             start_brk: 0x5555_5555_9000,
+            rlimit_stack: 8 << 20,
         }
     }
 }
@@ -154,6 +161,14 @@ impl MmConfig {
     /// program runs on ([`Arch::host`]).
     pub fn host() -> Self {
         MmConfig::default().with_arch(Arch::host())
+    }
+
+    /// This layout with `RLIMIT_STACK` at `bytes`.
+    pub fn with_rlimit_stack(self, bytes: u64) -> Self {
+        MmConfig {
+            rlimit_stack: bytes,
+            ..self
+        }
     }
 
     /// This layout with the CPU features `arch`.
@@ -222,6 +237,11 @@ pub struct Mm<T> {
     pub(crate) start_brk: AtomicU64,
     pub(crate) brk: AtomicU64,
     pub(crate) config: MmConfig,
+    /// `mm->def_flags`: `VmFlags` bits every new mapping gets
+    /// (`VM_LOCKED`, and `VM_LOCKONFAULT`, after `mlockall(MCL_FUTURE)`).
+    /// Written under `mmap_lock` for write, read under `mmap_lock`: the
+    /// atomic only makes the field shareable, the lock orders it.
+    pub(crate) def_flags: AtomicU64,
 }
 
 // SAFETY: an `Mm` owns its VMAs (reached through raw pointers in the tree)
@@ -273,6 +293,7 @@ impl<T> Mm<T> {
             start_brk: AtomicU64::new(config.start_brk),
             brk: AtomicU64::new(config.start_brk),
             config,
+            def_flags: AtomicU64::new(0),
         }
     }
 

@@ -1,7 +1,23 @@
-//! `mlock` and `munlock`: `VM_LOCKED` on a range.
+//! `mlock`, `mlock2`, `munlock`, `mlockall` and `munlockall`:
+//! `VM_LOCKED` (and `VM_LOCKONFAULT`) on a range, on every VMA, and on
+//! the mappings to come (`mm->def_flags`).
 //!
-//! Linux: mm/mlock.c (`do_mlock`, `apply_vma_lock_flags`, `mlock_fixup`,
-//! `sys_munlock`), mm/gup.c (`__mm_populate`).
+//! Linux: mm/mlock.c (`do_mlock`, `sys_mlock2`, `apply_vma_lock_flags`,
+//! `mlock_fixup`, `sys_munlock`, `apply_mlockall_flags`, `sys_mlockall`,
+//! `sys_munlockall`), mm/gup.c (`__mm_populate`,
+//! `populate_vma_page_range`, which skips `VM_LOCKONFAULT` VMAs).
+//!
+//! | call | VMAs get | populated |
+//! |---|---|---|
+//! | `mlock`, `mlock2(0)` | `VM_LOCKED` | the range |
+//! | `mlock2(MLOCK_ONFAULT)` | `VM_LOCKED \| VM_LOCKONFAULT` | nothing |
+//! | `mlockall(MCL_CURRENT)` | `VM_LOCKED`, every VMA | every VMA, errors ignored |
+//! | `mlockall(MCL_CURRENT \| MCL_ONFAULT)` | `VM_LOCKED \| VM_LOCKONFAULT`, every VMA | nothing |
+//! | `mlockall(MCL_FUTURE [\| MCL_ONFAULT])` | new mappings, through `def_flags` | as `MAP_LOCKED` (nothing on fault) |
+//! | `munlock`, `munlockall` | neither | |
+//!
+//! Each `mlockall` replaces the `def_flags` of the one before: without
+//! `MCL_FUTURE` it clears them, as `munlockall` does.
 //!
 //! pervma models a process allowed to lock memory (`CAP_IPC_LOCK`, as the
 //! corpus was recorded as root): `RLIMIT_MEMLOCK` is not checked.
@@ -11,9 +27,10 @@
 use super::merge::{change_range_flags, Holes};
 use super::populate::populate;
 use crate::errno::Errno;
-use crate::flags::{offset_in_page, VmFlags, PAGE_SIZE};
+use crate::flags::{offset_in_page, MlockFlags, MlockallFlags, VmFlags, PAGE_SIZE};
 use crate::mm::{MmapWriteGuard, VmaChange};
 use crate::payload::Payload;
+use crate::sync::prim::Ordering;
 use crate::Mm;
 
 /// `VM_LOCKED_MASK`.
@@ -47,8 +64,30 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
     ///   in the range cannot be populated (`PROT_NONE`; it stays
     ///   `VM_LOCKED`, as in Linux).
     pub fn mlock(&mut self, start: u64, len: u64) -> Result<(), Errno> {
+        self.mlock2(start, len, MlockFlags::empty())
+    }
+
+    /// `mlock2(start, len, flags)`: [`mlock`](Self::mlock), or with
+    /// [`MlockFlags::ONFAULT`] `VM_LOCKED | VM_LOCKONFAULT` and nothing
+    /// populated: pages are locked as faults bring them in. A range
+    /// locked either way and locked again the other way changes its
+    /// `VM_LOCKONFAULT` (splitting and merging), and keeps its pages.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a flag other than `MLOCK_ONFAULT` (before anything
+    /// else), then as [`mlock`](Self::mlock).
+    #[doc(alias = "do_mlock")]
+    pub fn mlock2(&mut self, start: u64, len: u64, flags: MlockFlags) -> Result<(), Errno> {
+        if !MlockFlags::all().contains(flags) {
+            return Err(Errno::EINVAL.because("mlock2 flags other than MLOCK_ONFAULT"));
+        }
+        let mut vm_flags = VmFlags::LOCKED;
+        if flags.contains(MlockFlags::ONFAULT) {
+            vm_flags |= VmFlags::LOCKONFAULT;
+        }
         let (start, len) = lock_range(start, len);
-        apply_vma_lock_flags(self, start, len, VmFlags::LOCKED)?;
+        apply_vma_lock_flags(self, start, len, vm_flags)?;
         let mut change = VmaChange::new(self);
         // __mlock_posix_error_return: EFAULT becomes ENOMEM.
         let result = populate(&mut change, start, start + len, false).map_err(|e| match e {
@@ -70,6 +109,91 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         let (start, len) = lock_range(start, len);
         apply_vma_lock_flags(self, start, len, VmFlags::empty())
     }
+
+    /// `mlockall(flags)`: with [`MlockallFlags::CURRENT`], locks every VMA
+    /// of the space (`VM_LOCKED`, with `VM_LOCKONFAULT` if
+    /// [`MlockallFlags::ONFAULT`]; VMAs that became alike merge) and then
+    /// populates every VMA that is not locked on fault, ignoring errors;
+    /// with [`MlockallFlags::FUTURE`], every mapping made from now on is
+    /// born locked the same way (`mm->def_flags`), until `munlockall` or
+    /// an `mlockall` without `MCL_FUTURE`. VMAs that Linux never locks
+    /// (`VM_DROPPABLE`) are left as they are.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for no flag, an unknown flag, or `MCL_ONFAULT` alone.
+    /// (pervma models a process with `CAP_IPC_LOCK`: never `EPERM` or
+    /// `ENOMEM` for `RLIMIT_MEMLOCK`.)
+    #[doc(alias = "apply_mlockall_flags")]
+    pub fn mlockall(&mut self, flags: MlockallFlags) -> Result<(), Errno> {
+        if flags.is_empty()
+            || !MlockallFlags::all().contains(flags)
+            || flags == MlockallFlags::ONFAULT
+        {
+            return Err(Errno::EINVAL
+                .because("mlockall wants MCL_CURRENT or MCL_FUTURE, with MCL_ONFAULT at most"));
+        }
+        let onfault = flags.contains(MlockallFlags::ONFAULT);
+        let lock = if onfault {
+            VM_LOCKED_MASK
+        } else {
+            VmFlags::LOCKED
+        };
+        let def = if flags.contains(MlockallFlags::FUTURE) {
+            lock
+        } else {
+            VmFlags::empty()
+        };
+        set_def_flags(self, def);
+        if flags.contains(MlockallFlags::CURRENT) {
+            apply_to_every_vma(self, lock);
+            let task_size = self.mm().config.task_size;
+            let mut change = VmaChange::new(self);
+            // mm_populate(0, TASK_SIZE): errors ignored.
+            let _ = populate(&mut change, 0, task_size, true);
+            change.commit();
+        }
+        Ok(())
+    }
+
+    /// `munlockall()`: unlocks every VMA (splitting nothing, merging
+    /// what became alike) and ends `mlockall(MCL_FUTURE)`.
+    pub fn munlockall(&mut self) -> Result<(), Errno> {
+        set_def_flags(self, VmFlags::empty());
+        apply_to_every_vma(self, VmFlags::empty());
+        Ok(())
+    }
+}
+
+/// `mm->def_flags = (mm->def_flags & ~VM_LOCKED_MASK) | lock`.
+fn set_def_flags<T: Payload>(guard: &mut MmapWriteGuard<'_, T>, lock: VmFlags) {
+    let def = &guard.mm().def_flags;
+    // Relaxed: written and read under mmap_lock, which orders them.
+    let old = VmFlags::from_bits_retain(def.load(Ordering::Relaxed));
+    def.store(((old - VM_LOCKED_MASK) | lock).bits(), Ordering::Relaxed);
+}
+
+/// `apply_mlockall_flags`' walk: every VMA's `VM_LOCKED_MASK` bits become
+/// `lock` (`mlock_fixup` of the whole VMA, which may merge it with the
+/// one before), errors ignored.
+fn apply_to_every_vma<T: Payload>(guard: &mut MmapWriteGuard<'_, T>, lock: VmFlags) {
+    let task_size = guard.mm().config.task_size;
+    let mut change = VmaChange::new(guard);
+    // Whole VMAs: no split, so nothing fails but a hole, which is skipped.
+    let _ = change_range_flags(
+        &mut change,
+        0,
+        task_size,
+        Holes::Skip,
+        |vma| {
+            if vma.flags().contains(VmFlags::DROPPABLE) {
+                return Ok(vma.flags());
+            }
+            Ok((vma.flags() - VM_LOCKED_MASK) | lock)
+        },
+        |_, _, _, _, _| {},
+    );
+    change.commit();
 }
 
 impl<T: Payload> Mm<T> {
@@ -81,6 +205,29 @@ impl<T: Payload> Mm<T> {
     /// [`MmapWriteGuard::munlock`] under its own write lock.
     pub fn munlock(&self, start: u64, len: u64) -> Result<(), Errno> {
         self.mmap_write_lock().munlock(start, len)
+    }
+
+    /// [`MmapWriteGuard::mlock2`] under its own write lock.
+    pub fn mlock2(&self, start: u64, len: u64, flags: MlockFlags) -> Result<(), Errno> {
+        self.mmap_write_lock().mlock2(start, len, flags)
+    }
+
+    /// [`MmapWriteGuard::mlockall`] under its own write lock.
+    pub fn mlockall(&self, flags: MlockallFlags) -> Result<(), Errno> {
+        self.mmap_write_lock().mlockall(flags)
+    }
+
+    /// [`MmapWriteGuard::munlockall`] under its own write lock.
+    pub fn munlockall(&self) -> Result<(), Errno> {
+        self.mmap_write_lock().munlockall()
+    }
+
+    /// `mm->def_flags`: the `VmFlags` every new mapping gets
+    /// (`VM_LOCKED`, perhaps with `VM_LOCKONFAULT`, after
+    /// [`mlockall`](Self::mlockall) with `MCL_FUTURE`; empty otherwise).
+    pub fn def_flags(&self) -> VmFlags {
+        // A snapshot: it changes only under mmap_lock for write.
+        VmFlags::from_bits_retain(self.def_flags.load(Ordering::Relaxed))
     }
 }
 

@@ -9,6 +9,7 @@
 use super::merge::{merge_new_range, Proposal};
 use super::munmap::{gather_and_abort, unmap_range};
 use super::populate::populate;
+use super::stack::vm_start_gap;
 use crate::backend::Mapping;
 use crate::errno::Errno;
 use crate::file::File;
@@ -102,7 +103,8 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
     /// fixed address, a bad mapping type (`MAP_SHARED_VALIDATE` and
     /// `MAP_DROPPABLE` included for anonymous and file memory
     /// respectively), `MAP_DROPPABLE` with `MAP_LOCKED`, or
-    /// `MAP_GROWSDOWN` (not modelled); `EOPNOTSUPP` for
+    /// `MAP_GROWSDOWN` of a file, of shared memory or with
+    /// `MAP_DROPPABLE`; `EOPNOTSUPP` for
     /// `MAP_SHARED_VALIDATE` of a file with a flag outside
     /// `LEGACY_MAP_MASK` (`MAP_FIXED_NOREPLACE` among them); `ENOMEM` for a length or address outside the address
     /// space, no free gap, or too many VMAs; `EOVERFLOW` when the file
@@ -308,10 +310,23 @@ fn do_mmap<T: Payload>(
     if change.map_count() > config.max_map_count {
         return Err(Errno::ENOMEM.because("max_map_count VMAs already"));
     }
-    let mut vm_flags =
-        VmFlags::from_prot(prot) | VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
+    // mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after
+    // mlockall(MCL_FUTURE).
+    let mut vm_flags = VmFlags::from_prot(prot)
+        | change.guard().mm().def_flags()
+        | VmFlags::MAYREAD
+        | VmFlags::MAYWRITE
+        | VmFlags::MAYEXEC;
+    // calc_vm_flag_bits.
     if flags.contains(MapFlags::LOCKED) {
         vm_flags |= VmFlags::LOCKED;
+    }
+    if flags.contains(MapFlags::GROWSDOWN) {
+        vm_flags |= VmFlags::GROWSDOWN;
+    }
+    if flags.contains(MapFlags::STACK) {
+        // Since 6.7 (c4608d1bf7c6): no THP for stacks.
+        vm_flags |= VmFlags::NOHUGEPAGE;
     }
     let anon_thp = file.is_none() && len % PMD_SIZE == 0 && addr == 0;
     let addr = get_unmapped_area(
@@ -391,10 +406,9 @@ fn do_mmap<T: Payload>(
                             | VmFlags::WIPEONFORK
                             | VmFlags::DONTDUMP;
                     }
-                    // MAP_DROPPABLE: as Linux. MAP_PRIVATE: not in Linux,
-                    // pervma does not model stacks.
-                    if grows {
-                        return Err(Errno::EINVAL.because("MAP_GROWSDOWN is not modelled"));
+                    // MAP_DROPPABLE: a stack makes no sense there.
+                    if grows && t == MapFlags::DROPPABLE {
+                        return Err(Errno::EINVAL.because("MAP_DROPPABLE with MAP_GROWSDOWN"));
                     }
                     pgoff = addr >> PAGE_SHIFT;
                     None
@@ -472,26 +486,45 @@ pub(super) fn get_unmapped_area<T: Payload>(
     let addr = if flags.contains(MapFlags::FIXED) {
         hint
     } else {
-        let free = |a: u64| {
-            task_size - len >= a
-                && change
-                    .find(a)
-                    .is_none_or(|v| a + len <= change.vma(v).start())
-        };
+        // The VMA above a free range `a`, if it grows down, wants its
+        // guard gap free too (vm_start_gap).
+        let next_gap = |a: u64| change.find(a).map(|v| vm_start_gap(change.vma(v)));
+        let free = |a: u64| task_size - len >= a && next_gap(a).is_none_or(|g| a + len <= g);
         if hint != 0 && free(hint) {
             hint
         } else {
             let low = PAGE_SIZE.max(config.mmap_min_addr);
             let align = if thp_align { PMD_SIZE } else { PAGE_SIZE };
-            change
-                .unmapped_area_topdown(low, config.mmap_base, len, align)
-                // Fall back to bottom-up from the legacy base
-                // (TASK_UNMAPPED_BASE, a third of the space), as Linux does
-                // when the space below mmap_base is full.
-                .or_else(|| {
-                    let legacy_base = (task_size / 3) & !(PAGE_SIZE - 1);
-                    change.unmapped_area(legacy_base.max(low), task_size, len, align)
-                })
+            // unmapped_area_topdown: below a stack's guard gap, retry
+            // lower.
+            let mut high = config.mmap_base;
+            let topdown = loop {
+                match change.unmapped_area_topdown(low, high, len, align) {
+                    Some(a) => match next_gap(a) {
+                        Some(gap) if gap < a + len => high = gap,
+                        _ => break Some(a),
+                    },
+                    None => break None,
+                }
+            };
+            // Fall back to bottom-up from the legacy base
+            // (TASK_UNMAPPED_BASE, a third of the space), as Linux does
+            // when the space below mmap_base is full.
+            let bottom_up = || {
+                let legacy_base = (task_size / 3) & !(PAGE_SIZE - 1);
+                let mut low = legacy_base.max(low);
+                loop {
+                    let a = change.unmapped_area(low, task_size, len, align)?;
+                    match change.find(a) {
+                        Some(v) if vm_start_gap(change.vma(v)) < a + len - 1 => {
+                            low = change.vma(v).end();
+                        }
+                        _ => return Some(a),
+                    }
+                }
+            };
+            topdown
+                .or_else(bottom_up)
                 .ok_or(Errno::ENOMEM.because("no free range is large enough"))?
         }
     };

@@ -39,7 +39,10 @@ mod mremap;
 mod munmap;
 mod pkey;
 mod populate;
+mod stack;
+mod truncate;
 
 pub use madvise::Advice;
 pub use mmap::MmapError;
+pub use stack::STACK_GUARD_GAP;
 // For the fault path (fault.rs), which creates anon_vmas on write faults.

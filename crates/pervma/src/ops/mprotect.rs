@@ -103,18 +103,26 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         }
         let mut change = VmaChange::new(self);
         // The first VMA must start at or below `start`. With
-        // PROT_GROWS{DOWN,UP} it must grow that way, which none does
-        // (pervma refuses MAP_GROWSDOWN; x86-64 has no VM_GROWSUP).
+        // PROT_GROWSDOWN it must grow down, and the range extends down to
+        // its start; with PROT_GROWSUP it must grow up, which none does
+        // (x86-64 has no VM_GROWSUP).
         let Some(first) = change.find(start).filter(|&v| change.vma(v).start() < end) else {
             return Err(Errno::ENOMEM.because("nothing mapped in the range"));
         };
+        let mut start = start;
         if grows == PROT_GROWSDOWN {
-            return Err(Errno::EINVAL.because("PROT_GROWSDOWN on a VMA that does not grow down"));
+            let vma = change.vma(first);
+            if !vma.flags().contains(VmFlags::GROWSDOWN) {
+                return Err(
+                    Errno::EINVAL.because("PROT_GROWSDOWN on a VMA that does not grow down")
+                );
+            }
+            start = vma.start();
         }
         if change.vma(first).start() > start {
             return Err(Errno::ENOMEM.because("the range starts in a hole"));
         }
-        if grows != 0 {
+        if grows == PROT_GROWSUP {
             return Err(Errno::EINVAL.because("PROT_GROWSUP: x86-64 has no VMAs that grow up"));
         }
         let new_access = VmFlags::from_prot(Prot::from_bits_truncate(prot));
