@@ -4,7 +4,7 @@
 //! honest judge of "Linux-exact" is Linux. An mmscript is a line-oriented
 //! list of memory-map operations (`mmap`, `munmap`, `mprotect`, `mremap`,
 //! `madvise`, `mlock`, `munlock`, a one-byte `touch`, and `maps`, and from
-//! v1.1 the protection-key calls `pkey_alloc`, `pkey_free` and
+//! v1.1 `mseal` and the protection-key calls `pkey_alloc`, `pkey_free` and
 //! `pkey_mprotect`) whose addresses are offsets in a 64 GiB window. The
 //! same script is replayed twice:
 //!
@@ -36,6 +36,17 @@
 //! the host CPU: where it has no protection keys, `pkey_alloc` fails and
 //! execute-only (`--x`) memory stays readable; where it has them, `--x`
 //! memory gets the execute-only key and a read of it faults.
+//!
+//! # Sealing and the v1.1 advice
+//!
+//! `mseal ADDR LEN` ([`Op::Mseal`]) is `mseal(ADDR, LEN, 0)`; sealed VMAs
+//! show `sl` in a `maps` block. `madvise` takes the v1.1 words `willneed
+//! cold pageout populate_read populate_write remove dontdump dodump
+//! dontneed_locked guard_install guard_remove mergeable unmergeable
+//! collapse` too ([`Advice`], with Linux's numbers in [`Advice::raw`]);
+//! `dontdump` shows as `dd`, `mergeable` as `mg`. The flag set of a
+//! `maps` line is `rd wr ex sh mr mw me ms gd lo dc wf ac nr hg nh sr rr
+//! dd mg lf sl` ([`SmapsFlags::NAMES`]).
 //!
 //! # Malformed scripts
 //!

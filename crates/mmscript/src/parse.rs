@@ -360,10 +360,11 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
                 flags,
             })
         }
-        "munmap" | "mlock" | "munlock" => {
+        "munmap" | "mlock" | "munlock" | "mseal" => {
             let (op, make): (_, fn(u64, u64) -> Op) = match name {
                 "munmap" => ("munmap", |addr, len| Op::Munmap { addr, len }),
                 "mlock" => ("mlock", |addr, len| Op::Mlock { addr, len }),
+                "mseal" => ("mseal", |addr, len| Op::Mseal { addr, len }),
                 _ => ("munlock", |addr, len| Op::Munlock { addr, len }),
             };
             let args = Args::new(op, "ADDR LEN", words, 2, false)?;
@@ -478,8 +479,8 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
         }
         _ => Err(format!(
             "unknown operation {name:?}: expected mmap, munmap, mprotect, mremap, \
-             madvise, mlock, munlock, touch, maps, pkey_alloc, pkey_free or \
-             pkey_mprotect"
+             madvise, mlock, munlock, touch, maps, mseal, pkey_alloc, pkey_free \
+             or pkey_mprotect"
         )),
     }
 }

@@ -245,7 +245,7 @@ fn generated_scripts_parse() {
 
 #[test]
 fn generated_scripts_use_every_operation() {
-    let text: String = (0..20).map(|seed| generate(seed, 200)).collect();
+    let text: String = (0..40).map(|seed| generate(seed, 200)).collect();
     for word in [
         "mmap",
         "munmap",
@@ -272,6 +272,12 @@ fn generated_scripts_use_every_operation() {
         "dontunmap",
         " w\n",
         " r\n",
+        "mseal",
+        "guard_install",
+        "guard_remove",
+        "populate_write",
+        "pageout",
+        "mergeable",
     ] {
         assert!(text.contains(word), "{word}");
     }

@@ -158,6 +158,8 @@ impl<T: Payload> Mm<T> {
                 Ok(()) => return Ok(Ok(())),
                 Err(PteFault::Oom) => return Ok(Err(FaultError::Oom)),
                 Err(PteFault::Sigbus) => return Ok(Err(FaultError::Bus)),
+                // A guard marker: VM_FAULT_SIGSEGV, SEGV_MAPERR.
+                Err(PteFault::Guard) => return Ok(Err(FaultError::MapErr)),
                 Err(PteFault::NeedsAnonVma) => vmf_anon_prepare(vma)?,
             }
         }

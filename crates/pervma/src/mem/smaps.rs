@@ -91,7 +91,7 @@ impl<T> MmapLocked<'_, T> {
                     mapcount.insert(vma.linear_page_index(addr), 0);
                 }
                 PteKind::Anon => anon_pages += 1,
-                PteKind::None | PteKind::Zero => {}
+                PteKind::None | PteKind::Zero | PteKind::Guard => {}
             });
         if let Some(file) = vma.file() {
             for other in self.vmas() {
