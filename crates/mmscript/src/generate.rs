@@ -33,6 +33,10 @@
 //! Stacks come rarely too: `mmap ... stack`, and `mmap ... growsdown`
 //! usually followed by a `touch` a few pages below the new mapping.
 //!
+//! About a third of the `madvise` lines use the advice words of v1.1
+//! (all but `collapse`), and now and then (1 operation in 100) a range,
+//! usually a page or two, is sealed with `mseal`.
+//!
 //! Every `mmap` is `fixed` or `noreplace`, and every `mremap` that may move
 //! uses `fixed` or only shrinks, so nothing leaves the window. The output
 //! depends only on the seed and the count (a private SplitMix64; no `rand`).
@@ -52,6 +56,25 @@ const HOT_PAGES: u64 = 1024;
 const RECENT: usize = 16;
 /// The size of every script file: 1 GiB.
 const FILE_SIZE: u64 = 1 << 30;
+
+/// The advice words of v1.1 that random scripts use: every one but
+/// `collapse`, whose page-cache (shmem) collapse the model does not make.
+const NEW_ADVICE: [Advice; 13] = [
+    Advice::WillNeed,
+    Advice::Cold,
+    Advice::PageOut,
+    Advice::PopulateRead,
+    Advice::PopulateWrite,
+    Advice::Remove,
+    Advice::DontDump,
+    Advice::DoDump,
+    Advice::DontNeedLocked,
+    Advice::GuardInstall,
+    Advice::GuardRemove,
+    Advice::Mergeable,
+    Advice::Unmergeable,
+];
+
 /// The number of protection keys on x86 (key 0 is the default key).
 const PKEYS: i32 = 16;
 /// How many operations in 1000 are a `fork`.
@@ -145,6 +168,7 @@ enum Choice {
     PkeyAlloc,
     PkeyFree,
     PkeyMprotect,
+    Mseal,
 }
 
 struct Generator {
@@ -185,6 +209,7 @@ impl Generator {
             (1, Choice::PkeyAlloc),
             (1, Choice::PkeyFree),
             (2, Choice::PkeyMprotect),
+            (1, Choice::Mseal),
         ]);
         match choice {
             Choice::Mmap => self.mmap(),
@@ -200,7 +225,11 @@ impl Generator {
             Choice::Mremap => self.mremap(),
             Choice::Madvise => {
                 let (addr, len) = self.bad_range();
-                let advice = self.rng.pick(&Advice::ALL);
+                let advice = if self.rng.chance(65) {
+                    self.rng.pick(&Advice::V1)
+                } else {
+                    self.rng.pick(&NEW_ADVICE)
+                };
                 Op::Madvise { addr, len, advice }
             }
             Choice::Mlock => {
@@ -240,6 +269,17 @@ impl Generator {
                 Op::Touch { addr, write }
             }
             Choice::Maps => Op::Maps,
+            Choice::Mseal => {
+                // Rare, and usually one or two pages: sealed memory stays
+                // for the rest of the script.
+                let (addr, len) = self.bad_range();
+                let len = if self.rng.chance(70) {
+                    len.min(PAGE_SIZE * (1 + self.rng.below(2)))
+                } else {
+                    len
+                };
+                Op::Mseal { addr, len }
+            }
             Choice::PkeyAlloc => {
                 let rights = self.rng.pick(&PkeyRights::ALL);
                 let free = (1..PKEYS).find(|k| self.keys & (1 << k) == 0);

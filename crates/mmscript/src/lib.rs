@@ -4,7 +4,7 @@
 //! honest judge of "Linux-exact" is Linux. An mmscript is a line-oriented
 //! list of memory-map operations (`mmap`, `munmap`, `mprotect`, `mremap`,
 //! `madvise`, `mlock`, `munlock`, a one-byte `touch`, and `maps`, and from
-//! v1.1 the protection-key calls `pkey_alloc`, `pkey_free` and
+//! v1.1 `mseal`, the protection-key calls `pkey_alloc`, `pkey_free` and
 //! `pkey_mprotect`, `fork`, `mlock ... onfault`, `mlockall`, `munlockall`
 //! and `truncate`) whose addresses are offsets in a 64 GiB window. The
 //! same script is replayed twice:
@@ -74,6 +74,17 @@
 //!   touched page, as a stack grows, within `RLIMIT_STACK` (a kernel runner
 //!   pins it to 8 MiB) and not within `stack_guard_gap` (256 pages) above
 //!   the mapping below it.
+//!
+//! # Sealing and the v1.1 advice
+//!
+//! `mseal ADDR LEN` ([`Op::Mseal`]) is `mseal(ADDR, LEN, 0)`; sealed VMAs
+//! show `sl` in a `maps` block. `madvise` takes the v1.1 words `willneed
+//! cold pageout populate_read populate_write remove dontdump dodump
+//! dontneed_locked guard_install guard_remove mergeable unmergeable
+//! collapse` too ([`Advice`], with Linux's numbers in [`Advice::raw`]);
+//! `dontdump` shows as `dd`, `mergeable` as `mg`. The flag set of a
+//! `maps` line is `rd wr ex sh mr mw me ms gd lo dc wf ac nr hg nh sr rr
+//! dd mg lf sl` ([`SmapsFlags::NAMES`]).
 //!
 //! # Malformed scripts
 //!

@@ -100,7 +100,10 @@ smaps_flags! {
     15 NH "nh" "no huge page advice (`VM_NOHUGEPAGE`).",
     16 SR "sr" "sequential read advice (`VM_SEQ_READ`).",
     17 RR "rr" "random read advice (`VM_RAND_READ`).",
+    18 DD "dd" "do not dump (`VM_DONTDUMP`; v1.1).",
+    19 MG "mg" "KSM may merge (`VM_MERGEABLE`; v1.1).",
     20 LF "lf" "lock on fault (`VM_LOCKONFAULT`).",
+    21 SL "sl" "sealed (`VM_SEALED`; v1.1).",
 }
 
 impl SmapsFlags {
@@ -166,7 +169,7 @@ impl SmapsFlags {
 
     /// The flags of a `VmFlags:` line of `/proc/self/smaps` (or of its
     /// words without the `VmFlags:` key) that are in the set; other flags
-    /// (`sd`, `mg`, `um`, ...) are ignored.
+    /// (`sd`, `um`, `pf`, ...) are ignored.
     pub fn from_vmflags_line(line: &str) -> SmapsFlags {
         let words = line.strip_prefix("VmFlags:").unwrap_or(line);
         words
@@ -504,10 +507,10 @@ mod tests {
 
     #[test]
     fn flags_keep_only_the_set_in_order() {
-        let flags = SmapsFlags::from_vmflags_line("VmFlags: rr ac rd mg um hg wr nh sd me ");
-        assert_eq!(flags.to_string(), "rd wr me ac hg nh rr");
+        let flags = SmapsFlags::from_vmflags_line("VmFlags: rr ac rd mg um hg wr nh sd me sl ");
+        assert_eq!(flags.to_string(), "rd wr me ac hg nh rr mg sl");
         assert_eq!(SmapsFlags::from_vmflags_line("VmFlags:").to_string(), "");
-        assert_eq!(SmapsFlags::NAMES.len(), 19);
+        assert_eq!(SmapsFlags::NAMES.len(), 22);
         let all = SmapsFlags::NAMES.join(" ");
         assert_eq!(SmapsFlags::from_vmflags_line(&all).to_string(), all);
         assert_eq!(

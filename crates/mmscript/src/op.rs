@@ -243,11 +243,68 @@ pub enum Advice {
     Sequential,
     /// `normal`: `MADV_NORMAL`.
     Normal,
+    /// `willneed`: `MADV_WILLNEED` (v1.1).
+    WillNeed,
+    /// `cold`: `MADV_COLD` (v1.1).
+    Cold,
+    /// `pageout`: `MADV_PAGEOUT` (v1.1).
+    PageOut,
+    /// `populate_read`: `MADV_POPULATE_READ` (v1.1).
+    PopulateRead,
+    /// `populate_write`: `MADV_POPULATE_WRITE` (v1.1).
+    PopulateWrite,
+    /// `remove`: `MADV_REMOVE` (v1.1).
+    Remove,
+    /// `dontdump`: `MADV_DONTDUMP` (v1.1).
+    DontDump,
+    /// `dodump`: `MADV_DODUMP` (v1.1).
+    DoDump,
+    /// `dontneed_locked`: `MADV_DONTNEED_LOCKED` (v1.1).
+    DontNeedLocked,
+    /// `guard_install`: `MADV_GUARD_INSTALL` (v1.1).
+    GuardInstall,
+    /// `guard_remove`: `MADV_GUARD_REMOVE` (v1.1).
+    GuardRemove,
+    /// `mergeable`: `MADV_MERGEABLE` (v1.1).
+    Mergeable,
+    /// `unmergeable`: `MADV_UNMERGEABLE` (v1.1).
+    Unmergeable,
+    /// `collapse`: `MADV_COLLAPSE` (v1.1).
+    Collapse,
 }
 
 impl Advice {
-    /// Every advice, in the order of the spec.
-    pub const ALL: [Advice; 11] = [
+    /// Every advice, in the order of the spec (v1's words, then v1.1's).
+    pub const ALL: [Advice; 25] = [
+        Advice::DontNeed,
+        Advice::Free,
+        Advice::DontFork,
+        Advice::DoFork,
+        Advice::WipeOnFork,
+        Advice::KeepOnFork,
+        Advice::HugePage,
+        Advice::NoHugePage,
+        Advice::Random,
+        Advice::Sequential,
+        Advice::Normal,
+        Advice::WillNeed,
+        Advice::Cold,
+        Advice::PageOut,
+        Advice::PopulateRead,
+        Advice::PopulateWrite,
+        Advice::Remove,
+        Advice::DontDump,
+        Advice::DoDump,
+        Advice::DontNeedLocked,
+        Advice::GuardInstall,
+        Advice::GuardRemove,
+        Advice::Mergeable,
+        Advice::Unmergeable,
+        Advice::Collapse,
+    ];
+
+    /// The advice of mmscript v1 (the first 11 of [`Advice::ALL`]).
+    pub const V1: [Advice; 11] = [
         Advice::DontNeed,
         Advice::Free,
         Advice::DontFork,
@@ -260,6 +317,45 @@ impl Advice {
         Advice::Sequential,
         Advice::Normal,
     ];
+
+    /// The `MADV_*` value Linux (x86_64, and the generic headers) gives
+    /// the advice.
+    ///
+    /// ```
+    /// use mmscript::Advice;
+    ///
+    /// assert_eq!(Advice::GuardInstall.raw(), 102);
+    /// assert_eq!(Advice::from_name("populate_write").map(Advice::raw), Some(23));
+    /// ```
+    pub fn raw(self) -> i32 {
+        match self {
+            Advice::Normal => 0,
+            Advice::Random => 1,
+            Advice::Sequential => 2,
+            Advice::WillNeed => 3,
+            Advice::DontNeed => 4,
+            Advice::Free => 8,
+            Advice::Remove => 9,
+            Advice::DontFork => 10,
+            Advice::DoFork => 11,
+            Advice::Mergeable => 12,
+            Advice::Unmergeable => 13,
+            Advice::HugePage => 14,
+            Advice::NoHugePage => 15,
+            Advice::DontDump => 16,
+            Advice::DoDump => 17,
+            Advice::WipeOnFork => 18,
+            Advice::KeepOnFork => 19,
+            Advice::Cold => 20,
+            Advice::PageOut => 21,
+            Advice::PopulateRead => 22,
+            Advice::PopulateWrite => 23,
+            Advice::DontNeedLocked => 24,
+            Advice::Collapse => 25,
+            Advice::GuardInstall => 102,
+            Advice::GuardRemove => 103,
+        }
+    }
 
     /// The word in a script (`dontneed`).
     pub fn name(self) -> &'static str {
@@ -275,6 +371,20 @@ impl Advice {
             Advice::Random => "random",
             Advice::Sequential => "sequential",
             Advice::Normal => "normal",
+            Advice::WillNeed => "willneed",
+            Advice::Cold => "cold",
+            Advice::PageOut => "pageout",
+            Advice::PopulateRead => "populate_read",
+            Advice::PopulateWrite => "populate_write",
+            Advice::Remove => "remove",
+            Advice::DontDump => "dontdump",
+            Advice::DoDump => "dodump",
+            Advice::DontNeedLocked => "dontneed_locked",
+            Advice::GuardInstall => "guard_install",
+            Advice::GuardRemove => "guard_remove",
+            Advice::Mergeable => "mergeable",
+            Advice::Unmergeable => "unmergeable",
+            Advice::Collapse => "collapse",
         }
     }
 
@@ -560,6 +670,13 @@ pub enum Op {
     },
     /// `maps`: print the VMAs of the window.
     Maps,
+    /// `mseal ADDR LEN` (v1.1): `mseal(ADDR, LEN, 0)`.
+    Mseal {
+        /// The start.
+        addr: u64,
+        /// The length in bytes.
+        len: u64,
+    },
     /// `pkey_alloc [noaccess|nowrite]`: `pkey_alloc(0, RIGHTS)`; prints the
     /// new key as `ok N` ([`Outcome::OkKey`](crate::Outcome::OkKey)).
     PkeyAlloc {
@@ -608,6 +725,7 @@ impl Op {
             Op::Truncate { .. } => "truncate",
             Op::Touch { .. } => "touch",
             Op::Maps => "maps",
+            Op::Mseal { .. } => "mseal",
             Op::PkeyAlloc { .. } => "pkey_alloc",
             Op::PkeyFree { .. } => "pkey_free",
             Op::PkeyMprotect { .. } => "pkey_mprotect",
@@ -639,7 +757,8 @@ impl Op {
             | Op::PkeyMprotect { addr, len, .. }
             | Op::Madvise { addr, len, .. }
             | Op::Mlock { addr, len, .. }
-            | Op::Munlock { addr, len } => vec![(addr, len)],
+            | Op::Munlock { addr, len }
+            | Op::Mseal { addr, len } => vec![(addr, len)],
             Op::Mremap {
                 old_addr,
                 old_len,
@@ -729,7 +848,7 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::Munmap { addr, len } | Op::Munlock { addr, len } => {
+            Op::Munmap { addr, len } | Op::Munlock { addr, len } | Op::Mseal { addr, len } => {
                 write!(f, " {addr:#x} {len:#x}")
             }
             Op::Mlock { addr, len, onfault } => {

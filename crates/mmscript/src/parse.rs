@@ -409,9 +409,10 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
                 size: args.number(1, "SIZE")?,
             })
         }
-        "munmap" | "munlock" => {
+        "munmap" | "munlock" | "mseal" => {
             let (op, make): (_, fn(u64, u64) -> Op) = match name {
                 "munmap" => ("munmap", |addr, len| Op::Munmap { addr, len }),
+                "mseal" => ("mseal", |addr, len| Op::Mseal { addr, len }),
                 _ => ("munlock", |addr, len| Op::Munlock { addr, len }),
             };
             let args = Args::new(op, "ADDR LEN", words, 2, false)?;
@@ -533,7 +534,7 @@ fn parse_op(name: &str, words: &[&str]) -> Result<Op, String> {
         _ => Err(format!(
             "unknown operation {name:?}: expected mmap, munmap, mprotect, mremap, \
              madvise, mlock, munlock, mlockall, munlockall, truncate, touch, maps, \
-             pkey_alloc, pkey_free, pkey_mprotect or fork"
+             mseal, pkey_alloc, pkey_free, pkey_mprotect or fork"
         )),
     }
 }

@@ -298,6 +298,12 @@ fn generated_scripts_use_every_operation() {
         "truncate other",
         " growsdown",
         " stack",
+        "mseal",
+        "guard_install",
+        "guard_remove",
+        "populate_write",
+        "pageout",
+        "mergeable",
     ] {
         assert!(text.contains(word), "{word}");
     }

@@ -193,6 +193,11 @@ impl Runner for Model {
                     Outcome::Ok
                 })
             }
+            Op::Mseal { addr, len } => {
+                outcome(self.mm.mseal(self.absolute(*addr), *len, 0), |()| {
+                    Outcome::Ok
+                })
+            }
             Op::Mremap {
                 old_addr,
                 old_len,
@@ -268,22 +273,10 @@ impl Runner for Model {
     }
 }
 
-/// The pervma advice for an mmscript advice word.
+/// The pervma advice for an mmscript advice word: both have Linux's
+/// `MADV_*` values, and pervma knows every word mmscript has.
 fn advice_of(advice: mmscript::Advice) -> Advice {
-    use mmscript::Advice as A;
-    match advice {
-        A::DontNeed => Advice::DontNeed,
-        A::Free => Advice::Free,
-        A::DontFork => Advice::DontFork,
-        A::DoFork => Advice::DoFork,
-        A::WipeOnFork => Advice::WipeOnFork,
-        A::KeepOnFork => Advice::KeepOnFork,
-        A::HugePage => Advice::HugePage,
-        A::NoHugePage => Advice::NoHugePage,
-        A::Random => Advice::Random,
-        A::Sequential => Advice::Sequential,
-        A::Normal => Advice::Normal,
-    }
+    Advice::from_raw(advice.raw()).expect("pervma models every mmscript advice")
 }
 
 /// The `/proc/self/smaps` view of one VMA, in mmscript's terms.

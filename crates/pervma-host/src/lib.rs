@@ -464,6 +464,12 @@ impl HostMemory {
                 "host MADV_DONTDUMP/DODUMP failed",
             ),
             (
+                VmFlags::MERGEABLE,
+                libc::MADV_MERGEABLE,
+                Some(libc::MADV_UNMERGEABLE),
+                "host MADV_MERGEABLE/UNMERGEABLE failed",
+            ),
+            (
                 VmFlags::SEQ_READ,
                 libc::MADV_SEQUENTIAL,
                 None,
@@ -510,6 +516,11 @@ fn host_prot(prot: Prot) -> libc::c_int {
     }
     p
 }
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13).
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+/// `MADV_GUARD_REMOVE` (Linux 6.13).
+const MADV_GUARD_REMOVE: libc::c_int = 103;
 
 impl Backend for HostMemory {
     fn grow(&self, m: &Mapping<'_>) -> Result<(), Errno> {
@@ -706,21 +717,34 @@ impl Backend for HostMemory {
     }
 
     fn discard(&self, m: &Mapping<'_>, lazy: bool) {
-        // A locked range is discarded only by a truncation of its file
-        // (pervma refuses MADV_DONTNEED there), which Linux zaps locked
-        // or not; the host's MADV_DONTNEED refuses VM_LOCKED VMAs, its
-        // MADV_DONTNEED_LOCKED (5.18) does not.
+        // Locked memory is discarded by MADV_DONTNEED_LOCKED and by a
+        // truncation of its file (which Linux zaps locked or not); the
+        // host's MADV_DONTNEED refuses VM_LOCKED VMAs, its
+        // MADV_DONTNEED_LOCKED (5.18) does not, and does the same
+        // elsewhere.
         let advice = if lazy {
             libc::MADV_FREE
-        } else if m.flags.contains(VmFlags::LOCKED) {
-            MADV_DONTNEED_LOCKED
         } else {
-            libc::MADV_DONTNEED
+            MADV_DONTNEED_LOCKED
         };
         if self
-            .advise(m, advice, "host MADV_DONTNEED/FREE failed")
+            .advise(m, advice, "host MADV_DONTNEED_LOCKED/FREE failed")
             .is_err()
         {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The host's own guard regions (Linux 6.13+): its page-table markers
+    /// make the host fault where pervma's record says `SIGSEGV`, and
+    /// leave its VMAs whole, as pervma's.
+    fn guard(&self, m: &Mapping<'_>, install: bool) {
+        let (advice, what) = if install {
+            (MADV_GUARD_INSTALL, "host MADV_GUARD_INSTALL failed")
+        } else {
+            (MADV_GUARD_REMOVE, "host MADV_GUARD_REMOVE failed")
+        };
+        if self.advise(m, advice, what).is_err() {
             self.lost.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -164,6 +164,7 @@ impl Runner for KernelRunner {
                 sys::ftruncate(fd, *size).map(|()| Outcome::Ok)
             }
             Op::Munlock { addr, len } => self.zone.munlock(*addr, *len).map(|()| Outcome::Ok),
+            Op::Mseal { addr, len } => self.zone.mseal(*addr, *len).map(|()| Outcome::Ok),
             Op::Touch { addr, write } => Ok(match self.zone.touch(*addr, *write) {
                 Touched::Ok => Outcome::Ok,
                 Touched::Segv => Outcome::Segv,
@@ -236,21 +237,9 @@ fn prot_bits(prot: Prot) -> c_int {
     bits
 }
 
-/// `MADV_*` values.
+/// `MADV_*` values (mmscript has Linux's numbers).
 fn advice_bits(advice: Advice) -> c_int {
-    match advice {
-        Advice::DontNeed => libc::MADV_DONTNEED,
-        Advice::Free => libc::MADV_FREE,
-        Advice::DontFork => libc::MADV_DONTFORK,
-        Advice::DoFork => libc::MADV_DOFORK,
-        Advice::WipeOnFork => libc::MADV_WIPEONFORK,
-        Advice::KeepOnFork => libc::MADV_KEEPONFORK,
-        Advice::HugePage => libc::MADV_HUGEPAGE,
-        Advice::NoHugePage => libc::MADV_NOHUGEPAGE,
-        Advice::Random => libc::MADV_RANDOM,
-        Advice::Sequential => libc::MADV_SEQUENTIAL,
-        Advice::Normal => libc::MADV_NORMAL,
-    }
+    advice.raw()
 }
 
 /// Stops the run because the environment failed (not the script). Lines

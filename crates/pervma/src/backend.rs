@@ -409,6 +409,17 @@ pub trait Backend: Send + Sync {
         let _ = (file, size);
     }
 
+    /// `MADV_GUARD_INSTALL` (`install`) or `MADV_GUARD_REMOVE` over `m`:
+    /// with `install`, the pages of `m` were dropped (as by
+    /// [`discard`](Backend::discard)) and every access there must now fault
+    /// (pervma answers such faults with `SIGSEGV` itself, without asking the
+    /// backend); without, those pages are empty again and fault in as
+    /// usual. A guard region is no VMA flag: no split, no merge. The
+    /// default does nothing (pervma's record keeps the markers).
+    fn guard(&self, m: &Mapping<'_>, install: bool) {
+        let _ = (m, install);
+    }
+
     /// A fault for `access` at `addr` (inside `m`, which is the whole
     /// VMA) maps `what` there (`set_pte_at`), replacing what a read fault
     /// mapped before (the zero page, or the file page that a store now

@@ -34,6 +34,7 @@
 use crate::anon_vma::anon_vma_prepare_mmap_read;
 use crate::flags::{Access, VmFlags, PAGE_SIZE};
 use crate::mem::memory::{self, PteFault};
+use crate::mem::pte::PteKind;
 use crate::mm::Mm;
 use crate::payload::Payload;
 use crate::sync::lockdep;
@@ -167,6 +168,12 @@ impl<T: Payload> Mm<T> {
             return Ok(Err(error));
         }
         let rcu = rcu_read_lock();
+        // A guard marker is found in the page table before the file is
+        // asked for the page (handle_pte_marker, before do_fault): past
+        // the end of the file too, it is SIGSEGV, not SIGBUS.
+        if self.page_table.get(addr, &rcu).kind() == PteKind::Guard {
+            return Ok(Err(FaultError::MapErr));
+        }
         if beyond_eof(vma, addr) {
             if access == Access::Read {
                 memory::read_fault_around(self.memory(), vma, addr, &rcu);
@@ -178,6 +185,8 @@ impl<T: Payload> Mm<T> {
                 Ok(()) => return Ok(Ok(())),
                 Err(PteFault::Oom) => return Ok(Err(FaultError::Oom)),
                 Err(PteFault::Sigbus) => return Ok(Err(FaultError::Bus)),
+                // A guard marker: VM_FAULT_SIGSEGV, SEGV_MAPERR.
+                Err(PteFault::Guard) => return Ok(Err(FaultError::MapErr)),
                 Err(PteFault::NeedsAnonVma) => vmf_anon_prepare(vma)?,
             }
         }

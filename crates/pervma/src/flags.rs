@@ -80,6 +80,8 @@ bitflags! {
         const HUGEPAGE = 0x20000000;
         /// `VM_NOHUGEPAGE`.
         const NOHUGEPAGE = 0x40000000;
+        /// `VM_MERGEABLE`: KSM may merge the VMA's pages (`MADV_MERGEABLE`).
+        const MERGEABLE = 0x80000000;
         /// `VM_PKEY_BIT0` (`VM_HIGH_ARCH_0`): the VMA's protection key is
         /// the four `VM_PKEY_BIT*` bits (x86-64 with protection keys).
         const PKEY_BIT0 = 1 << 32;
@@ -92,6 +94,11 @@ bitflags! {
         /// `VM_DROPPABLE` (64-bit only): pages the kernel may drop
         /// instead of swapping them (`MAP_DROPPABLE`).
         const DROPPABLE = 1 << 40;
+        /// `VM_SEALED` (64-bit only, `VM_SEALED_BIT` 42): `mseal` has
+        /// sealed the VMA; it cannot be unmapped, moved, reprotected or
+        /// have its read-only anonymous memory discarded (Linux:
+        /// mm/mseal.c, `vma_is_sealed`).
+        const SEALED = 1 << 42;
     }
 }
 
@@ -151,7 +158,7 @@ impl VmFlags {
 }
 
 /// `show_smap_vma_flags`' table, for the flags pervma models, by bit.
-const SMAPS_MNEMONICS: [(VmFlags, &str); 28] = [
+const SMAPS_MNEMONICS: [(VmFlags, &str); 30] = [
     (VmFlags::READ, "rd"),
     (VmFlags::WRITE, "wr"),
     (VmFlags::EXEC, "ex"),
@@ -179,7 +186,9 @@ const SMAPS_MNEMONICS: [(VmFlags, &str); 28] = [
     (VmFlags::SOFTDIRTY, "sd"),
     (VmFlags::HUGEPAGE, "hg"),
     (VmFlags::NOHUGEPAGE, "nh"),
+    (VmFlags::MERGEABLE, "mg"),
     (VmFlags::DROPPABLE, "dp"),
+    (VmFlags::SEALED, "sl"),
 ];
 
 bitflags! {

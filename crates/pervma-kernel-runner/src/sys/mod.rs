@@ -204,6 +204,19 @@ fn munlock(addr: u64, len: u64) -> Result<(), Errno> {
     check(ret).map(drop)
 }
 
+/// `mseal(addr, len, 0)`: seals the VMAs of the range.
+///
+/// # Safety
+///
+/// The range must hold no memory that the program uses other than through
+/// this module and [`probe`]: sealed memory can never be unmapped or
+/// changed again in this process.
+unsafe fn mseal(addr: u64, len: u64) -> Result<(), Errno> {
+    // SAFETY: the caller promises the range is not the program's memory.
+    let ret = unsafe { libc::syscall(libc::SYS_mseal, arg(addr), arg(len), 0 as c_long) };
+    check(ret).map(drop)
+}
+
 /// `pkey_mprotect(addr, len, prot, pkey)`.
 ///
 /// # Safety
@@ -516,6 +529,14 @@ impl Zone {
     pub(crate) fn munlock(&self, addr: u64, len: u64) -> Result<(), Errno> {
         Zone::allow(addr, len);
         munlock(window::absolute(addr), len)
+    }
+
+    /// `mseal` (flags 0). A sealed mapping stays until the process exits:
+    /// each run is a process of its own, so the next run starts free.
+    pub(crate) fn mseal(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        Zone::allow(addr, len);
+        // SAFETY: allowed, so the script's memory or rejected (invariant).
+        unsafe { mseal(window::absolute(addr), len) }
     }
 
     /// `pkey_mprotect`; `pkey` -1 keeps the default key (as `mprotect`).

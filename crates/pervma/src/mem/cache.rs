@@ -50,10 +50,10 @@
 //! # Invariants
 //!
 //! - A leaf word is null or `Arc::<Page>::into_raw` of a page, possibly
-//!   with `DIRTY` (bit 0, free because `Page` is 64-byte aligned) set,
-//!   owning one strong count. It changes only from null to a clean page
-//!   (by CAS), and then only in its `DIRTY` bit: the page is never
-//!   replaced.
+//!   with `DIRTY` (bit 0, free because `Page` is 64-byte aligned) or
+//!   `HOLE` (bit 1) set, owning one strong count. It changes only from
+//!   null to a clean page (by CAS), and then only in its `DIRTY` and
+//!   `HOLE` bits: the page is never replaced (a punched hole zeroes it).
 //! - `DIRTY` is only ever set on pages of a cache with contents.
 //! - A page leaves its leaf word only in [`PageCache::truncate`], which
 //!   swaps the word to null and pushes the page's strong count onto
@@ -75,10 +75,21 @@ use core::ptr;
 
 /// The leaf word's dirty bit (`PG_dirty`).
 const DIRTY: usize = 1;
+/// The leaf word's hole bit: the page was punched out of the file
+/// (`MADV_REMOVE`, `shmem_fallocate(PUNCH_HOLE)`) and zeroed; the cache
+/// no longer holds it ([`PageCache::peek`] says so) until it is brought in
+/// again ([`PageCache::get`] clears the bit). The page itself stays
+/// allocated, so that `&Page`s lent out before stay valid.
+const HOLE: usize = 2;
+/// The leaf word's written bit, for files without contents (shmem): a
+/// store reached the page (a shared write fault, or a write), so reclaim
+/// could not drop it without swap (`PG_dirty` of a shmem folio; `DIRTY`
+/// is for writeback, which such files do not have).
+const WRITTEN: usize = 4;
 
 /// The page a leaf word holds, if any.
 fn page_of(word: *mut ()) -> Option<*const Page> {
-    let w = word as usize & !DIRTY;
+    let w = word as usize & !(DIRTY | HOLE | WRITTEN);
     (w != 0).then_some(w as *const Page)
 }
 
@@ -198,6 +209,9 @@ impl PageCache {
     /// The page at page offset `index`, if it is in the cache.
     pub(crate) fn peek(&self, index: u64) -> Option<&Page> {
         let word = self.radix.leaf(index)?.load(Ordering::Acquire);
+        if word as usize & HOLE != 0 {
+            return None;
+        }
         // SAFETY: a page word is a live page that stays in the cache as
         // long as `self` (invariants).
         page_of(word).map(|p| unsafe { &*p })
@@ -221,6 +235,14 @@ impl PageCache {
             return Ok(None);
         };
         let mut word = leaf.load(Ordering::Acquire);
+        if word as usize & HOLE != 0 {
+            // Brought in again: the zeroed page, in the cache once more.
+            let back = (word as usize & !HOLE) as *mut ();
+            word = match leaf.compare_exchange(word, back, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => back,
+                Err(now) => now,
+            };
+        }
         if word.is_null() {
             let page = Page::zeroed();
             if let Some(contents) = &self.contents {
@@ -268,8 +290,44 @@ impl PageCache {
         page.write(offset, data);
         if self.contents.is_some() {
             mark_dirty(leaf);
+        } else {
+            set_bit(leaf, WRITTEN);
         }
         Ok(true)
+    }
+
+    /// A write fault of a shared mapping mapped page `index` (which the
+    /// cache holds): for a file without contents, the page is written
+    /// from now on (see `WRITTEN`). Files with contents get `DIRTY` from
+    /// the stores themselves.
+    pub(crate) fn mark_written(&self, index: u64) {
+        if self.contents.is_some() {
+            return;
+        }
+        if let Some(leaf) = self.radix.leaf(index) {
+            if !leaf.load(Ordering::Acquire).is_null() {
+                set_bit(leaf, WRITTEN);
+            }
+        }
+    }
+
+    /// Reclaim of page `index` of a file without contents (`MADV_PAGEOUT`
+    /// with no swap, after its last mapping went): a page no store
+    /// reached leaves the cache (`__remove_mapping`; it holds zeroes, as
+    /// the hole it leaves does), a written one stays (`shmem_writeout`
+    /// finds no swap). Files with contents keep their pages (pervma
+    /// models no reclaim of them).
+    pub(crate) fn reclaim(&self, index: u64) {
+        if self.contents.is_some() {
+            return;
+        }
+        if let Some(leaf) = self.radix.leaf(index) {
+            let word = leaf.load(Ordering::Acquire);
+            if !word.is_null() && word as usize & (WRITTEN | DIRTY | HOLE) == 0 {
+                let hole = (word as usize | HOLE) as *mut ();
+                let _ = leaf.compare_exchange(word, hole, Ordering::AcqRel, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Writes every dirty page back through the contents' `write_page`
@@ -316,6 +374,26 @@ impl PageCache {
         result
     }
 
+    /// `shmem_fallocate(FALLOC_FL_PUNCH_HOLE)` of pages `[first, last)`:
+    /// each cached page is zeroed and leaves the cache (see `HOLE`), clean.
+    /// Only for files without contents (shmem): a file with contents
+    /// would need the hole punched there too, which pervma does not model.
+    pub(crate) fn punch_hole(&self, first: u64, last: u64) {
+        if first >= last || self.contents.is_some() {
+            return;
+        }
+        let zeroes = [0u8; PAGE_BYTES];
+        self.radix.for_each(first, last - 1, |_, leaf| {
+            let word = leaf.load(Ordering::Acquire);
+            if let Some(page) = page_of(word) {
+                // SAFETY: a page word is a live page (invariants).
+                unsafe { &*page }.write(0, &zeroes);
+                let hole = ((word as usize & !(DIRTY | WRITTEN)) | HOLE) as *mut ();
+                let _ = leaf.compare_exchange(word, hole, Ordering::AcqRel, Ordering::Relaxed);
+            }
+        });
+    }
+
     /// Whether the page at `index` is dirty (for tests).
     #[cfg(all(test, loom))]
     pub(crate) fn is_dirty(&self, index: u64) -> bool {
@@ -339,6 +417,19 @@ fn mark_dirty(leaf: &Leaf) {
         // the page after its fence, which follows ours, so it copies our
         // bytes.
         leaf.store((word as usize | DIRTY) as *mut (), Ordering::Relaxed);
+    }
+}
+
+/// Sets `bit` in a page's leaf word (a CAS loop: the word's other bits
+/// may change meanwhile).
+fn set_bit(leaf: &Leaf, bit: usize) {
+    let mut word = leaf.load(Ordering::Acquire);
+    while word as usize & bit == 0 {
+        let new = (word as usize | bit) as *mut ();
+        match leaf.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(now) => word = now,
+        }
     }
 }
 

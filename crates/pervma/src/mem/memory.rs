@@ -37,6 +37,9 @@ pub(crate) enum PteFault {
     /// (`filemap_fault` after `read_folio` failed). Nothing was cached;
     /// a later fault reads again.
     Sigbus,
+    /// `VM_FAULT_SIGSEGV`: the entry is a guard marker
+    /// (`handle_pte_marker`, `MADV_GUARD_INSTALL`).
+    Guard,
 }
 
 /// The memory of one `Mm`: pervma's record of the page table, and the
@@ -164,16 +167,29 @@ fn fault_entry<T>(
     let pt = mem.pt;
     let flags = vma.flags();
     let kind = pte.kind();
+    if kind == PteKind::Guard {
+        return Err(PteFault::Guard);
+    }
     // do_shared_fault / do_read_fault of a shared mapping: the file page.
     if flags.contains(VmFlags::SHARED) {
+        // A store to a shared page dirties it (fault_dirty_shared_page,
+        // or the PTE's dirty bit that reclaim would find).
+        let written = |vma: &Vma<T>| {
+            if let (Access::Write, Some(file)) = (access, vma.file()) {
+                file.cache().mark_written(vma.linear_page_index(addr));
+            }
+        };
         if kind != PteKind::None {
+            written(vma);
             return Ok(None);
         }
         read_in(mem, vma, addr)?;
+        written(vma);
         mem.install(vma, addr, access, Install::FilePage)?;
         return Ok(Some(NewPte::File));
     }
     match (access, kind) {
+        (_, PteKind::Guard) => Err(PteFault::Guard),
         // do_wp_page of an anonymous page that fork shared: a copy of its
         // own for the table that stores (wp_can_reuse_anon_folio says no
         // while another table maps it).
@@ -349,7 +365,7 @@ pub(crate) fn copy_from_page<T>(
 ) -> Result<(), PageMiss> {
     let out = &mut buf[chunk.done..chunk.done + chunk.len];
     let pte = mem.pt.get(chunk.addr, rcu);
-    if pte.kind() == PteKind::None {
+    if matches!(pte.kind(), PteKind::None | PteKind::Guard) {
         return Err(PageMiss);
     }
     if let Some(backend) = mem.backend {
@@ -357,7 +373,7 @@ pub(crate) fn copy_from_page<T>(
         return Ok(());
     }
     match pte.kind() {
-        PteKind::None => return Err(PageMiss),
+        PteKind::None | PteKind::Guard => return Err(PageMiss),
         PteKind::Zero => out.fill(0),
         PteKind::Anon => match pte.anon_page() {
             Some(page) => page.read(chunk.in_page, out),
@@ -386,7 +402,7 @@ pub(crate) fn copy_to_page<T>(
     loop {
         let pte = mem.pt.get(chunk.addr, rcu);
         let writable = match pte.kind() {
-            PteKind::None | PteKind::Zero => false,
+            PteKind::None | PteKind::Zero | PteKind::Guard => false,
             PteKind::File => vma.flags().contains(VmFlags::SHARED),
             PteKind::Anon => true,
         };

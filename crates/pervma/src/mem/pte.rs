@@ -12,6 +12,8 @@
 //! | `FILE`      | the page of the VMA's file (or shmem object) at this     |
 //! |             | address's offset, found in the file's page cache          |
 //! | `ANON_ZERO` | an anonymous page of zeroes, allocated on first store     |
+//! | `GUARD`     | a guard marker (`PTE_MARKER_GUARD`, `MADV_GUARD_INSTALL`):|
+//! |             | no page; any access faults with `SIGSEGV`                 |
 //! | pointer     | an anonymous page: `Arc::<Page>::into_raw`, owning one    |
 //! |             | strong count                                              |
 //!
@@ -64,12 +66,14 @@ const FILE: usize = 2;
 const ANON_ZERO: usize = 3;
 /// `ANON_ZERO` for a subpage of a transparent huge page.
 const ANON_ZERO_THP: usize = 4;
+/// A guard marker (`make_pte_marker(PTE_MARKER_GUARD)`).
+const GUARD: usize = 5;
 /// Tag bit of a pointer word: the page is a subpage of a transparent huge
 /// page that has not been split (`folio_test_large`).
 const THP: usize = 1;
 
 // Markers are below the alignment of `Page`, so no page pointer is one.
-const _: () = assert!(ANON_ZERO_THP <= PAGE_PTR_TAG_BITS);
+const _: () = assert!(ANON_ZERO_THP <= PAGE_PTR_TAG_BITS && GUARD <= PAGE_PTR_TAG_BITS);
 
 /// What an entry holds, as seen by a reader.
 #[derive(Clone, Copy)]
@@ -89,6 +93,9 @@ pub(crate) enum PteKind {
     File,
     /// An anonymous page (allocated or not).
     Anon,
+    /// A guard marker: no page, and every access is `SIGSEGV`
+    /// (`is_guard_pte_marker`).
+    Guard,
 }
 
 impl<'g> Pte<'g> {
@@ -102,6 +109,7 @@ impl<'g> Pte<'g> {
             NONE => PteKind::None,
             ZERO => PteKind::Zero,
             FILE => PteKind::File,
+            GUARD => PteKind::Guard,
             _ => PteKind::Anon,
         }
     }
@@ -223,7 +231,7 @@ pub(crate) struct PteCounts {
     pub(crate) anon: u64,
 }
 
-/// [`PageTable::madvise_free`] would split a THP mapped where the caller
+/// [`PageTable::split_folios`] would split a THP mapped where the caller
 /// cannot see the VMA.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct VmaNotLocked;
@@ -373,10 +381,16 @@ impl PageTable {
     ///
     /// Pages the range covers are then only marked lazily freeable, which
     /// pervma does not model: they stay until memory runs short.
-    pub(crate) fn madvise_free(
+    ///
+    /// `MADV_COLD` splits the same folios (`madvise_cold_or_pageout_pte_range`);
+    /// `MADV_PAGEOUT` (`whole_too`) also splits the folios it covers whole,
+    /// when reclaim fails to swap them out whole (`shrink_folio_list`:
+    /// `add_to_swap` fails without swap space, `split_folio_to_list`).
+    pub(crate) fn split_folios(
         &self,
         start: u64,
         end: u64,
+        whole_too: bool,
         vm_locked: &dyn Fn(u64) -> Option<bool>,
         around_remap: AroundRemap<'_>,
         rcu: &RcuGuard,
@@ -399,7 +413,7 @@ impl PageTable {
                 nr += 1;
                 expect = next.next();
             }
-            if nr < HPAGE_PMD_NR {
+            if nr < HPAGE_PMD_NR || whole_too {
                 // After the split the entry maps a small page (or the zero
                 // page): look at it again, as Linux does (`nr = 0`).
                 self.split_folio(first.folio(), vm_locked, around_remap, rcu)?;
@@ -525,7 +539,9 @@ impl PageTable {
         if reclaim {
             let mut block = start.next_multiple_of(PMD_BLOCK);
             while block.checked_add(PMD_BLOCK).is_some_and(|e| e <= end) {
-                self.set_pmd(block, PmdKind::None);
+                if !self.any_entry(block, block + PMD_BLOCK) {
+                    self.set_pmd(block, PmdKind::None);
+                }
                 block += PMD_BLOCK;
             }
         }
@@ -703,18 +719,159 @@ impl PageTable {
         }
     }
 
-    /// Empties every entry in `[start, end)` (`zap_page_range`), handing
-    /// their pages to `batch`.
+    /// Empties every entry in `[start, end)` (`zap_page_range` for an
+    /// unmap: guard markers go too, `ZAP_FLAG_DROP_MARKER`), handing their
+    /// pages to `batch`.
     pub(crate) fn zap(&self, start: u64, end: u64, batch: &mut RetireBatch) {
+        self.zap_entries(start, end, false, batch);
+    }
+
+    /// [`PageTable::zap`] that keeps guard markers, as `MADV_DONTNEED`
+    /// (`zap_page_range_single`) and `MADV_REMOVE`'s unmapping do: a guard
+    /// region survives them.
+    pub(crate) fn zap_keep_guards(&self, start: u64, end: u64, batch: &mut RetireBatch) {
+        self.zap_entries(start, end, true, batch);
+    }
+
+    fn zap_entries(&self, start: u64, end: u64, keep_guards: bool, batch: &mut RetireBatch) {
         if start >= end {
             return;
         }
         self.radix
             .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
+                if keep_guards && leaf.load(Ordering::Acquire) as usize == GUARD {
+                    return;
+                }
                 let old = leaf.swap(ptr::null_mut(), Ordering::AcqRel);
                 // SAFETY: `old` was just unlinked by the swap.
                 unsafe { release_later(old, batch) };
             });
+    }
+
+    /// Removes the guard markers of `[start, end)`
+    /// (`guard_remove_pte_entry`); other entries stay.
+    pub(crate) fn remove_guards(&self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        let guard = GUARD as *mut ();
+        self.radix
+            .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
+                let _ = leaf.compare_exchange(
+                    guard,
+                    ptr::null_mut(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            });
+    }
+
+    /// Puts a guard marker in every entry of `[start, end)` that is empty
+    /// (`guard_install_set_pte`; the caller zapped the range), allocating
+    /// page tables; a huge zero page in a block of the range is split.
+    pub(crate) fn install_guards(&self, start: u64, end: u64) {
+        let page = 1 << PAGE_SHIFT;
+        let mut addr = start;
+        while addr < end {
+            if self.pmd(addr) == PmdKind::HugeZero {
+                self.set_pmd(addr, PmdKind::Table);
+            }
+            self.pte_alloc(addr);
+            if let Some(leaf) = self.radix.leaf_or_alloc(addr >> PAGE_SHIFT) {
+                let _ = leaf.compare_exchange(
+                    ptr::null_mut(),
+                    GUARD as *mut (),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            addr += page;
+        }
+    }
+
+    /// Empties the entries of `[start, end)` that map file pages
+    /// (`unmap_mapping_range` with `even_cows == false`: private copies,
+    /// the zero page and guard markers stay).
+    pub(crate) fn zap_file_entries(&self, start: u64, end: u64, batch: &mut RetireBatch) {
+        if start >= end {
+            return;
+        }
+        let file = FILE as *mut ();
+        self.radix
+            .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
+                if leaf
+                    .compare_exchange(file, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    // SAFETY: unlinked by the CAS (a `FILE` word owns nothing).
+                    unsafe { release_later(file, batch) };
+                }
+            });
+    }
+
+    /// `MADV_COLLAPSE` of the aligned 2 MiB block at `block`
+    /// (`collapse_scan_pmd`, `collapse_huge_page` with `max_ptes_none`
+    /// 512): every entry becomes a subpage of one new THP, keeping the
+    /// bytes of the pages it had (the zero page and empty entries read as
+    /// zeroes). `false` if the block has no page table (`SCAN_PMD_NULL`)
+    /// or a guard marker (`SCAN_PTE_NON_PRESENT`); a block mapped by one
+    /// THP already is left alone.
+    pub(crate) fn collapse_block(&self, block: u64, rcu: &RcuGuard) -> bool {
+        let page = 1 << PAGE_SHIFT;
+        match self.pmd(block) {
+            PmdKind::None => return false,
+            PmdKind::HugeZero => self.set_pmd(block, PmdKind::Table),
+            PmdKind::Table => {}
+        }
+        let ptes: alloc::vec::Vec<Pte<'_>> = (0..HPAGE_PMD_NR)
+            .map(|i| self.get(block + i * page, rcu))
+            .collect();
+        if ptes.iter().any(|p| p.kind() == PteKind::Guard) {
+            return false;
+        }
+        if let Some(first) = self.folio_page(block, ptes[0]) {
+            let whole = (0..HPAGE_PMD_NR).all(|i| {
+                self.folio_page(block + i * page, ptes[i as usize])
+                    == Some(FolioPage::new(first.folio(), i))
+            });
+            if whole {
+                return true;
+            }
+        }
+        let folio = self.alloc_thp();
+        for (i, pte) in ptes.into_iter().enumerate() {
+            let addr = block + i as u64 * page;
+            let data = pte.anon_page().filter(|p| !p.is_zero());
+            match data {
+                Some(old) => {
+                    let copy = Arc::new(Page::copy_of(old));
+                    if let Some(side) = self.folios.leaf_or_alloc(addr >> PAGE_SHIFT) {
+                        side.store(
+                            FolioPage::new(folio, i as u64).into_word(),
+                            Ordering::Relaxed,
+                        );
+                    }
+                    self.install(addr, pte, NewPte::AnonThp(copy), rcu);
+                }
+                None => {
+                    self.install_thp_subpage(addr, pte, folio, i as u64, rcu);
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether some entry of `[start, end)` is not empty (a page, the zero
+    /// page or a guard marker).
+    fn any_entry(&self, start: u64, end: u64) -> bool {
+        let mut any = false;
+        if start < end {
+            self.radix
+                .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
+                    any |= !leaf.load(Ordering::Acquire).is_null();
+                });
+        }
+        any
     }
 
     /// Moves the entries of `[from, from + len)` to `[to, to + len)`
@@ -816,7 +973,7 @@ impl PageTable {
                     _rcu: PhantomData,
                 };
                 match pte.kind() {
-                    PteKind::None | PteKind::Zero => {}
+                    PteKind::None | PteKind::Zero | PteKind::Guard => {}
                     PteKind::File => counts.resident += 1,
                     PteKind::Anon => {
                         counts.resident += 1;

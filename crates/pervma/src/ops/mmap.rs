@@ -7,7 +7,7 @@
 #![deny(unsafe_code)]
 
 use super::merge::{merge_new_range, Proposal};
-use super::munmap::{gather_and_abort, unmap_range};
+use super::munmap::{gather_and_abort, gather_sealed, unmap_range};
 use super::populate::populate;
 use super::stack::vm_start_gap;
 use crate::backend::Mapping;
@@ -137,6 +137,14 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
         // Only a fixed mapping can land on others: get_unmapped_area picked
         // a free range otherwise (Linux looks anyway; the answer is known).
         debug_assert!(flags.contains(MapFlags::FIXED) || change.overlapping(start, end).is_empty());
+        // __mmap_setup: vms_gather_munmap_vmas refuses sealed VMAs
+        // (keeping the split of the first at `start`) before any charge.
+        if flags.contains(MapFlags::FIXED) {
+            if let Err(errno) = gather_sealed(&mut change, start, end) {
+                change.commit();
+                return Err(MmapError { errno, payload });
+            }
+        }
         // __mmap_setup: accountable memory is charged what it adds, after
         // vms_gather_munmap_vmas split the replaced VMAs at the ends of the
         // range. A refusal (vms_abort_munmap_vmas) keeps those splits and

@@ -36,6 +36,7 @@ mod mlock;
 mod mmap;
 mod mprotect;
 mod mremap;
+mod mseal;
 mod munmap;
 mod pkey;
 mod populate;

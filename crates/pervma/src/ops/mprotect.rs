@@ -50,6 +50,8 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
     ///   ([`MmConfig::overcommit`](crate::MmConfig)) refuses the charge of
     ///   a VMA piece made writable (`mprotect_fixup`); VMAs before it have
     ///   been changed.
+    /// - `EPERM`: a VMA in the range is sealed ([`mseal`](Self::mseal));
+    ///   VMAs before it have been changed, as in Linux.
     /// - `ENOMEM`: a split would exceed `max_map_count`.
     pub fn mprotect(&mut self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
         self.pkey_mprotect(start, len, prot, -1)
@@ -140,6 +142,11 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
                 let may = VmFlags::from_bits_truncate(new.bits() >> 4);
                 if (new - may).intersects(ACCESS) {
                     return Err(Errno::EACCES.because("more than the VMA's VM_MAY* bits allow"));
+                }
+                // mprotect_fixup: a sealed VMA refuses, even an mprotect
+                // that would change nothing.
+                if old.contains(VmFlags::SEALED) {
+                    return Err(Errno::EPERM.because("the VMA is sealed (mseal)"));
                 }
                 if new == old {
                     return Ok(new);

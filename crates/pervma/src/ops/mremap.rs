@@ -178,6 +178,9 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
     ///   to move to, a new range past `TASK_SIZE`, or too many VMAs for
     ///   the splits a move needs;
     /// - `EPERM`: a new address below `mmap_min_addr`;
+    /// - `EPERM`: the old VMA is sealed ([`mseal`](Self::mseal)), or a
+    ///   sealed VMA is in the new range (as for `munmap`) or in the part
+    ///   a shrink unmaps;
     /// - `ENOMEM`: the overcommit policy
     ///   ([`MmConfig::overcommit`](crate::MmConfig)) refuses the charge of
     ///   a `VM_ACCOUNT` VMA that grows or moves (`vrm_calc_charge`).
@@ -286,6 +289,11 @@ fn check_prep_vma<T: Send + Sync + 'static>(
     r: &mut Remap,
 ) -> Result<VmaPtr<T>, Errno> {
     let vma = vma.ok_or(Errno::EFAULT.because("no VMA at the old address"))?;
+    // If mseal()'d, mremap() is prohibited: moving, resizing, and (in a
+    // multi-VMA move) this VMA and the ones after it.
+    if change.vma(vma).flags().contains(VmFlags::SEALED) {
+        return Err(Errno::EPERM.because("the VMA is sealed (mseal)"));
+    }
     r.set_delta();
     if !r.implies_new_addr() {
         r.new_addr = r.addr;

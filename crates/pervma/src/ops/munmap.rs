@@ -6,7 +6,7 @@
 #![deny(unsafe_code)]
 
 use crate::errno::Errno;
-use crate::flags::{offset_in_page, page_align, PAGE_SHIFT};
+use crate::flags::{offset_in_page, page_align, VmFlags, PAGE_SHIFT};
 use crate::mm::{MmapWriteGuard, VmaChange, VmaPtr};
 use crate::notifier::MmuNotifierEvent;
 use crate::payload::Payload;
@@ -25,11 +25,15 @@ impl<T: Payload> MmapWriteGuard<'_, T> {
     ///   inside the user address space.
     /// - `ENOMEM`: the range lies strictly inside one VMA and the space
     ///   already has `max_map_count` VMAs (the split would exceed it).
+    /// - `EPERM`: a VMA in the range is sealed ([`mseal`](Self::mseal)).
+    ///   Nothing is unmapped, but an unsealed VMA straddling `start` has
+    ///   been split there, as in Linux (`vms_gather_munmap_vmas` splits
+    ///   the first VMA before it meets the sealed one).
     pub fn munmap(&mut self, start: u64, len: u64) -> Result<(), Errno> {
         let mut change = VmaChange::new(self);
-        do_munmap(&mut change, start, len)?;
+        let result = do_munmap(&mut change, start, len);
         change.commit();
-        Ok(())
+        result
     }
 }
 
@@ -70,17 +74,19 @@ pub(super) fn do_munmap<T: Payload>(
 
 /// Unmaps `[start, end)` (page-aligned, non-empty) within `change`.
 ///
-/// Fails before editing anything, or not at all.
+/// Fails before editing anything, or not at all, except for a sealed
+/// VMA in the range (see [`gather_sealed`]): the caller commits the
+/// split that leaves.
 pub(super) fn unmap_range<T: Payload>(
     change: &mut VmaChange<'_, '_, T>,
     start: u64,
     end: u64,
 ) -> Result<(), Errno> {
+    gather_sealed(change, start, end)?;
     let vmas = change.overlapping(start, end);
     let Some(first) = vmas.first() else {
         return Ok(());
     };
-    check_gather(change, first, start, end)?;
     let first_vma = change.vma(first);
     // From here on nothing fails.
     // free_pgtables' limits: the end of the VMA below and the start of the
@@ -153,6 +159,34 @@ fn check_gather<T: Payload>(
         return Err(Errno::ENOMEM);
     }
     Ok(())
+}
+
+/// `vms_gather_munmap_vmas`' checks, in its order, for an unmap of
+/// `[start, end)`: the `max_map_count` check of a split in the middle of
+/// one VMA (`ENOMEM`), then `EPERM` for a sealed VMA. The first VMA is
+/// checked before it is split at `start`, the others after: a sealed VMA
+/// further on leaves the first split there (the caller commits it), as
+/// Linux's `reattach_vmas` leaves it.
+pub(super) fn gather_sealed<T: Payload>(
+    change: &mut VmaChange<'_, '_, T>,
+    start: u64,
+    end: u64,
+) -> Result<(), Errno> {
+    let vmas = change.overlapping(start, end);
+    let Some(first) = vmas.first() else {
+        return Ok(());
+    };
+    check_gather(change, first, start, end)?;
+    let sealed = |v| change.vma(v).flags().contains(VmFlags::SEALED);
+    let Some(index) = vmas.iter().position(sealed) else {
+        return Ok(());
+    };
+    let why = "a sealed VMA in the range (mseal)";
+    if index > 0 && change.vma(first).start() < start {
+        let (tail, payload) = split_off_tail(change, first, start);
+        change.split(first, |f, _| f.vm_end = start, tail, payload);
+    }
+    Err(Errno::EPERM.because(why))
 }
 
 /// What `mmap(MAP_FIXED)` leaves when it fails after gathering the VMAs it

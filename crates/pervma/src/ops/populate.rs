@@ -39,6 +39,7 @@ fn fault_in<T>(mm: &Mm<T>, vma: &Vma<T>, from: u64, to: u64, access: Access) -> 
             Err(PteFault::Sigbus) => {
                 return Err(Errno::EFAULT.because("a page of the file could not be read"))
             }
+            Err(PteFault::Guard) => return Err(Errno::EFAULT.because("a guard region")),
             Err(PteFault::NeedsAnonVma) => debug_assert!(false, "populate without an anon_vma"),
         }
     }
@@ -128,6 +129,68 @@ pub(super) fn populate<T: Payload>(
         if eof < to && !ignore_errors {
             return Err(Errno::EFAULT);
         }
+    }
+    Ok(())
+}
+
+/// `madvise_populate` (`MADV_POPULATE_READ`, `MADV_POPULATE_WRITE`):
+/// `faultin_page_range` over `[start, end)`, VMA after VMA, with read or
+/// write faults as asked (not as the VMA would like: a read of private
+/// writable memory maps the zero page).
+///
+/// # Errors
+///
+/// `ENOMEM` at a hole (pages before it stay); `EINVAL` for a VMA that
+/// does not allow the access (`check_vma_flags`: `VM_WRITE` for a write,
+/// `VM_READ` for a read, the protection key, no `VM_IO`/`VM_PFNMAP`);
+/// `EFAULT` for a fault that would be a signal (past the end of a file,
+/// a guard region).
+pub(super) fn populate_madvise<T: Payload>(
+    change: &mut VmaChange<'_, '_, T>,
+    start: u64,
+    end: u64,
+    write: bool,
+) -> Result<(), Errno> {
+    let access = if write { Access::Write } else { Access::Read };
+    let mut at = start;
+    while at < end {
+        let vma = change
+            .find(at)
+            .filter(|&v| change.vma(v).start() <= at)
+            .ok_or(Errno::ENOMEM.because("a hole in the range"))?;
+        let (ve, flags) = {
+            let v = change.vma(vma);
+            (v.end(), v.flags())
+        };
+        let needed = if write { VmFlags::WRITE } else { VmFlags::READ };
+        if !flags.contains(needed)
+            || flags.intersects(VmFlags::IO | VmFlags::PFNMAP)
+            || !change.guard().mm().pkeys.access_permitted(flags, access)
+        {
+            return Err(Errno::EINVAL.because("the VMA does not allow the access"));
+        }
+        let to = ve.min(end);
+        let private_write = write && !flags.contains(VmFlags::SHARED);
+        let pt = &change.guard().mm().page_table;
+        if private_write || memory::read_maps_huge_zero_page(pt, change.vma(vma), at, to) {
+            anon_vma_prepare_mmap_write(change, vma);
+        }
+        let v = change.vma(vma);
+        let eof = v.file().map_or(to, |file| {
+            let pages = file.size().div_ceil(PAGE_SIZE).saturating_sub(v.pgoff());
+            v.start().saturating_add(pages.saturating_mul(PAGE_SIZE))
+        });
+        let mm = change.guard().mm();
+        if at < to.min(eof) {
+            let _told = mm
+                .notifiers
+                .invalidate(at, to.min(eof), MmuNotifierEvent::Populate);
+            fault_in(mm, v, at, to.min(eof), access)?;
+        }
+        if eof < to {
+            return Err(Errno::EFAULT.because("past the end of the file"));
+        }
+        at = to;
     }
     Ok(())
 }

@@ -1,0 +1,53 @@
+# The advice words of mmscript v1.1 that change VMA flags (dontdump,
+# dodump, mergeable, unmergeable): splits and merges; the ones that change
+# no VMA: no split; errno of every word (holes, locked, shared, files).
+mmap 0x10000 0x8000 rw- private-anon fixed
+madvise 0x11000 0x2000 dontdump
+madvise 0x14000 0x2000 mergeable
+maps
+madvise 0x10000 0x8000 dontdump
+madvise 0x10000 0x8000 unmergeable
+maps
+madvise 0x10000 0x8000 dodump
+maps
+mmap 0x20000 0x4000 rw- shared-anon fixed
+madvise 0x20000 0x4000 mergeable
+madvise 0x20000 0x2000 dontdump
+mmap 0x30000 0x4000 r-- private-file:data:0 fixed
+madvise 0x30000 0x4000 mergeable
+mmap 0x34000 0x4000 r-- shared-file:data:0x4000 fixed
+madvise 0x34000 0x4000 mergeable
+maps
+madvise 0x10000 0x30000 dontdump
+madvise 0x10000 0x30000 willneed
+madvise 0x10000 0x8000 willneed
+madvise 0x10000 0x8000 cold
+madvise 0x10000 0x8000 pageout
+madvise 0x10000 0x8000 guard_remove
+madvise 0x10000 0x8000 dontneed_locked
+madvise 0x10000 0x8000 remove
+madvise 0x20000 0x4000 remove
+madvise 0x30000 0x4000 remove
+madvise 0x34000 0x4000 remove
+madvise 0x10000 0x8000 collapse
+madvise 0x10000 0x8000 populate_read
+madvise 0x10000 0x8000 populate_write
+maps
+mlock 0x12000 0x2000
+madvise 0x10000 0x8000 cold
+madvise 0x10000 0x8000 pageout
+madvise 0x10000 0x8000 dontneed_locked
+madvise 0x10000 0x8000 remove
+madvise 0x20000 0x4000 dontneed_locked
+mlock 0x20000 0x1000
+madvise 0x20000 0x4000 remove
+madvise 0x10000 0x8000 dodump
+maps
+madvise 0x10001 0x1000 willneed
+madvise 0x10000 0 pageout
+madvise 0x10000 0xffffffffffffffff cold
+madvise 0x800000000000 0x1000 populate_read
+madvise 0x800000000000 0x1000 mergeable
+madvise 0x40000 0x1000 guard_install
+madvise 0x40000 0x1000 collapse
+maps
