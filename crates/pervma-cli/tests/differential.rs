@@ -5,7 +5,7 @@
 //! tests/corpus are what it printed when the scripts were written, and a
 //! difference between those and the live kernel is reported too.
 //!
-//! `corpus_and_random_scripts` runs every script of tests/corpus (57,
+//! `corpus_and_random_scripts` runs every script of tests/corpus (58,
 //! smaps/ and examples/ included) and [`RANDOM_SEEDS`] (400) seeded random
 //! scripts (`mmscript::generate`, 30 to 200 operations each, every
 //! operation including `mremap`, with `maps` checkpoints), and prints how

@@ -177,6 +177,11 @@ impl<T: Payload> Mm<T> {
         if beyond_eof(vma, addr) {
             if access == Access::Read {
                 memory::read_fault_around(self.memory(), vma, addr, &rcu);
+            } else if !vma.flags().contains(VmFlags::SHARED) && vma.anon_vma().is_none() {
+                // do_cow_fault: vmf_anon_prepare comes before __do_fault
+                // finds no page, so the VMA keeps its new anon_vma (which
+                // decides later merges) although the fault is SIGBUS.
+                vmf_anon_prepare(vma)?;
             }
             return Ok(Err(FaultError::Bus));
         }
