@@ -136,7 +136,7 @@ fn umap_evict_versus_unmap_deadlock() {
                 mm.munmap(REGION, 4 * P).unwrap();
                 let evicted = !buffer.is_empty();
                 drop(buffer);
-                if round >= 300 && evicted {
+                if round >= 300 && evicted || stop.load(Relaxed) {
                     break;
                 }
                 if round >= 300 {
