@@ -155,18 +155,19 @@ mod parse;
 mod recorded;
 mod run;
 pub mod window;
+mod words;
 
 pub use errno::Errno;
 pub use generate::generate;
 pub use maps::{Backing, MapsLine, Memory, SmapsFlags};
-pub use op::{
-    range_allowed, Advice, ForkSide, Kind, MlockallFlags, MmapFlags, MremapFlags, Op, PkeyRights,
-    Prot, DEFAULT_PKEY,
-};
+pub use op::{range_allowed, Op};
 pub use outcome::Outcome;
 pub use parse::{lines, parse, parse_line, parse_prefix, Lines, ParseError, Script};
 pub use recorded::recorded_output;
 pub use run::{replay, run_op, run_script, write_maps, ReplayError, Runner};
+pub use words::{
+    Advice, ForkSide, Kind, MlockallFlags, MmapFlags, MremapFlags, PkeyRights, Prot, DEFAULT_PKEY,
+};
 
 /// The page size that scripts assume (x86_64 and most arm64 kernels).
 pub const PAGE_SIZE: u64 = 4096;
