@@ -32,6 +32,32 @@
 //!   `SLAB_TYPESAFE_BY_RCU`), so Linux's `vma->vm_mm != mm` re-check after
 //!   taking the reference is not needed here.
 
+//!
+//! # Layout: why `vm_refcnt` does not get a cache line of its own
+//!
+//! Linux 6.15+ puts `vm_refcnt` on its own line (`____cacheline_aligned_in_smp`)
+//! so that readers' increments do not invalidate the fields other readers
+//! read. Tried here (`#[repr(C, align(64))]` lock words, then the fields):
+//! `Vma<()>` grows from 64 to 128 bytes (the `tests/sizes.rs` budget, so it
+//! would have fitted). Measured in one `pervma bench --workload lookup
+//! --vmas 1000` pair per layout, the two binaries interleaved (AMD EPYC, 2
+//! vCPUs, load 3-4 from other work), it did not measure better: per-thread
+//! cost at 2 threads over 1 thread, quiet runs (cpu% 94-100), was
+//! 1.67x (today's layout) against 1.73-1.99x (own line) for random
+//! lookups, 2.0-3.2x for neighbours with the own line, and
+//! `btreemap-unlocked` 0.96-1.01x in the same runs. Two findings explain
+//! why it cannot help much: the VMAs of one `Mm` are not neighbours in
+//! memory (1,000 VMAs mapped one after another sit 18-19 KB apart: tree
+//! nodes and pages are allocated between them), so "neighbouring" VMAs do
+//! not share a line to begin with; and with the readers' refcount writes
+//! removed altogether (an unsound measuring build), pervma's 1-thread
+//! lookup went from 41.6-49.7 ns to 35.9-37.3 ns (two atomic
+//! read-modify-writes, ~10 ns) while its 2-thread ratio to
+//! `btreemap-unlocked` moved from 0.96-1.82x to 0.76-0.84x: on this host,
+//! whose other vCPU was mostly busy (cpu% 50 at 2 threads), the refcount
+//! costs as an instruction, not as a bounced line. A layout change is for
+//! a host where the readers truly run side by side.
+
 use crate::anon_vma::AnonVma;
 use crate::file::File;
 use crate::flags::{VmFlags, PAGE_SHIFT};
