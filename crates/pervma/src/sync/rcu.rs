@@ -577,6 +577,9 @@ mod nostd_tests {
     extern crate std;
     use super::*;
 
+    /// The overflow list is global: these tests count it one at a time.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// The slot-exhaustion hang: one thread that holds a slot and claims
     /// another (as `lock_next_vmas_fast` once did for its re-check walk),
     /// here more times than the table has slots. Each claim beyond the
@@ -584,6 +587,7 @@ mod nostd_tests {
     /// overflow slots come back for the next readers.
     #[test]
     fn nested_sections_beyond_the_table_never_spin() {
+        let _serial = SERIAL.lock().unwrap();
         let n = 2 * nostd::READER_SLOTS + 3;
         let guards: alloc::vec::Vec<RcuGuard> = (0..n).map(|_| rcu_read_lock()).collect();
         let overflow = nostd::overflow_len();
@@ -595,6 +599,29 @@ mod nostd_tests {
         let again: alloc::vec::Vec<RcuGuard> = (0..n).map(|_| rcu_read_lock()).collect();
         assert_eq!(nostd::overflow_len(), overflow, "freed slots are reused");
         drop(again);
+        rcu_barrier();
+    }
+
+    /// The hang itself: more threads than slots, every one holding a slot
+    /// while it claims a second (a barrier makes them all hold the first
+    /// before any claims the second). Before overflow slots, each spun for
+    /// a free slot that none would ever give back.
+    #[test]
+    fn more_threads_than_slots_each_claiming_a_second_never_hang() {
+        let _serial = SERIAL.lock().unwrap();
+        let threads = nostd::READER_SLOTS + 36;
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let first = rcu_read_lock();
+                    barrier.wait();
+                    let second = rcu_read_lock();
+                    drop(second);
+                    drop(first);
+                });
+            }
+        });
         rcu_barrier();
     }
 }
