@@ -51,14 +51,20 @@
 //!
 //! One thread, `lock_vma` + payload read at random among 1,000 VMAs
 //! (`cargo run --release -p pervma --example lookup_modes
-//! [--no-default-features] -- [hooks]`, the three builds interleaved, 12
-//! rounds each best of 7, AMD EPYC 2 vCPU KVM guest, load 3-4 from other
-//! work): `std` 31 ns min / 42-48 median; `no_std` claiming slots 50-55 /
-//! 56-64; `no_std` with the CPU hooks 39-44 / 52-60. The hooks remove the
-//! claim but not all of the gap: `crossbeam_epoch::pin` + unpin alone is
-//! 3.6-5.8 ns here (`--example sharing_probe`), and a profile
-//! (`perf record -e cpu-clock`) puts most of a lookup in the tree walk's
-//! cache misses in both builds.
+//! [--no-default-features] -- [hooks]`, the builds interleaved, 10 rounds
+//! each best of 7, AMD EPYC 2 vCPU KVM guest, quiet), median (min):
+//! `std` 33.8 (32.0) ns; `no_std` before the overflow slots 56.5 (54.8);
+//! `no_std` claiming slots now 51.4 (50.0); `no_std` with the CPU hooks
+//! 51.3 (44.5). The hooks remove the claim, but `no_std` stays 1.3-1.5x
+//! of `std` for reasons not yet located (a `perf record -e cpu-clock`
+//! profile puts most of a lookup in the tree walk in both builds).
+//! `crossbeam_epoch::pin` + unpin alone is 3.8-6.8 ns here, 5.6-11.1 ns
+//! per thread when two threads pin at once (`--example sharing_probe`).
+//!
+//! Two readers at random among 64 VMAs while a writer mprotects them
+//! (`--example contention_modes`, three rounds, quiet): `std` 14.3-16.4 M
+//! lookups/s; `no_std` spinning 6.3-8.4 M; `no_std` with the wait hooks
+//! (a futex) and the CPU hooks 11.9-14.5 M.
 
 use super::percpu::Shard;
 use core::marker::PhantomData;
