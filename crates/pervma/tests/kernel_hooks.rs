@@ -135,4 +135,13 @@ fn readers_on_cpu_slots_and_a_writer_that_sleeps() {
         println!("hooked waits that slept: {}", SLEEPS.load(Relaxed));
     }
     assert_eq!(mm.map_count(), 64);
+    // Every lock_vma counted a success, or an abort and a wait; the maps
+    // readers count more. Counting through the hooks (plain adds on the
+    // CPU's shard) loses none, so the sum cannot fall short.
+    let stats = mm.stats();
+    assert!(
+        stats.success + stats.wait >= lookups.load(Relaxed),
+        "{stats:?} for {} lookups",
+        lookups.load(Relaxed)
+    );
 }

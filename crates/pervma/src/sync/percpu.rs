@@ -24,7 +24,10 @@
 //!   of the lookup fast path are made inside the read section, on its
 //!   CPU with preemption disabled: a plain add on that CPU's shard, as
 //!   `this_cpu_inc` (when the kernel has at most [`SHARDS`] CPUs; beyond,
-//!   CPUs share shards and add atomically).
+//!   CPUs share shards and add atomically). Every other count then goes
+//!   through the hooks too (preemption disabled around the add), so no
+//!   atomic add can land between an owner's load and store. Install the
+//!   hooks before the first count, as the first read section.
 //!
 //! Two threads never share a shard's line: each shard is a
 //! `CachePadded` word (128 bytes on x86-64), and in `std` each live
@@ -92,6 +95,14 @@ mod cpu_hooks {
         ENTER.store(enter as *mut (), Ordering::Release);
     }
 
+    /// Whether CPUs own their counter shards: hooks are installed and no
+    /// two CPUs map to one shard.
+    #[inline]
+    pub(crate) fn owned_shards() -> bool {
+        let cpus = COUNT.load(Ordering::Relaxed);
+        cpus != 0 && cpus <= super::SHARDS
+    }
+
     /// On a CPU with preemption disabled, until [`OnCpu::leave`].
     pub(crate) struct OnCpu {
         pub(crate) cpu: usize,
@@ -139,6 +150,10 @@ pub(crate) struct Shard {
     index: usize,
     /// Only this thread writes the shard while it lives.
     owned: bool,
+    /// Count through the kernel's CPU hooks (`no_std`): preemption
+    /// disabled around a plain add on that CPU's shard.
+    #[cfg_attr(any(feature = "std", loom), allow(dead_code))]
+    via_hooks: bool,
 }
 
 impl Shard {
@@ -146,10 +161,11 @@ impl Shard {
     /// disabled until it stops using the result: owned (plain adds) if no
     /// other CPU maps to it.
     #[cfg(all(not(feature = "std"), not(loom)))]
-    pub(crate) fn of_cpu_preempt_disabled(cpu: usize, cpus: usize) -> Shard {
+    pub(crate) fn of_cpu_preempt_disabled(cpu: usize) -> Shard {
         Shard {
             index: cpu % SHARDS,
-            owned: cpus <= SHARDS,
+            owned: cpu_hooks::owned_shards(),
+            via_hooks: false,
         }
     }
 }
@@ -166,6 +182,13 @@ pub(crate) fn this_shard() -> Shard {
         Shard {
             index: this_cpu() % SHARDS,
             owned: false,
+            // Once CPUs own their shards (plain adds, under the hooks),
+            // every other add to them must go through the hooks too, or
+            // it could land between an owner's load and store.
+            #[cfg(not(loom))]
+            via_hooks: cpu_hooks::owned_shards(),
+            #[cfg(loom)]
+            via_hooks: false,
         }
     }
 }
@@ -246,6 +269,7 @@ mod owned {
         Shard {
             index,
             owned: index != SHARED,
+            via_hooks: false,
         }
     }
 }
@@ -265,6 +289,17 @@ impl PerCpuCounter {
     /// Adds one on this thread's shard. Relaxed: counters order nothing.
     #[inline]
     pub(crate) fn inc(&self, shard: Shard) {
+        #[cfg(all(not(feature = "std"), not(loom)))]
+        if shard.via_hooks {
+            if let Some(on) = enter_cpu() {
+                // Preemption is off: this CPU's shard is ours alone
+                // (`owned_shards`), as in `of_cpu_preempt_disabled`.
+                let s = &self.shards[on.cpu % SHARDS];
+                s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+                on.leave();
+                return;
+            }
+        }
         let s = &self.shards[shard.index % SHARDS];
         if shard.owned {
             // Only this thread writes the shard (`owned` invariants), so

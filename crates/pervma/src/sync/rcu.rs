@@ -431,10 +431,7 @@ mod nostd {
         pub(super) fn shard(&self) -> Option<Shard> {
             match self {
                 Reader::Claimed(_) => None,
-                Reader::Cpu(_, on) => Some(Shard::of_cpu_preempt_disabled(
-                    on.cpu,
-                    CPU_SLOTS.get().map_or(0, |s| s.len()),
-                )),
+                Reader::Cpu(_, on) => Some(Shard::of_cpu_preempt_disabled(on.cpu)),
             }
         }
     }
