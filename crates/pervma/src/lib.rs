@@ -325,9 +325,12 @@
 //!   RCU readers register through a thread-local; debug builds check the
 //!   deadlock rule.
 //! - `no_std` + `alloc` (`default-features = false`): waiting spins with
-//!   backoff; RCU readers claim one of a fixed table of reader slots,
-//!   starting at the index that [`set_cpu_hint`] returns (give each CPU or
-//!   thread its own number so they never share a cache line).
+//!   backoff, or sleeps through the kernel's hooks ([`set_wait_hooks`]);
+//!   RCU readers claim a reader slot (a table of 64, then overflow slots,
+//!   so claims never wait), starting at the index that [`set_cpu_hint`]
+//!   returns (give each CPU or thread its own number so they never share
+//!   a cache line), or, with [`set_rcu_cpu_hooks`], run on their CPU's
+//!   slot with preemption disabled and claim nothing.
 //! - One thread: nothing to configure. No thread ever parks and no lock is
 //!   ever contended; the costs are the uncontended atomics.
 //!
@@ -396,6 +399,8 @@ pub use stats::VmaLockStats;
 pub use uaccess::{NoFault, NoFaultKind, UserCopyError};
 pub use vma::Vma;
 
+use core::sync::atomic::AtomicU32;
+
 /// Installs the function that tells the calling thread its CPU (or
 /// thread) number.
 ///
@@ -407,6 +412,47 @@ pub use vma::Vma;
 /// threads pick it up on their next lock.
 pub fn set_cpu_hint(hint: fn() -> usize) {
     sync::percpu::set_cpu_hint(hint);
+}
+
+/// Lets a `no_std` kernel run RCU read sections on per-CPU reader slots
+/// with preemption disabled, instead of claiming a slot with a
+/// compare-and-swap.
+///
+/// `enter` disables preemption (`preempt_disable`) and returns this CPU's
+/// number, below `cpus`; `exit` re-enables it. Every read section then
+/// runs between the two on the slot of that CPU, which no other thread
+/// can use meanwhile. Read sections are short and never sleep: pervma
+/// waits (in `vma_start_write`, on `mmap_lock`) only outside them.
+/// If interrupt handlers on the same CPU use pervma, `enter` must mask
+/// them too (`local_irq_save`): a handler would share the interrupted
+/// section's slot.
+///
+/// Install it once, before readers start (sections already running keep
+/// the slot they claimed); a later call may not lower the CPU count below
+/// the first. `std` builds register each thread through a thread-local,
+/// which costs no more, and ignore the hooks.
+///
+/// # Panics
+///
+/// If `cpus` is zero or above the count of the first call, or (later) if
+/// `enter` returns a number not below `cpus`.
+pub fn set_rcu_cpu_hooks(cpus: usize, enter: fn() -> usize, exit: fn()) {
+    sync::rcu::set_cpu_hooks(cpus, enter, exit);
+}
+
+/// Lets a `no_std` kernel put waiting threads to sleep where `std` builds
+/// park them on a futex: a writer in `vma_start_write` waiting for readers
+/// to leave, a thread waiting for `mmap_lock`.
+///
+/// `wait(word, value)` sleeps while `word` holds `value` and may return
+/// early (spuriously); it must check the value under the lock of its wait
+/// queue, so that a `wake_all(word)` after the word changed is never
+/// missed (the futex contract). `wake_all(word)` wakes every sleeper on
+/// that address. pervma spins briefly before it calls `wait`. The first
+/// call wins; without hooks `no_std` waits spin. `std` builds use futexes
+/// and ignore them.
+pub fn set_wait_hooks(wait: fn(&AtomicU32, u32), wake_all: fn(&AtomicU32)) {
+    sync::wait::set_wait_hooks(wait, wake_all);
 }
 
 /// The sizes that answer the series' "bloat" question, for the test that

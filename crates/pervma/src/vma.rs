@@ -32,6 +32,37 @@
 //!   `SLAB_TYPESAFE_BY_RCU`), so Linux's `vma->vm_mm != mm` re-check after
 //!   taking the reference is not needed here.
 
+//!
+//! # Layout: why `vm_refcnt` does not get a cache line of its own
+//!
+//! Linux 6.15+ puts `vm_refcnt` on its own line (`____cacheline_aligned_in_smp`)
+//! so that readers' increments do not invalidate the fields other readers
+//! read. Tried here (`#[repr(C, align(64))]` lock words, then the fields):
+//! `Vma<()>` grows from 64 to 128 bytes (the `tests/sizes.rs` budget, so it
+//! would have fitted), and it measured worse. `pervma bench --workload
+//! lookup --vmas 1000`, the two builds interleaved, two runs each, quiet
+//! (cpu% 95-100 at 2 threads; AMD EPYC, 2 vCPUs), per-thread cost at 2
+//! threads over 1 thread:
+//!
+//! | pattern | today | own line | `btreemap-unlocked` |
+//! |---|---|---|---|
+//! | random | 1.08, 1.17 | 1.86, 1.25 | 0.87-1.03 |
+//! | neighbours | 1.56, 1.50 | 1.78, 1.57 | 0.95-1.14 |
+//! | same VMA | 1.24, 1.12 | 1.74, 1.64 | 1.02-1.50 |
+//! | apart | 0.83, 0.87 | 1.04, 1.21 | |
+//!
+//! (pervma over `btreemap-unlocked` at 2 threads, random: 1.35, 1.42
+//! today against 1.58, 1.67.) Why it cannot help much: the VMAs of one
+//! `Mm` are not neighbours in memory (1,000 VMAs mapped one after another
+//! sit 18-19 KB apart, tree nodes and pages allocated between them), so
+//! "neighbouring" VMAs share no line to begin with; the doubled footprint
+//! costs more cache than the padding saves. What the readers' refcount
+//! costs: with its two atomic read-modify-writes removed altogether (an
+//! unsound measuring build, loaded host), a 1-thread lookup went from
+//! 41.6-49.7 ns to 35.9-37.3 ns. On a quiet host two threads bouncing one
+//! word pay 21-26 ns per increment+decrement pair against 4.4-5 ns alone
+//! (`cargo run --release -p pervma --example sharing_probe`).
+
 use crate::anon_vma::AnonVma;
 use crate::file::File;
 use crate::flags::{VmFlags, PAGE_SHIFT};

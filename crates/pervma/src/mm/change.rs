@@ -367,21 +367,29 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         let mm = self.guard.mm();
         self.created.clear();
         let removed = core::mem::replace(&mut self.removed, SmallList::new());
-        let rcu = rcu_read_lock();
         let mut txn = 0;
         if let Some(tree) = self.tree.take() {
             txn = tree.txn();
-            tree.commit_in(&rcu);
+            tree.commit_in(&rcu_read_lock());
         }
+        // Detached outside any read section: `mark_detached` may wait
+        // (sleep, with a kernel's wait hooks) for transient readers, and a
+        // section may run with preemption disabled (`set_rcu_cpu_hooks`).
+        for vma in removed.iter() {
+            // SAFETY: the VMA is write-locked in this cycle (by `remove`)
+            // and no longer in the published tree; we hold mmap_lock for
+            // write.
+            unsafe { vma.as_ref().lock().mark_detached(mm.writer_wait()) };
+        }
+        // Deferred in a later section than the one that published the
+        // unlinking: readers that could see them began before it, so a
+        // grace period from here covers them all.
+        let rcu = rcu_read_lock();
         // A few VMAs go one deferred free each (crossbeam queues those
         // without allocating); many go in one batch with the pages.
         let one_by_one = removed.len() <= FEW;
         let mut batch = core::mem::replace(&mut self.pages, RetireBatch::new());
         for vma in removed {
-            // SAFETY: the VMA is write-locked in this cycle (by `remove`)
-            // and no longer in the published tree; we hold mmap_lock for
-            // write.
-            unsafe { vma.as_ref().lock().mark_detached(mm.writer_wait()) };
             // Allocated with `Box` by the change that inserted it, unlinked
             // and detached now, so only RCU readers that walked the old
             // tree can still see it, and they will find a zero refcount.

@@ -537,33 +537,42 @@ impl<T> Mm<T> {
                     _ => Err(FastFail::Contended),
                 };
             };
-            let guard = match self.vma_start_read_walked(vma, rcu, cpu) {
+            let guard = match self.vma_start_read_walked(vma, &rcu, cpu) {
                 Walked::Locked(guard) => guard,
                 Walked::Again => continue,
                 Walked::Contended => return Err(FastFail::Contended),
             };
             // Between the walk and the lock the VMA may have been resized.
-            if !guard.contains(addr) {
+            // Checked and counted inside the section, whose CPU (with a
+            // kernel's hooks, preemption disabled) lends its shard to the
+            // count: a plain add, no atomic read-modify-write.
+            let contains = guard.contains(addr);
+            let counter = if contains {
+                &self.events.success
+            } else {
+                &self.events.abort
+            };
+            counter.inc(rcu.shard(cpu));
+            drop(rcu);
+            if !contains {
                 drop(guard);
-                self.events.abort.inc(cpu);
                 return Err(FastFail::Contended);
             }
-            self.events.success.inc(cpu);
             return Ok(guard);
         }
     }
 
     /// `vma_start_read` on `vma`, found by a walk inside `rcu`, for the
     /// fast paths ([`Mm::lock_vma_under_rcu`], `lock_next_vma`): the read
-    /// lock (the RCU section ends, the reference keeps the VMA alive and
-    /// attached), or "walk again" (it was detached: the new tree is
+    /// lock (the reference keeps the VMA alive and attached once the RCU
+    /// section ends), or "walk again" (it was detached: the new tree is
     /// published or about to be; counts a `MISS`), or contention (it is
     /// write-locked; counts an `ABORT`).
     #[inline(always)]
     pub(crate) fn vma_start_read_walked(
         &self,
         vma: VmaPtr<T>,
-        rcu: RcuGuard,
+        rcu: &RcuGuard,
         cpu: Shard,
     ) -> Walked<'_, T> {
         // SAFETY: the VMA was reachable from the tree inside this RCU read
@@ -574,17 +583,16 @@ impl<T> Mm<T> {
         let result = vma_ref
             .lock()
             .start_read(&self.mm_lock_seq, &self.vma_writer_wait);
-        drop(rcu);
         match result {
             // SAFETY: we hold a read reference on `vma`, a VMA of `self`.
             Ok(()) => Walked::Locked(unsafe { VmaReadGuard::new(self, vma) }),
             Err(ReadFail::Detached) => {
-                self.events.miss.inc(cpu);
+                self.events.miss.inc(rcu.shard(cpu));
                 spin_hint();
                 Walked::Again
             }
             Err(ReadFail::Locked) => {
-                self.events.abort.inc(cpu);
+                self.events.abort.inc(rcu.shard(cpu));
                 Walked::Contended
             }
         }

@@ -106,7 +106,9 @@ impl<T> Mm<T> {
                     }
                 };
             };
-            let guard = match self.vma_start_read_walked(vma, rcu, cpu) {
+            let walked = self.vma_start_read_walked(vma, &rcu, cpu);
+            drop(rcu);
+            let guard = match walked {
                 Walked::Locked(guard) => guard,
                 Walked::Again => continue,
                 Walked::Contended => return Err(Contended),

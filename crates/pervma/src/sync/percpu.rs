@@ -20,7 +20,18 @@
 //! - `no_std`: the number comes from the hook installed with
 //!   [`set_cpu_hint`] (a kernel's CPU number, say), or 0 without one, and
 //!   every add is a `fetch_add` on that shard: two threads may report one
-//!   number.
+//!   number. With a kernel's CPU hooks (`set_rcu_cpu_hooks`), the counts
+//!   of the lookup fast path are made inside the read section, on its
+//!   CPU with preemption disabled: a plain add on that CPU's shard, as
+//!   `this_cpu_inc` (when the kernel has at most [`SHARDS`] CPUs; beyond,
+//!   CPUs share shards and add atomically). Every other count then goes
+//!   through the hooks too (preemption disabled around the add), so no
+//!   atomic add can land between an owner's load and store. Install the
+//!   hooks before the first count, as the first read section.
+//!
+//! Two threads never share a shard's line: each shard is a
+//! `CachePadded` word (128 bytes on x86-64), and in `std` each live
+//! thread owns a different shard (checked by the tests below).
 //!
 //! In `no_std` builds `this_cpu` (the raw number) also spreads the RCU
 //! reader slots.
@@ -63,12 +74,100 @@ pub(crate) fn this_cpu() -> usize {
     hint().unwrap_or(0)
 }
 
+#[cfg(all(not(feature = "std"), not(loom)))]
+pub(crate) use cpu_hooks::{enter_cpu, set_cpu_hooks, OnCpu};
+
+/// A kernel's "this CPU, preemption disabled" hooks (`no_std`), from
+/// [`set_rcu_cpu_hooks`](crate::set_rcu_cpu_hooks).
+#[cfg(all(not(feature = "std"), not(loom)))]
+mod cpu_hooks {
+    use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+    /// `fn() -> usize` and `fn()` as pointers; `ENTER` is stored last
+    /// (Release), so whoever sees it sees the rest.
+    static ENTER: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+    static EXIT: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+    pub(crate) fn set_cpu_hooks(cpus: usize, enter: fn() -> usize, exit: fn()) {
+        COUNT.store(cpus, Ordering::Relaxed);
+        EXIT.store(exit as *mut (), Ordering::Relaxed);
+        ENTER.store(enter as *mut (), Ordering::Release);
+    }
+
+    /// Whether CPUs own their counter shards: hooks are installed and no
+    /// two CPUs map to one shard.
+    #[inline]
+    pub(crate) fn owned_shards() -> bool {
+        let cpus = COUNT.load(Ordering::Relaxed);
+        cpus != 0 && cpus <= super::SHARDS
+    }
+
+    /// On a CPU with preemption disabled, until [`OnCpu::leave`].
+    pub(crate) struct OnCpu {
+        pub(crate) cpu: usize,
+        exit: fn(),
+    }
+
+    impl OnCpu {
+        /// Re-enables preemption.
+        #[inline]
+        pub(crate) fn leave(&self) {
+            (self.exit)()
+        }
+    }
+
+    /// Disables preemption through the hook and names the CPU, or `None`
+    /// without hooks.
+    #[inline]
+    pub(crate) fn enter_cpu() -> Option<OnCpu> {
+        let enter = ENTER.load(Ordering::Acquire);
+        if enter.is_null() {
+            return None;
+        }
+        // SAFETY: the only non-null values stored in `ENTER` and `EXIT`
+        // are `fn() -> usize` and `fn()` cast to pointers, in
+        // `set_cpu_hooks`, which stores `EXIT` before `ENTER`.
+        let (enter, exit) = unsafe {
+            (
+                core::mem::transmute::<*mut (), fn() -> usize>(enter),
+                core::mem::transmute::<*mut (), fn()>(EXIT.load(Ordering::Relaxed)),
+            )
+        };
+        let cpu = enter();
+        let count = COUNT.load(Ordering::Relaxed);
+        if cpu >= count {
+            exit();
+            panic!("the CPU hook named CPU {cpu}, not below the {count} given");
+        }
+        Some(OnCpu { cpu, exit })
+    }
+}
+
 /// The shard this thread counts on, from [`this_shard`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Shard {
     index: usize,
     /// Only this thread writes the shard while it lives.
     owned: bool,
+    /// Count through the kernel's CPU hooks (`no_std`): preemption
+    /// disabled around a plain add on that CPU's shard.
+    #[cfg_attr(any(feature = "std", loom), allow(dead_code))]
+    via_hooks: bool,
+}
+
+impl Shard {
+    /// The shard of `cpu`, on which the caller runs with preemption
+    /// disabled until it stops using the result: owned (plain adds) if no
+    /// other CPU maps to it.
+    #[cfg(all(not(feature = "std"), not(loom)))]
+    pub(crate) fn of_cpu_preempt_disabled(cpu: usize) -> Shard {
+        Shard {
+            index: cpu % SHARDS,
+            owned: cpu_hooks::owned_shards(),
+            via_hooks: false,
+        }
+    }
 }
 
 /// The shard this thread counts on (see the module docs).
@@ -83,6 +182,13 @@ pub(crate) fn this_shard() -> Shard {
         Shard {
             index: this_cpu() % SHARDS,
             owned: false,
+            // Once CPUs own their shards (plain adds, under the hooks),
+            // every other add to them must go through the hooks too, or
+            // it could land between an owner's load and store.
+            #[cfg(not(loom))]
+            via_hooks: cpu_hooks::owned_shards(),
+            #[cfg(loom)]
+            via_hooks: false,
         }
     }
 }
@@ -163,6 +269,7 @@ mod owned {
         Shard {
             index,
             owned: index != SHARED,
+            via_hooks: false,
         }
     }
 }
@@ -182,6 +289,17 @@ impl PerCpuCounter {
     /// Adds one on this thread's shard. Relaxed: counters order nothing.
     #[inline]
     pub(crate) fn inc(&self, shard: Shard) {
+        #[cfg(all(not(feature = "std"), not(loom)))]
+        if shard.via_hooks {
+            if let Some(on) = enter_cpu() {
+                // Preemption is off: this CPU's shard is ours alone
+                // (`owned_shards`), as in `of_cpu_preempt_disabled`.
+                let s = &self.shards[on.cpu % SHARDS];
+                s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+                on.leave();
+                return;
+            }
+        }
         let s = &self.shards[shard.index % SHARDS];
         if shard.owned {
             // Only this thread writes the shard (`owned` invariants), so

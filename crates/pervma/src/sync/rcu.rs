@@ -14,23 +14,59 @@
 //!
 //! - **`std`**: crossbeam-epoch's default collector, whose handle lives in a
 //!   thread-local. Entering a read section is one `pin()`, 3-5 ns.
-//! - **`no_std`**: there are no thread-locals, so one global collector keeps
-//!   a table of `READER_SLOTS` registered handles, each on its own cache
-//!   line. A reader claims a free slot with a compare-and-swap, starting at
-//!   the index returned by the hook installed with
-//!   [`set_cpu_hint`](crate::set_cpu_hint) (a CPU or thread number:
-//!   readers that pass distinct numbers never share a line) and
+//! - **`no_std`**, no hooks: there are no thread-locals, so one global
+//!   collector keeps a table of `READER_SLOTS` registered handles, each on
+//!   its own cache line. A reader claims a free slot with a
+//!   compare-and-swap, starting at the index returned by the hook
+//!   installed with [`set_cpu_hint`](crate::set_cpu_hint) (a CPU or thread
+//!   number: readers that pass distinct numbers never share a line) and
 //!   probing onwards; it gives the slot back when the section ends. If
-//!   every slot is taken, the reader spins until one is free: read sections
-//!   are short and never block.
+//!   every slot is taken, the reader takes an overflow slot from a list
+//!   that grows by one allocation when all of those are taken too: a claim
+//!   never waits, so a reader that holds a slot while it claims another
+//!   (a nested section), or a thousand readers, cannot hang. (Before,
+//!   readers spun until a slot came free: 64 threads that each held one
+//!   and wanted a second would have spun forever.)
+//! - **`no_std` with a kernel's hooks** ([`set_rcu_cpu_hooks`](crate::set_rcu_cpu_hooks)):
+//!   the enter hook disables preemption and names the CPU, and the section
+//!   pins that CPU's slot, which nobody else can use until the exit hook:
+//!   no claim, no atomic read-modify-write of ours. While the section
+//!   lasts its CPU's counter shard is the reader's alone
+//!   ([`RcuGuard::shard`]), so the lock counters add without one either.
+//!   Sections must not sleep then: pervma's own waits happen outside them
+//!   (`VmaChange::commit` detaches removed VMAs between two sections for
+//!   that reason), but a fault or user copy reads the page table inside
+//!   one, and so calls the [`Backend`](crate::Backend) and a file's
+//!   contents there: with these hooks those must not sleep either.
 //! - **`--cfg loom`**: a model with the same interface in which deferred
 //!   frees run when the loom execution ends. Loom then checks the lock
 //!   protocols built on top without exploring crossbeam's own internals,
 //!   which crossbeam's loom suite covers.
 //!
-//! The public API is the same in every build: the hook exists in `std`
-//! builds too, where it is optional (threads number themselves).
+//! The public API is the same in every build: the hooks exist in `std`
+//! builds too, where they are optional (threads number themselves) or
+//! ignored (the CPU hooks: a thread-local handle costs no more).
+//!
+//! # What a read section costs (measured)
+//!
+//! One thread, `lock_vma` + payload read at random among 1,000 VMAs
+//! (`cargo run --release -p pervma --example lookup_modes
+//! [--no-default-features] -- [hooks]`, the builds interleaved, 10 rounds
+//! each best of 7, AMD EPYC 2 vCPU KVM guest, quiet), median (min):
+//! `std` 33.8 (32.0) ns; `no_std` before the overflow slots 56.5 (54.8);
+//! `no_std` claiming slots now 51.4 (50.0); `no_std` with the CPU hooks
+//! 51.3 (44.5). The hooks remove the claim, but `no_std` stays 1.3-1.5x
+//! of `std` for reasons not yet located (a `perf record -e cpu-clock`
+//! profile puts most of a lookup in the tree walk in both builds).
+//! `crossbeam_epoch::pin` + unpin alone is 3.8-6.8 ns here, 5.6-11.1 ns
+//! per thread when two threads pin at once (`--example sharing_probe`).
+//!
+//! Two readers at random among 64 VMAs while a writer mprotects them
+//! (`--example contention_modes`, three rounds, quiet): `std` 14.3-16.4 M
+//! lookups/s; `no_std` spinning 6.3-8.4 M; `no_std` with the wait hooks
+//! (a futex) and the CPU hooks 11.9-14.5 M.
 
+use super::percpu::Shard;
 use core::marker::PhantomData;
 #[cfg(not(loom))]
 use core::mem::ManuallyDrop;
@@ -46,7 +82,7 @@ pub(crate) struct RcuGuard {
     #[cfg(not(loom))]
     inner: ManuallyDrop<crossbeam_epoch::Guard>,
     #[cfg(all(not(loom), not(feature = "std")))]
-    slot: &'static nostd::Slot,
+    reader: nostd::Reader,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -62,10 +98,10 @@ pub(crate) fn rcu_read_lock() -> RcuGuard {
     }
     #[cfg(all(not(loom), not(feature = "std")))]
     {
-        let slot = nostd::claim();
+        let reader = nostd::enter();
         RcuGuard {
-            inner: ManuallyDrop::new(slot.pin()),
-            slot,
+            inner: ManuallyDrop::new(reader.slot().pin()),
+            reader,
             _not_send: PhantomData,
         }
     }
@@ -110,6 +146,7 @@ impl RcuGuard {
         unsafe {
             self.inner.defer_unchecked(free)
         };
+
         #[cfg(loom)]
         {
             let free: alloc::boxed::Box<dyn FnOnce() + Send + '_> = alloc::boxed::Box::new(free);
@@ -121,6 +158,18 @@ impl RcuGuard {
                 unsafe { core::mem::transmute(free) };
             loom_model::defer(free);
         }
+    }
+
+    /// The counter shard to count on while this section lasts: this CPU's,
+    /// with plain adds, when a kernel's hooks put the section on a CPU
+    /// with preemption disabled; otherwise `fallback` (the thread's).
+    #[inline]
+    pub(crate) fn shard(&self, fallback: Shard) -> Shard {
+        #[cfg(all(not(loom), not(feature = "std")))]
+        if let Some(shard) = self.reader.shard() {
+            return shard;
+        }
+        fallback
     }
 
     /// Pushes this thread's deferred frees to where other threads can run
@@ -137,9 +186,10 @@ impl Drop for RcuGuard {
     fn drop(&mut self) {
         // SAFETY: `inner` is dropped exactly once, here, and not used after.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
-        // Unpinned: the slot's handle is idle and may pass to another reader.
+        // Unpinned: the slot's handle is idle and may pass to another reader
+        // (or, on a CPU slot, preemption may resume).
         #[cfg(not(feature = "std"))]
-        self.slot.release();
+        self.reader.leave();
     }
 }
 
@@ -228,6 +278,16 @@ impl Drop for RetireBatch {
     }
 }
 
+/// Installs a kernel's per-CPU read-section hooks (see
+/// [`set_rcu_cpu_hooks`](crate::set_rcu_cpu_hooks)). `no_std` builds only;
+/// elsewhere threads register through a thread-local (or loom's model).
+pub(crate) fn set_cpu_hooks(cpus: usize, enter: fn() -> usize, exit: fn()) {
+    #[cfg(all(not(loom), not(feature = "std")))]
+    nostd::set_cpu_hooks(cpus, enter, exit);
+    #[cfg(any(loom, feature = "std"))]
+    let _ = (cpus, enter, exit);
+}
+
 /// Runs every deferred free that no reader can still need, as far as a few
 /// epoch advances allow (`rcu_barrier`, roughly). For tests and teardown:
 /// when it returns, memory deferred before the call by threads that have
@@ -247,22 +307,45 @@ pub(crate) fn rcu_barrier() {
 mod nostd {
     //! The `no_std` reader table.
     //!
+    //! Two ways in, chosen per read section when it begins:
+    //!
+    //! - **CPU slots** (a kernel installed [`set_rcu_cpu_hooks`]): the
+    //!   hook disables preemption and names this CPU; the section pins
+    //!   that CPU's slot. Nothing else can use the slot until the exit
+    //!   hook re-enables preemption, so no claim is needed: no atomic
+    //!   read-modify-write beyond crossbeam's own pin. Nested sections on
+    //!   one CPU pin the same handle again, as crossbeam allows.
+    //! - **Claimed slots** (no hooks): `READER_SLOTS` slots in a static
+    //!   table, then a list of overflow slots that only grows. A reader
+    //!   claims a free one with a compare-and-swap, starting at
+    //!   [`this_cpu`]; if every slot is taken it allocates a new overflow
+    //!   slot (already claimed) and pushes it on the list. So a claim never
+    //!   waits: a thread that holds a slot and claims another (a nested
+    //!   section), or more readers than slots, cost an allocation, never a
+    //!   hang.
+    //!
     //! # Invariants
     //!
-    //! A slot's `handle` is used only by the thread that set `claimed` from
-    //! `false` to `true` (with `Acquire`), until it stores `false` again
-    //! (with `Release`). So the `!Send`/`!Sync` handle is used by one thread
-    //! at a time, and the claim/release pair orders its uses.
+    //! - A claimed slot's `handle` is used only by the thread that set
+    //!   `claimed` from `false` to `true` (with `Acquire`), until it stores
+    //!   `false` again (with `Release`). So the `!Send`/`!Sync` handle is
+    //!   used by one thread at a time, and the claim/release pair orders
+    //!   its uses.
+    //! - CPU slot `i` is used only between the enter hook returning `i` and
+    //!   the matching exit hook, on CPU `i` with preemption disabled (the
+    //!   hooks' contract): by one thread at a time, and the scheduler's own
+    //!   switch orders one thread's uses before the next's.
+    //! - Overflow nodes are leaked: never freed, so `&'static` to them is
+    //!   sound, and the list is only pushed to.
 
-    use super::super::percpu::this_cpu;
-    use super::super::prim::spin_hint;
+    use super::super::percpu::{self, this_cpu, OnCpu, Shard};
     // The table is a static, and only exists outside loom: core atomics.
-    use core::sync::atomic::{AtomicBool, Ordering};
+    use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
     use crossbeam_epoch::{Collector, Guard, LocalHandle};
     use crossbeam_utils::CachePadded;
     use once_cell::race::OnceBox;
 
-    /// How many readers can be inside a read section at once.
+    /// How many slots the static table has (more readers overflow).
     pub(super) const READER_SLOTS: usize = 64;
 
     pub(in super::super) struct Slot {
@@ -271,43 +354,154 @@ mod nostd {
     }
 
     struct Handle(LocalHandle);
-    // SAFETY: a `Handle` is only used by the thread that claimed its slot
-    // (module invariant), so it is never used from two threads at once;
-    // moving it between claims is ordered by the claim/release pair.
+    // SAFETY: a `Handle` is only used by the thread that claimed its slot,
+    // or that runs on its CPU with preemption disabled (module
+    // invariants), so never from two threads at once; moving it between
+    // users is ordered by the claim/release pair or the context switch.
     unsafe impl Send for Handle {}
     // SAFETY: as above: shared references exist on several threads, but
-    // only the claimer calls into the handle.
+    // only the current user calls into the handle.
     unsafe impl Sync for Handle {}
 
     static COLLECTOR: OnceBox<Collector> = OnceBox::new();
-    static SLOTS: [CachePadded<Slot>; READER_SLOTS] = [const {
-        CachePadded::new(Slot {
-            claimed: AtomicBool::new(false),
-            handle: OnceBox::new(),
-        })
-    }; READER_SLOTS];
+    static SLOTS: [CachePadded<Slot>; READER_SLOTS] =
+        [const { CachePadded::new(Slot::new()) }; READER_SLOTS];
 
-    pub(super) fn claim() -> &'static Slot {
-        let start = this_cpu();
-        loop {
-            for i in 0..READER_SLOTS {
-                let slot = &SLOTS[(start + i) % READER_SLOTS];
-                if !slot.claimed.load(Ordering::Relaxed)
-                    && slot
-                        .claimed
-                        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    return slot;
-                }
+    /// An overflow slot, leaked (module invariants).
+    struct Overflow {
+        slot: CachePadded<Slot>,
+        next: *const Overflow,
+    }
+    static OVERFLOW: AtomicPtr<Overflow> = AtomicPtr::new(core::ptr::null_mut());
+
+    /// The CPU slots, made when the hooks are installed.
+    static CPU_SLOTS: OnceBox<alloc::boxed::Box<[CachePadded<Slot>]>> = OnceBox::new();
+
+    pub(super) fn set_cpu_hooks(cpus: usize, enter: fn() -> usize, exit: fn()) {
+        assert!(cpus > 0, "set_rcu_cpu_hooks: no CPUs");
+        let slots = CPU_SLOTS.get_or_init(|| {
+            alloc::boxed::Box::new((0..cpus).map(|_| CachePadded::new(Slot::new())).collect())
+        });
+        assert!(
+            slots.len() >= cpus,
+            "set_rcu_cpu_hooks: CPU count grew from {} to {cpus}",
+            slots.len()
+        );
+        // INVARIANT: the slots exist before any reader can enter on one.
+        percpu::set_cpu_hooks(cpus, enter, exit);
+    }
+
+    /// Which slot a read section uses, and how it gives it back.
+    pub(super) enum Reader {
+        Claimed(&'static Slot),
+        /// This CPU's slot, preemption disabled until `leave`.
+        Cpu(&'static Slot, OnCpu),
+    }
+
+    /// Begins a read section: the slot to pin.
+    #[inline]
+    pub(super) fn enter() -> Reader {
+        match percpu::enter_cpu() {
+            None => Reader::Claimed(claim()),
+            Some(on) => {
+                let slots = CPU_SLOTS.get().expect("made before the hooks");
+                // `enter_cpu` checked the CPU against the count, which is
+                // at most the table's length (`set_cpu_hooks`).
+                Reader::Cpu(&slots[on.cpu], on)
             }
-            spin_hint();
         }
     }
 
-    /// Flushes the deferred frees of every slot no reader holds now.
+    impl Reader {
+        pub(super) fn slot(&self) -> &'static Slot {
+            match *self {
+                Reader::Claimed(slot) | Reader::Cpu(slot, _) => slot,
+            }
+        }
+
+        /// Ends the section (after its guard is dropped).
+        pub(super) fn leave(&self) {
+            match self {
+                Reader::Claimed(slot) => slot.release(),
+                Reader::Cpu(_, on) => on.leave(),
+            }
+        }
+
+        /// The shard of this CPU, while the section lasts.
+        pub(super) fn shard(&self) -> Option<Shard> {
+            match self {
+                Reader::Claimed(_) => None,
+                Reader::Cpu(_, on) => Some(Shard::of_cpu_preempt_disabled(on.cpu)),
+            }
+        }
+    }
+
+    fn try_claim(slot: &'static Slot) -> bool {
+        !slot.claimed.load(Ordering::Relaxed)
+            && slot
+                .claimed
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn overflow_slots() -> impl Iterator<Item = &'static Slot> {
+        let mut node = OVERFLOW.load(Ordering::Acquire).cast_const();
+        core::iter::from_fn(move || {
+            // SAFETY: overflow nodes are leaked and fully built before
+            // they are published with Release (module invariants).
+            let n = unsafe { node.as_ref()? };
+            node = n.next;
+            Some(&*n.slot)
+        })
+    }
+
+    /// Claims a slot; never waits (module docs).
+    #[inline]
+    pub(super) fn claim() -> &'static Slot {
+        let start = this_cpu();
+        for i in 0..READER_SLOTS {
+            let slot = &SLOTS[(start + i) % READER_SLOTS];
+            if try_claim(slot) {
+                return slot;
+            }
+        }
+        claim_overflow()
+    }
+
+    #[cold]
+    fn claim_overflow() -> &'static Slot {
+        if let Some(slot) = overflow_slots().find(|&slot| try_claim(slot)) {
+            return slot;
+        }
+        let node = alloc::boxed::Box::leak(alloc::boxed::Box::new(Overflow {
+            slot: CachePadded::new(Slot::new()),
+            next: core::ptr::null(),
+        }));
+        // INVARIANT: born claimed by us, never freed.
+        node.slot.claimed.store(true, Ordering::Relaxed);
+        let mut head = OVERFLOW.load(Ordering::Relaxed);
+        loop {
+            node.next = head;
+            // Release: the node's contents before its publication.
+            match OVERFLOW.compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return &node.slot,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// How many overflow slots exist (for tests).
+    #[cfg(test)]
+    pub(super) fn overflow_len() -> usize {
+        overflow_slots().count()
+    }
+
+    /// Flushes the deferred frees of every claimable slot no reader holds
+    /// now. A CPU slot's bag only its own CPU can flush: at most one bag
+    /// (crossbeam pushes a full one to the global queue), and writers
+    /// flush every few changes (`FLUSH_EVERY` in `mm/change.rs`).
     pub(super) fn flush_idle_slots() {
-        for slot in SLOTS.iter() {
+        for slot in SLOTS.iter().map(|s| &**s).chain(overflow_slots()) {
             if slot
                 .claimed
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -322,13 +516,27 @@ mod nostd {
     }
 
     impl Slot {
-        /// Pins the slot's participant. Only the claimer calls this.
+        const fn new() -> Self {
+            Slot {
+                claimed: AtomicBool::new(false),
+                handle: OnceBox::new(),
+            }
+        }
+
+        /// Pins the slot's participant. Only its current user calls this.
+        #[inline]
         pub(super) fn pin(&self) -> Guard {
+            match self.handle.get() {
+                Some(h) => h.0.pin(),
+                None => self.register().0.pin(),
+            }
+        }
+
+        #[cold]
+        fn register(&self) -> &Handle {
             let collector = COLLECTOR.get_or_init(|| alloc::boxed::Box::new(Collector::new()));
             self.handle
                 .get_or_init(|| alloc::boxed::Box::new(Handle(collector.register())))
-                .0
-                .pin()
         }
 
         pub(super) fn release(&self) {
@@ -364,5 +572,59 @@ mod loom_model {
 
     pub(super) fn defer(free: Deferred) {
         PENDING.0.lock().unwrap().push(free);
+    }
+}
+
+#[cfg(all(test, not(loom), not(feature = "std")))]
+mod nostd_tests {
+    extern crate std;
+    use super::*;
+
+    /// The overflow list is global: these tests count it one at a time.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// The slot-exhaustion hang: one thread that holds a slot and claims
+    /// another (as `lock_next_vmas_fast` once did for its re-check walk),
+    /// here more times than the table has slots. Each claim beyond the
+    /// table takes an overflow slot instead of spinning forever, and the
+    /// overflow slots come back for the next readers.
+    #[test]
+    fn nested_sections_beyond_the_table_never_spin() {
+        let _serial = SERIAL.lock().unwrap();
+        let n = 2 * nostd::READER_SLOTS + 3;
+        let guards: alloc::vec::Vec<RcuGuard> = (0..n).map(|_| rcu_read_lock()).collect();
+        let overflow = nostd::overflow_len();
+        assert!(
+            overflow >= n - nostd::READER_SLOTS,
+            "{overflow} overflow slots"
+        );
+        drop(guards);
+        let again: alloc::vec::Vec<RcuGuard> = (0..n).map(|_| rcu_read_lock()).collect();
+        assert_eq!(nostd::overflow_len(), overflow, "freed slots are reused");
+        drop(again);
+        rcu_barrier();
+    }
+
+    /// The hang itself: more threads than slots, every one holding a slot
+    /// while it claims a second (a barrier makes them all hold the first
+    /// before any claims the second). Before overflow slots, each spun for
+    /// a free slot that none would ever give back.
+    #[test]
+    fn more_threads_than_slots_each_claiming_a_second_never_hang() {
+        let _serial = SERIAL.lock().unwrap();
+        let threads = nostd::READER_SLOTS + 36;
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let first = rcu_read_lock();
+                    barrier.wait();
+                    let second = rcu_read_lock();
+                    drop(second);
+                    drop(first);
+                });
+            }
+        });
+        rcu_barrier();
     }
 }

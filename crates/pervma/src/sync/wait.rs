@@ -14,12 +14,44 @@
 //! | build        | [`wait`]                              | [`wake_all`]       |
 //! |--------------|---------------------------------------|--------------------|
 //! | `std`        | futex (`atomic-wait`)                 | futex wake         |
-//! | `no_std`     | bounded exponential spin, then return | nothing to do      |
-//! | `--cfg loom` | `loom::thread::yield_now`             | nothing to do      |
+//! | `no_std`     | the kernel's hook, if installed;      | the kernel's hook, |
+//! |              | else a bounded spin, then return      | else nothing       |
+//! | `--cfg loom` | block on one loom wait queue          | wake it            |
+
+//!
+//! The `no_std` hooks come from [`set_wait_hooks`](crate::set_wait_hooks)
+//! (a kernel's wait queue keyed by the word's address, as `std` keys the
+//! futex). They follow the same protocol, so the callers' loops, which
+//! re-check their condition after every return, are unchanged, and no
+//! wake-up is lost: a waker changes the word before calling `wake_all`,
+//! and the hook's `wait` must not sleep once the word differs from the
+//! value passed (it re-checks under its queue lock, as `futex_wait` does).
 
 #![deny(unsafe_code)]
 
 use super::prim::{spin_hint, AtomicU32};
+
+/// The kernel's wait and wake hooks (`no_std`); see the module docs.
+#[cfg(all(not(feature = "std"), not(loom)))]
+static HOOKS: once_cell::race::OnceBox<WaitHooks> = once_cell::race::OnceBox::new();
+
+#[cfg(all(not(feature = "std"), not(loom)))]
+struct WaitHooks {
+    wait: fn(&AtomicU32, u32),
+    wake_all: fn(&AtomicU32),
+}
+
+/// Installs the wait and wake hooks; the first installation wins. `std`
+/// builds use futexes and loom its scheduler, and keep nothing.
+pub(crate) fn set_wait_hooks(
+    wait: fn(&core::sync::atomic::AtomicU32, u32),
+    wake_all: fn(&core::sync::atomic::AtomicU32),
+) {
+    #[cfg(all(not(feature = "std"), not(loom)))]
+    let _ = HOOKS.set(alloc::boxed::Box::new(WaitHooks { wait, wake_all }));
+    #[cfg(any(feature = "std", loom))]
+    let _ = (wait, wake_all);
+}
 
 /// Blocks while `*word == expected`, or returns early (spuriously).
 #[inline]
@@ -27,7 +59,9 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32) {
     #[cfg(all(feature = "std", not(loom)))]
     atomic_wait::wait(word, expected);
     #[cfg(all(not(feature = "std"), not(loom)))]
-    {
+    if let Some(hooks) = HOOKS.get() {
+        (hooks.wait)(word, expected);
+    } else {
         // No scheduler to sleep on: spin for a while and let the caller
         // re-check. The bound keeps a lost update from costing more than
         // a few microseconds of extra spinning.
@@ -40,9 +74,37 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32) {
         }
     }
     #[cfg(loom)]
-    {
-        let _ = (word, expected);
-        loom::thread::yield_now();
+    loom_queue::wait(word, expected);
+}
+
+/// Under loom, waiting really blocks, as a futex (or a kernel's wait
+/// hook) does: one wait queue, whose lock the check of the word is made
+/// under. A waiter that misses its wake-up then blocks for good and loom
+/// reports the deadlock, so every model of a lock that waits also checks
+/// that no wake-up is lost (a writer never misses the reader that leaves
+/// last, nor a reader the writer that unlocks).
+#[cfg(loom)]
+mod loom_queue {
+    use super::super::prim::Ordering;
+    use super::AtomicU32;
+    use loom::sync::{Condvar, Mutex};
+
+    loom::lazy_static! {
+        static ref QUEUE: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    }
+
+    pub(super) fn wait(word: &AtomicU32, expected: u32) {
+        let queue = QUEUE.0.lock().unwrap();
+        // Under the queue lock, as `futex_wait` reads the word: a waker
+        // changes the word before it takes the lock to wake.
+        if word.load(Ordering::Relaxed) == expected {
+            drop(QUEUE.1.wait(queue).unwrap());
+        }
+    }
+
+    pub(super) fn wake_all() {
+        drop(QUEUE.0.lock().unwrap());
+        QUEUE.1.notify_all();
     }
 }
 
@@ -54,8 +116,15 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32) {
 pub(crate) fn wake_all(word: &AtomicU32) {
     #[cfg(all(feature = "std", not(loom)))]
     atomic_wait::wake_all(word);
-    #[cfg(any(not(feature = "std"), loom))]
-    let _ = word;
+    #[cfg(all(not(feature = "std"), not(loom)))]
+    if let Some(hooks) = HOOKS.get() {
+        (hooks.wake_all)(word);
+    }
+    #[cfg(loom)]
+    {
+        let _ = word;
+        loom_queue::wake_all();
+    }
 }
 
 /// Exponential spinning before a thread blocks.

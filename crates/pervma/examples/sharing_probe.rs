@@ -1,0 +1,133 @@
+//! Where do two readers' costs come from? Each row runs one operation in a
+//! loop on 1 thread, then on 2 threads at once, and prints the per-thread
+//! *on-CPU* cost (`CLOCK_THREAD_CPUTIME_ID`, so time other processes take
+//! on this shared machine is set aside) and the 2/1 ratio.
+//!
+//! `cargo run --release -p pervma --example sharing_probe`
+
+use pervma::{MapFlags, Mm, Prot};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Barrier;
+
+const N: u64 = 2_000_000;
+const P: u64 = 4096;
+const BASE: u64 = 0x1000_0000;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Per-thread on-CPU ns/op with `threads` threads running `op(t, i)`.
+fn run(threads: usize, op: &(dyn Fn(usize, u64) + Sync)) -> f64 {
+    let barrier = Barrier::new(threads);
+    let best = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let t0 = thread_cpu_ns();
+                    for i in 0..N {
+                        op(t, i);
+                    }
+                    (thread_cpu_ns() - t0) as f64 / N as f64
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    best.iter().sum::<f64>() / best.len() as f64
+}
+
+fn row(name: &str, op: &(dyn Fn(usize, u64) + Sync)) {
+    // Median of five, 1 and 2 threads interleaved.
+    let mut one = Vec::new();
+    let mut two = Vec::new();
+    for _ in 0..5 {
+        one.push(run(1, op));
+        two.push(run(2, op));
+    }
+    one.sort_by(f64::total_cmp);
+    two.sort_by(f64::total_cmp);
+    println!(
+        "{name:<44} {:>7.1} {:>7.1} {:>6.2}x",
+        one[2],
+        two[2],
+        two[2] / one[2]
+    );
+}
+
+#[repr(align(128))]
+struct Line(AtomicU32);
+
+fn main() {
+    println!(
+        "{:<44} {:>7} {:>7} {:>7}",
+        "per-thread on-CPU ns/op", "1 thr", "2 thr", "ratio"
+    );
+    row("crossbeam_epoch::pin() + unpin", &|_, _| {
+        drop(black_box(crossbeam_epoch::pin()));
+    });
+    let shared = AtomicU32::new(1);
+    row("fetch_add+fetch_sub, one shared word", &|_, _| {
+        shared.fetch_add(1, Ordering::Acquire);
+        shared.fetch_sub(1, Ordering::Release);
+    });
+    let same_line = [AtomicU32::new(1), AtomicU32::new(1)];
+    row("fetch_add+fetch_sub, own word, same line", &|t, _| {
+        same_line[t].fetch_add(1, Ordering::Acquire);
+        same_line[t].fetch_sub(1, Ordering::Release);
+    });
+    let own_line = [Line(AtomicU32::new(1)), Line(AtomicU32::new(1))];
+    row("fetch_add+fetch_sub, own line", &|t, _| {
+        own_line[t].0.fetch_add(1, Ordering::Acquire);
+        own_line[t].0.fetch_sub(1, Ordering::Release);
+    });
+
+    let mm: Mm<u64> = Mm::new();
+    let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    for i in 0..1000u64 {
+        mm.mmap(BASE + 2 * i * P, P, Prot::READ, fixed, None, i)
+            .unwrap();
+    }
+    let a = &*mm.lock_vma(BASE).unwrap() as *const _ as usize;
+    let b = &*mm.lock_vma(BASE + 2 * P).unwrap() as *const _ as usize;
+    println!(
+        "Vma<u64>: {} B, neighbours' addresses {:#x} and {:#x} ({} B apart)",
+        std::mem::size_of_val(&*mm.lock_vma(BASE).unwrap()),
+        a,
+        b,
+        b.abs_diff(a)
+    );
+    let addr = |t: usize, i: u64, pattern: u8| -> u64 {
+        let r = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54; // 0..1024
+        let index = match pattern {
+            0 => r % 1000,
+            1 => (r % 500) * 2 + t as u64,
+            2 => 0,
+            _ => t as u64 * 500,
+        };
+        BASE + 2 * index * P
+    };
+    for (name, pattern) in [
+        ("lock_vma+payload, random", 0u8),
+        ("lock_vma+payload, neighbours", 1),
+        ("lock_vma+payload, same VMA", 2),
+        ("lock_vma+payload, apart", 3),
+    ] {
+        row(name, &|t, i| {
+            let v = mm.lock_vma(addr(t, i, pattern)).unwrap();
+            black_box(*v.payload());
+        });
+    }
+    println!("stats: {:?}", mm.stats());
+}
