@@ -27,6 +27,7 @@ use crate::contents::{Contents, Fault, Resolve};
 use crate::sys;
 use crate::uffd::{Mode, Uffd, PAGE};
 use pervma::{Access, Backend, Errno, Install, Mapping, MmConfig, VmFlags};
+use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 
@@ -215,7 +216,7 @@ impl Backend for OwnMemory {
     }
 
     fn discard(&self, m: &Mapping<'_>, lazy: bool) {
-        if !self.inside(m.start, m.end) {
+        if !self.inside(m.start, m.end) || APPLYING_EVENT.with(Cell::get) {
             return;
         }
         let advice = if lazy {
@@ -258,4 +259,28 @@ impl Backend for OwnMemory {
         // no Rust reference points into the reservation (invariant).
         unsafe { sys::write_at(addr, data) }
     }
+}
+
+std::thread_local! {
+    /// Set while this thread applies a kernel event to the `Mm`
+    /// ([`applying_event`]).
+    static APPLYING_EVENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, which applies a `UFFD_EVENT_REMOVE` to the `Mm`, with
+/// [`OwnMemory`]'s `discard` a no-op on this thread: the kernel dropped the
+/// pages already, and a real `madvise` of registered memory would queue
+/// another `REMOVE` and wait until a handler reads it, which this thread
+/// (a handler) never would: with one handler, a deadlock (the regression
+/// test `firecracker_eagain` found it).
+pub(crate) fn applying_event<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            APPLYING_EVENT.with(|a| a.set(false));
+        }
+    }
+    APPLYING_EVENT.with(|a| a.set(true));
+    let _reset = Reset;
+    f()
 }

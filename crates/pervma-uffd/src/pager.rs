@@ -457,7 +457,8 @@ impl<T: Payload> Shared<T> {
                 let flags = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
                 let _ = self.mm.mmap(s, e - s, prot, flags, None, payload);
             } else {
-                let _ = self.mm.madvise(s, e - s, Advice::DontNeed);
+                // The kernel dropped the pages: only the Mm's record goes.
+                let _ = crate::own::applying_event(|| self.mm.madvise(s, e - s, Advice::DontNeed));
             }
         }
     }
