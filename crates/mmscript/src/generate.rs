@@ -59,21 +59,8 @@ const FILE_SIZE: u64 = 1 << 30;
 
 /// The advice words of v1.1 that random scripts use: every one but
 /// `collapse`, whose page-cache (shmem) collapse the model does not make.
-const NEW_ADVICE: [Advice; 13] = [
-    Advice::WillNeed,
-    Advice::Cold,
-    Advice::PageOut,
-    Advice::PopulateRead,
-    Advice::PopulateWrite,
-    Advice::Remove,
-    Advice::DontDump,
-    Advice::DoDump,
-    Advice::DontNeedLocked,
-    Advice::GuardInstall,
-    Advice::GuardRemove,
-    Advice::Mergeable,
-    Advice::Unmergeable,
-];
+/// [`Advice::ALL`] lists the 11 words of v1 first and `collapse` last.
+const NEW_ADVICE: &[Advice] = Advice::ALL.as_slice().split_at(11).1.split_at(13).0;
 
 /// The number of protection keys on x86 (key 0 is the default key).
 const PKEYS: i32 = 16;
@@ -228,7 +215,7 @@ impl Generator {
                 let advice = if self.rng.chance(65) {
                     self.rng.pick(&Advice::V1)
                 } else {
-                    self.rng.pick(&NEW_ADVICE)
+                    self.rng.pick(NEW_ADVICE)
                 };
                 Op::Madvise { addr, len, advice }
             }
@@ -563,5 +550,18 @@ mod tests {
             generate(3, 0),
             "# mmscript::generate(seed 3, 0 ops)\nmaps\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod new_advice_tests {
+    use super::*;
+
+    #[test]
+    fn new_advice_is_v1_1_without_collapse() {
+        assert_eq!(NEW_ADVICE.first(), Some(&Advice::WillNeed));
+        assert_eq!(NEW_ADVICE.last(), Some(&Advice::Unmergeable));
+        assert_eq!(NEW_ADVICE.len(), 13);
+        assert!(!NEW_ADVICE.contains(&Advice::Collapse));
     }
 }
