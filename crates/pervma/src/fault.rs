@@ -168,13 +168,14 @@ impl<T: Payload> Mm<T> {
             return Ok(Err(error));
         }
         let rcu = rcu_read_lock();
-        // A guard marker is found in the page table before the file is
-        // asked for the page (handle_pte_marker, before do_fault): past
-        // the end of the file too, it is SIGSEGV, not SIGBUS.
-        if self.page_table.get(addr, &rcu).kind() == PteKind::Guard {
-            return Ok(Err(FaultError::MapErr));
-        }
         if beyond_eof(vma, addr) {
+            // A guard marker is found in the page table before the file
+            // is asked for the page (handle_pte_marker, before do_fault):
+            // past the end of the file too, it is SIGSEGV, not SIGBUS.
+            // (Inside the file, handle_pte_fault finds it.)
+            if self.page_table.get(addr, &rcu).kind() == PteKind::Guard {
+                return Ok(Err(FaultError::MapErr));
+            }
             if access == Access::Read {
                 memory::read_fault_around(self.memory(), vma, addr, &rcu);
             } else if !vma.flags().contains(VmFlags::SHARED) && vma.anon_vma().is_none() {

@@ -341,7 +341,7 @@
 //! | type | bytes | Linux |
 //! |------|-------|-------|
 //! | `Vma<()>` | 56 | `vm_area_struct`: 192 without lockdep |
-//! | `Mm<()>` | 384 (`mmap_lock` padded to its own 128-byte line pair; the tree, the page table's root, the protection keys and PKRU, the layout) + 5 KiB of per-CPU counters behind a pointer | `mm_struct`: over 1 KiB |
+//! | `Mm<()>` | 512 (`mmap_lock` padded to its own 128-byte line pair; the tree, the page table's root, the protection keys and PKRU, the layout, the backend, `brk`, `def_flags`; 384 until `brk`, `def_flags` and the stack limit crossed a 128-byte line) + 5 KiB of per-CPU counters behind a pointer | `mm_struct`: over 1 KiB |
 //! | tree leaf / internal node | 280 / 408 (16 slots) | maple node: 256 |
 //!
 //! The per-VMA lock itself is 8 bytes of the VMA (`vm_refcnt` and
