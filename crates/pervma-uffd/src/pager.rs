@@ -123,6 +123,9 @@ pub struct Stats {
     pub errors: u64,
     /// Non-cooperative events read (`REMOVE`, `UNMAP`, `REMAP`, `FORK`).
     pub events: u64,
+    /// Forked children served ([`PagerConfig::apply_events`] and
+    /// `UFFD_FEATURE_EVENT_FORK`): each got a pager of its own.
+    pub forks: u64,
 }
 
 impl Stats {
@@ -148,6 +151,7 @@ struct Counters {
     gone: AtomicU64,
     errors: AtomicU64,
     events: AtomicU64,
+    forks: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -170,18 +174,26 @@ impl Counters {
             gone: l(&self.gone),
             errors: l(&self.errors),
             events: l(&self.events),
+            forks: l(&self.forks),
         }
     }
 }
 
-struct Shared<T> {
+struct Shared<T: Payload> {
     mm: Arc<Mm<T>>,
     uffd: Arc<Uffd>,
     contents: Arc<dyn Contents>,
     config: PagerConfig,
     stop: AtomicBool,
     stop_fd: OwnedFd,
-    counters: Counters,
+    /// Shared with the pagers of forked children, so that [`Pager::stats`]
+    /// counts theirs too.
+    counters: Arc<Counters>,
+    /// The pagers serving forked children (see [`Shared::forked`]).
+    children: Mutex<Vec<Pager<T>>>,
+    /// For a child's pager: a page no range of its userfaultfd covers, to
+    /// ask the kernel whether the child exited ([`Uffd::process_exited`]).
+    probe: Option<u64>,
     /// Serializes the application of non-cooperative events to the `Mm`.
     events: Mutex<()>,
     /// With `apply_events`: held across `read(2)` and the application of
@@ -208,7 +220,13 @@ struct Shared<T> {
 ///   userfaultfd it sent over a socket): a plain `Mm` describes it, and
 ///   with [`PagerConfig::apply_events`] its `REMOVE` (the range becomes
 ///   zero-fill: anonymous memory), `UNMAP` and `REMAP` events are applied
-///   to the `Mm`. `FORK` descriptors are closed (the child is not served).
+///   to the `Mm`; with `UFFD_FEATURE_EVENT_FORK`, a `FORK` event starts a
+///   pager for the child, over [`Mm::fork`] of this one, which stops
+///   when the child exits (its idle handler threads ask the kernel once a
+///   second) or with this pager. Without `apply_events`, a child's
+///   descriptor is closed, which unregisters the child's ranges
+///   (`userfaultfd_release`): its missing pages then fill as the kernel's
+///   own (zeroes for anonymous memory), as without `EVENT_FORK`.
 ///
 /// [`OwnMemory`]: crate::OwnMemory
 pub struct Pager<T: Payload> {
@@ -238,17 +256,13 @@ impl<T: Payload> Pager<T> {
         contents: Arc<dyn Contents>,
         config: PagerConfig,
     ) -> io::Result<Pager<T>> {
-        let shared = Arc::new(Shared {
-            mm,
-            uffd,
-            contents,
-            config,
-            stop: AtomicBool::new(false),
-            stop_fd: sys::eventfd()?,
-            counters: Counters::default(),
-            events: Mutex::new(()),
-            reading: Mutex::new(()),
-        });
+        let shared = Shared::new(mm, uffd, contents, config, Arc::default(), None)?;
+        Pager::spawn(shared)
+    }
+
+    /// Starts the handler threads of `shared`.
+    fn spawn(shared: Arc<Shared<T>>) -> io::Result<Pager<T>> {
+        let config = shared.config;
         let (tx, exited) = mpsc::channel();
         let mut pager = Pager {
             shared,
@@ -274,9 +288,17 @@ impl<T: Payload> Pager<T> {
         &self.shared.mm
     }
 
-    /// The counters so far.
+    /// The counters so far, forked children's pagers included.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
+    }
+
+    /// How many forked children are being served now (their pagers'
+    /// threads run until the child exits).
+    pub fn live_children(&self) -> usize {
+        let mut children = self.shared.children.lock().unwrap();
+        children.retain(|c| !c.shared.stop.load(Ordering::Acquire));
+        children.len()
     }
 
     /// Stops the handler threads and waits at most `timeout` for them.
@@ -307,7 +329,18 @@ impl<T: Payload> Pager<T> {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        Ok(self.stats())
+        // No thread of ours forks children any more.
+        let children = std::mem::take(&mut *self.shared.children.lock().unwrap());
+        let mut all_exited = true;
+        for mut child in children {
+            let left = deadline.saturating_duration_since(Instant::now());
+            all_exited &= child.stop(left).is_ok();
+        }
+        if all_exited {
+            Ok(self.stats())
+        } else {
+            Err(self.stats())
+        }
     }
 }
 
@@ -320,6 +353,29 @@ impl<T: Payload> Drop for Pager<T> {
 }
 
 impl<T: Payload> Shared<T> {
+    fn new(
+        mm: Arc<Mm<T>>,
+        uffd: Arc<Uffd>,
+        contents: Arc<dyn Contents>,
+        config: PagerConfig,
+        counters: Arc<Counters>,
+        probe: Option<u64>,
+    ) -> io::Result<Arc<Shared<T>>> {
+        Ok(Arc::new(Shared {
+            mm,
+            uffd,
+            contents,
+            config,
+            stop: AtomicBool::new(false),
+            stop_fd: sys::eventfd()?,
+            counters,
+            children: Mutex::new(Vec::new()),
+            probe,
+            events: Mutex::new(()),
+            reading: Mutex::new(()),
+        }))
+    }
+
     /// A handler thread's loop.
     fn run(&self) {
         let mut events = Events::with_capacity(16);
@@ -375,7 +431,15 @@ impl<T: Payload> Shared<T> {
                     continue;
                 }
             }
-            let _ = sys::poll_in(&fds, -1);
+            // A child's pager wakes once a second to see whether the child
+            // is still there; nothing else tells it.
+            let timeout = if self.probe.is_some() { 1000 } else { -1 };
+            if let (Ok(ready), Some(probe)) = (sys::poll_in(&fds, timeout), self.probe) {
+                if !ready.contains(&true) && self.uffd.process_exited(probe) {
+                    self.stop.store(true, Ordering::Release);
+                    sys::eventfd_signal(self.stop_fd.as_raw_fd());
+                }
+            }
             idle_since = Instant::now();
         }
     }
@@ -402,7 +466,10 @@ impl<T: Payload> Shared<T> {
             }
             Event::Fork { ufd } => {
                 inc(&self.counters.events);
-                sys::close(ufd);
+                let ufd = sys::adopt_fork_fd(ufd);
+                if self.config.apply_events {
+                    self.forked(ufd);
+                }
             }
             Event::Remove { start, end } => {
                 inc(&self.counters.events);
@@ -426,6 +493,59 @@ impl<T: Payload> Shared<T> {
                 }
             }
             Event::Unknown(_) => inc(&self.counters.errors),
+        }
+    }
+
+    /// `UFFD_EVENT_FORK`: the process forked, and `ufd` is the child's
+    /// userfaultfd, over a copy of its address space (`dup_mmap`: the
+    /// same VMAs and registrations; pages present in the parent are the
+    /// child's too, copy-on-write; missing ones fault to `ufd`). The child
+    /// gets a pager of its own, like this one, over [`Mm::fork`] of this
+    /// `Mm` (taken under the events lock: no other event is half-applied)
+    /// and the same contents. The parent's `fork` returned when the event
+    /// was read, so the child may be faulting already; its faults wait
+    /// until the child's pager reads them.
+    ///
+    /// When the copy fails (`ENOMEM`), `ufd` is closed, which unregisters
+    /// the child's ranges: its missing pages fill as the kernel's own.
+    fn forked(&self, ufd: OwnedFd) {
+        let child = {
+            let _guard = self.events.lock();
+            self.mm.fork()
+        };
+        let child = match child {
+            Ok(child) => child,
+            Err(_) => return inc(&self.counters.errors),
+        };
+        // A page below every VMA the child inherited (and so registered
+        // nowhere in it), at least mmap_min_addr's usual 64 KiB.
+        let probe = {
+            let mmap = child.mmap_read_lock();
+            let mut at = 1 << 16;
+            while let Some(v) = mmap.find_vma_intersection(at, at + PAGE) {
+                at = v.end();
+            }
+            at
+        };
+        let spawned = Uffd::from_fd(ufd, self.uffd.features()).and_then(|uffd| {
+            let shared = Shared::new(
+                Arc::new(child),
+                Arc::new(uffd),
+                self.contents.clone(),
+                self.config,
+                self.counters.clone(),
+                Some(probe),
+            )?;
+            Pager::spawn(shared)
+        });
+        match spawned {
+            Ok(pager) => {
+                inc(&self.counters.forks);
+                let mut children = self.children.lock().unwrap();
+                children.retain(|c| !c.shared.stop.load(Ordering::Acquire));
+                children.push(pager);
+            }
+            Err(_) => inc(&self.counters.errors),
         }
     }
 

@@ -598,9 +598,14 @@ impl Drop for Mmap {
     }
 }
 
-/// Closes a descriptor the kernel installed for us (a `FORK` event's).
-pub(crate) fn close(fd: RawFd) {
-    // SAFETY: the kernel installed `fd` for this process and nothing else
-    // knows it; dropping the OwnedFd closes it.
-    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+/// Takes ownership of the descriptor the kernel installed for a
+/// `UFFD_EVENT_FORK` message (the child's userfaultfd). The pager's event
+/// loop calls it exactly once per such message it read, so the
+/// descriptor is ours and nothing else knows it; dropping the result
+/// closes it.
+pub(crate) fn adopt_fork_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: per the contract above, the kernel installed `fd` for this
+    // process in a FORK message that only our caller read, and it adopts
+    // it once.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }

@@ -388,6 +388,26 @@ impl Uffd {
         sys::uffd_ioctl_zeropage(self.fd.as_raw_fd(), &mut z)
     }
 
+    /// Whether the process whose memory this userfaultfd serves has
+    /// exited: an ioctl that needs its address space (`UFFDIO_ZEROPAGE`,
+    /// no wake) at `probe`, a page that no range of this userfaultfd
+    /// covers, fails with `ESRCH` once the address space is gone
+    /// (`mmget_not_zero` in fs/userfaultfd.c) and with `ENOENT` (nothing
+    /// registered there) while it lives. The kernel has no other signal:
+    /// a userfaultfd whose process exited just never reports again.
+    pub fn process_exited(&self, probe: u64) -> bool {
+        let mut z = sys::uffdio_zeropage {
+            range: sys::uffdio_range {
+                start: probe,
+                len: PAGE,
+            },
+            mode: sys::UFFDIO_COPY_MODE_DONTWAKE, // bit 0: DONTWAKE in ZEROPAGE too
+            zeropage: 0,
+        };
+        let r = sys::uffd_ioctl_zeropage(self.fd.as_raw_fd(), &mut z);
+        r.is_err_and(|e| e.raw_os_error() == Some(libc::ESRCH))
+    }
+
     /// `UFFDIO_POISON`: accesses to `[dst, dst + len)` get `SIGBUS` until
     /// the range is unmapped or discarded; wakes.
     ///
