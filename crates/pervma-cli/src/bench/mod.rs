@@ -47,6 +47,7 @@ mod report;
 mod strategy;
 mod svg;
 mod uffd;
+mod uffd_restore;
 mod verdict;
 mod write;
 

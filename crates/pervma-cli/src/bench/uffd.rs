@@ -211,7 +211,7 @@ impl Workload for UffdWorkload {
                 );
             }
         }
-        vec![table]
+        vec![table, super::uffd_restore::table(cx)]
     }
 }
 

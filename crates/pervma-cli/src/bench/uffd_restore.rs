@@ -1,0 +1,251 @@
+//! `uffd` restore table: a Firecracker snapshot restore, served by
+//! `pervma uffd-handler`'s code and by a port of Firecracker's own example
+//! handler, on the same client.
+//!
+//! The client plays the VMM's part as Firecracker does on resume: it maps
+//! the guest memory (private anonymous, 32,768 pages), registers it with a
+//! userfaultfd (MISSING, `UFFD_FEATURE_EVENT_REMOVE` as for a balloon)
+//! and hands the descriptor and the region to the handler; then two
+//! "vCPU" threads each store to every page of their half, in order, so
+//! every store is a fault the handler serves from the memory file. One
+//! repetition is one restore (a fresh mapping, userfaultfd and handler);
+//! the figure is the time until both threads are done, per fault.
+//!
+//! - `pervma Nt block|spin`: [`firecracker::serve`], which `pervma
+//!   uffd-handler` runs after its socket handshake: a `Pager` with N
+//!   handler threads over an `Mm` that maps the file at the region.
+//! - `firecracker example`: Firecracker's `on_demand_handler` and its
+//!   `uffd_utils` (src/firecracker/examples/uffd), ported: one thread
+//!   that blocks in `poll`, then reads every queued message, one `read`
+//!   per message, and serves each with `UFFDIO_COPY` from the memory file
+//!   (mapped), finding its region by a linear scan, zero pages for ranges
+//!   a `REMOVE` gave back, faults that meet `EAGAIN` retried after the
+//!   next read.
+//! - `kernel`: the same stores on private anonymous memory without a
+//!   userfaultfd (zero-filled by the kernel).
+
+use super::kernel::Mapping;
+use super::measure::Summary;
+use super::registry::Context;
+use super::report::{group, Table};
+use pervma_uffd::firecracker::{self, GuestRegion};
+use pervma_uffd::{features, sys, Event, Events, OpenOptions, PagerConfig, Uffd, Wait, PAGE};
+use std::collections::HashSet;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// Pages of guest memory (the issue's figure: 32,768).
+const PAGES: u64 = 32768;
+/// vCPU threads.
+const VCPUS: u64 = 2;
+
+#[derive(Clone, Copy)]
+enum Handler {
+    Pervma { threads: usize, wait: Wait },
+    FirecrackerExample,
+    Kernel,
+}
+
+const HANDLERS: [(Handler, &str); 6] = [
+    (Handler::FirecrackerExample, "firecracker example"),
+    (
+        Handler::Pervma {
+            threads: 1,
+            wait: Wait::Block,
+        },
+        "pervma 1t block",
+    ),
+    (
+        Handler::Pervma {
+            threads: 1,
+            wait: Wait::Spin(Duration::from_micros(50)),
+        },
+        "pervma 1t spin",
+    ),
+    (
+        Handler::Pervma {
+            threads: 2,
+            wait: Wait::Block,
+        },
+        "pervma 2t block",
+    ),
+    (
+        Handler::Pervma {
+            threads: 2,
+            wait: Wait::Spin(Duration::from_micros(50)),
+        },
+        "pervma 2t spin",
+    ),
+    (Handler::Kernel, "kernel"),
+];
+
+/// The memory file's byte at offset `o`.
+fn pattern(o: u64) -> u8 {
+    (o / PAGE * 3 + o % 253) as u8
+}
+
+/// A snapshot memory file holding `bytes`, in /dev/shm (its name removed
+/// at once; the open file stays).
+fn mem_file(bytes: &[u8]) -> std::io::Result<std::fs::File> {
+    let path = format!("/dev/shm/pervma-bench-restore-{}", std::process::id());
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    f.write_all(bytes)?;
+    Ok(f)
+}
+
+/// One restore with `handler`: nanoseconds per fault per vCPU thread.
+fn restore(handler: Handler, pages: u64, file: &std::fs::File, bytes: &[u8]) -> f64 {
+    let guest = Mapping::new(pages as usize).expect("guest memory");
+    let stop = AtomicBool::new(false);
+    let opts = OpenOptions {
+        features: features::EVENT_REMOVE,
+        ..OpenOptions::default()
+    };
+    let uffd = Uffd::open(opts).expect("userfaultfd");
+    let region = GuestRegion {
+        base_host_virt_addr: guest.addr(),
+        size: pages * PAGE,
+        offset: 0,
+        page_size: PAGE,
+    };
+    std::thread::scope(|s| {
+        let pager = match handler {
+            Handler::Kernel => None,
+            Handler::Pervma { threads, wait } => {
+                guest.register(&uffd).expect("register");
+                let fd = uffd.as_fd().try_clone_to_owned().expect("dup");
+                let config = PagerConfig {
+                    threads,
+                    wait,
+                    ..PagerConfig::default()
+                };
+                Some(firecracker::serve(&[region], fd, file, config).expect("serve"))
+            }
+            Handler::FirecrackerExample => {
+                guest.register(&uffd).expect("register");
+                let (uffd, stop) = (&uffd, &stop);
+                s.spawn(move || firecracker_example(uffd, &[region], bytes, stop));
+                None
+            }
+        };
+        let start = Barrier::new(VCPUS as usize + 1);
+        let per = pages / VCPUS;
+        let t0 = std::thread::scope(|v| {
+            for t in 0..VCPUS {
+                let (start, guest) = (&start, &guest);
+                v.spawn(move || {
+                    start.wait();
+                    for i in t * per..(t + 1) * per {
+                        guest.touch(i as usize);
+                    }
+                });
+            }
+            start.wait();
+            Instant::now()
+        });
+        let ns = t0.elapsed().as_nanos() as f64 / per as f64;
+        stop.store(true, Relaxed);
+        if let Some(p) = pager {
+            let _ = p.shutdown(Duration::from_secs(5));
+        }
+        ns
+    })
+}
+
+/// Firecracker's example handler (`on_demand_handler` over
+/// `uffd_utils::UffdHandler`), ported; see the module docs.
+fn firecracker_example(uffd: &Uffd, regions: &[GuestRegion], backing: &[u8], stop: &AtomicBool) {
+    let mut removed: HashSet<u64> = HashSet::new();
+    let mut deferred: Vec<Event> = Vec::new();
+    let mut one = Events::with_capacity(1); // uffd-rs `read_event`: one message per read
+    let fd = uffd.as_raw_fd();
+    while !stop.load(Relaxed) {
+        // Runtime::run: poll(-1) on the uffd (and the socket). A timeout
+        // here, to notice the end of the run.
+        if !sys::poll_in(&[fd], 10).is_ok_and(|r| r[0]) {
+            continue;
+        }
+        loop {
+            let mut pending: Vec<Event> = std::mem::take(&mut deferred);
+            while uffd.read_events(&mut one).unwrap_or(0) > 0 {
+                pending.extend(one.iter());
+            }
+            for event in pending {
+                match event {
+                    Event::PageFault { address, .. } => {
+                        let page = address & !(PAGE - 1);
+                        let served = if removed.contains(&(page / PAGE)) {
+                            uffd.zeropage(page, PAGE)
+                        } else {
+                            let r = regions
+                                .iter()
+                                .find(|r| {
+                                    r.base_host_virt_addr <= page
+                                        && page < r.base_host_virt_addr + r.size
+                                })
+                                .expect("a fault outside the regions");
+                            let o = (r.offset + page - r.base_host_virt_addr) as usize;
+                            uffd.copy(page, &backing[o..o + PAGE as usize])
+                        };
+                        match served {
+                            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                                deferred.push(event)
+                            }
+                            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                            r => r.expect("UFFDIO_COPY"),
+                        }
+                    }
+                    Event::Remove { start, end } => {
+                        removed.extend((start / PAGE)..(end / PAGE));
+                    }
+                    other => panic!("unexpected event {other:?}"),
+                }
+            }
+            if deferred.is_empty() {
+                break;
+            }
+        }
+    }
+}
+
+/// The restore table.
+pub(crate) fn table(cx: &Context<'_>) -> Table {
+    let mut table = Table::new(
+        "uffd",
+        "snapshot restore: 2 vCPU threads store to 32,768 fresh pages served from a memory \
+         file (Firecracker's protocol), time per fault per vCPU",
+        "fault",
+    );
+    // Quick mode (CI's smoke run): a smaller guest.
+    let pages = if cx.plan.duration < Duration::from_millis(20) {
+        2048
+    } else {
+        PAGES
+    };
+    let bytes: Vec<u8> = (0..pages * PAGE).map(pattern).collect();
+    let file = mem_file(&bytes).expect("memory file");
+    let mut reps = vec![Vec::new(); HANDLERS.len()];
+    for rep in 0..=cx.plan.reps {
+        for (i, (handler, name)) in HANDLERS.into_iter().enumerate() {
+            cx.progress.set(format!("uffd restore {name}"));
+            let ns = restore(handler, pages, &file, &bytes);
+            if rep > 0 {
+                reps[i].push(ns); // rep 0 warms up
+            }
+        }
+    }
+    for ((_, name), reps) in HANDLERS.into_iter().zip(reps) {
+        let summary = Summary::from_reps(reps, VCPUS as usize, &[]);
+        table.push(name, group![vcpus = VCPUS, pages = pages], summary, vec![]);
+    }
+    table
+}
