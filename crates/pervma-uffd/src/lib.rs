@@ -109,4 +109,4 @@ mod uffd;
 pub use contents::{Contents, Fault, FileContents, Resolve};
 pub use own::OwnMemory;
 pub use pager::{Pager, PagerConfig, Stats, Unmapped, Wait};
-pub use uffd::{features, Event, Events, Mode, OpenOptions, Uffd, PAGE};
+pub use uffd::{features, ioctls, Event, Events, Mode, OpenOptions, Uffd, PAGE};
