@@ -45,7 +45,7 @@ impl Default for OpenOptions {
 /// |---|---|---|
 /// | MISSING | private anonymous | always |
 /// | MISSING | shmem | `MISSING_SHMEM` |
-/// | WP | private anonymous | [`PAGEFAULT_FLAG_WP`](features::PAGEFAULT_FLAG_WP) (the kernel clears it where page tables have no uffd-wp bit) |
+/// | WP | private anonymous | [`PAGEFAULT_FLAG_WP`](features::PAGEFAULT_FLAG_WP) |
 /// | WP | shmem, hugetlbfs | [`WP_HUGETLBFS_SHMEM`](features::WP_HUGETLBFS_SHMEM) |
 /// | MINOR | shmem | [`MINOR_SHMEM`](features::MINOR_SHMEM) |
 ///
@@ -55,7 +55,7 @@ pub mod features {
     use crate::sys;
     /// `UFFD_FEATURE_PAGEFAULT_FLAG_WP`: write-protect faults (WP mode) on
     /// anonymous memory. The kernel offers it where the architecture's
-    /// page tables have a uffd-wp bit (x86-64, arm64, riscv).
+    /// page tables have a uffd-wp bit (x86-64 among them).
     pub const PAGEFAULT_FLAG_WP: u64 = sys::UFFD_FEATURE_PAGEFAULT_FLAG_WP;
     /// `UFFD_FEATURE_EVENT_FORK`.
     pub const EVENT_FORK: u64 = sys::UFFD_FEATURE_EVENT_FORK;
@@ -71,7 +71,8 @@ pub mod features {
     pub const MINOR_SHMEM: u64 = sys::UFFD_FEATURE_MINOR_SHMEM;
     /// `UFFD_FEATURE_WP_HUGETLBFS_SHMEM`: WP mode on shmem and hugetlbfs.
     pub const WP_HUGETLBFS_SHMEM: u64 = sys::UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
-    /// `UFFD_FEATURE_WP_UNPOPULATED`: [`Uffd::write_protect`](crate::Uffd::write_protect) protects the
+    /// `UFFD_FEATURE_WP_UNPOPULATED`:
+    /// [`Uffd::write_protect`](crate::Uffd::write_protect) protects the
     /// range's pages that are not there yet too (anonymous memory; Linux
     /// 6.4), with a marker in the page table. Without it only present
     /// pages are protected, and a write to a missing page takes no
@@ -81,10 +82,10 @@ pub mod features {
     /// MISSING mode), and the kernel (6.18) treats the marker unevenly:
     /// `UFFDIO_ZEROPAGE` fails with `EEXIST` (as if the page were there),
     /// `UFFDIO_COPY` replaces the marker, the protection with it unless
-    /// [`copy_protected`](crate::Uffd::copy_protected). The [`Pager`](crate::Pager)
-    /// turns a refused zero page into a protected copy of zeroes; a
-    /// [`Resolve::Copy`](crate::Resolve::Copy) is a plain copy (the page
-    /// comes unprotected).
+    /// [`copy_protected`](crate::Uffd::copy_protected). The
+    /// [`Pager`](crate::Pager) turns a refused zero page into a protected
+    /// copy of zeroes; a [`Resolve::Copy`](crate::Resolve::Copy) is a
+    /// plain copy (the page comes unprotected).
     pub const WP_UNPOPULATED: u64 = sys::UFFD_FEATURE_WP_UNPOPULATED;
     /// `UFFD_FEATURE_POISON`: `UFFDIO_POISON`.
     pub const POISON: u64 = sys::UFFD_FEATURE_POISON;
