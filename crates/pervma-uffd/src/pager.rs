@@ -67,6 +67,10 @@ pub enum Wait {
 
 /// What to do with a fault where the `Mm` has no VMA (the range was
 /// unmapped through the `Mm`, or never described).
+///
+/// A write-protect fault there is unprotected either way (counted as
+/// `unmapped` and `unprotected`; the [`Contents`] are not asked): its
+/// page is present, so neither answer would end it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Unmapped {
     /// `UFFDIO_WAKE`: the thread faults again, and gets its `SIGSEGV`
@@ -494,6 +498,11 @@ impl<T: Payload> Shared<T> {
             let Some(vma) = self.mm.lock_vma(page) else {
                 inc(&c.unmapped);
                 let r = match self.config.unmapped {
+                    // The page is there: a wake or a poison (EEXIST) would
+                    // leave it protected, and the writer faulting forever.
+                    _ if fault.wp => (self.uffd)
+                        .write_protect(page, PAGE, false)
+                        .map(|()| &c.unprotected),
                     Unmapped::Wake => self.uffd.wake(page, PAGE).map(|()| &c.woken),
                     Unmapped::Poison => self.uffd.poison(page, PAGE).map(|()| &c.poisoned),
                 };

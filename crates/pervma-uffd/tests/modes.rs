@@ -509,6 +509,47 @@ fn minor_faults_on_shmem_are_continued_from_the_page_cache() {
     eprintln!("{HOLE} pages in {:?}: {stats:?}", started.elapsed());
 }
 
+/// A write-protect fault where the `Mm` describes nothing: the pager
+/// unprotects the page (a wake would leave the writer faulting forever)
+/// without asking the contents.
+#[test]
+fn a_write_protect_fault_outside_the_mm_is_unprotected() {
+    let Some(uffd) = open(features::PAGEFAULT_FLAG_WP, "WP mode on anonymous memory") else {
+        return;
+    };
+    let region = Arc::new(Region::anonymous(2 * PAGE));
+    region.write(0, 0, 1);
+    region.write(1, 0, 2);
+    let mode = Mode {
+        missing: true,
+        wp: true,
+        minor: false,
+    };
+    // SAFETY: the region is this test's alone, every page is present, and
+    // a pager serves the descriptor before any thread writes there.
+    unsafe { uffd.register(region.addr, region.len, mode) }.unwrap();
+    uffd.write_protect(region.addr, region.len, true).unwrap();
+    // The Mm describes page 0 only.
+    let mm: Mm<()> = Mm::new();
+    let rw = Prot::READ | Prot::WRITE;
+    let flags = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    mm.mmap(region.addr, PAGE, rw, flags, None, ()).unwrap();
+    let recorder = Recorder::new();
+    let pager = pager(&Arc::new(mm), &uffd, &recorder);
+    let r = region.clone();
+    bounded("store outside the Mm", 1, move |_| {
+        r.write(1, 0, 3);
+        assert_eq!(r.read(1, 0), 3);
+    });
+    assert!(recorder.seen().is_empty());
+    let stats = pager.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        (stats.faults, stats.unmapped, stats.unprotected, stats.woken),
+        (1, 1, 1, 0),
+        "{stats:?}"
+    );
+}
+
 /// MISSING + WP with `WP_UNPOPULATED`: protecting the range marks its
 /// missing pages too. A touch of a marked page is a MISSING fault; the
 /// kernel refuses a zero page there (`EEXIST`: the marker), and the pager
