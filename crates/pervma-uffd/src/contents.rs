@@ -19,9 +19,11 @@ pub struct Fault {
     pub page: u64,
     /// A store.
     pub write: bool,
-    /// A minor fault (the page is in the page cache; MINOR mode).
+    /// A minor fault (the page is in the page cache, not mapped here;
+    /// MINOR mode): [`Resolve::Continue`] maps it.
     pub minor: bool,
-    /// A write-protect fault (WP mode).
+    /// A write-protect fault (WP mode): a store to a present page that was
+    /// write-protected; [`Resolve::Unprotect`] lets it go on.
     pub wp: bool,
     /// The faulting thread (with `UFFD_FEATURE_THREAD_ID`, else 0).
     pub thread: u32,
@@ -40,6 +42,12 @@ pub enum Resolve<'a> {
     /// Map the page-cache page that is there (`UFFDIO_CONTINUE`, minor
     /// faults).
     Continue,
+    /// Write-protect faults: the page is there; take its write protection
+    /// off and wake the writer (`UFFDIO_WRITEPROTECT` without
+    /// `MODE_WP`), so the store goes on. Whatever had to happen before
+    /// the page changes (a snapshot's copy of it, a dirty bit) happens in
+    /// [`Contents::resolve`], before it answers this.
+    Unprotect,
     /// Map nothing; wake the thread to fault again (`UFFDIO_WAKE`).
     Wake,
 }
@@ -48,6 +56,14 @@ pub enum Resolve<'a> {
 /// lock held (`lock_vma`): a `munmap` or `mprotect` of the range waits
 /// until the page is resolved, so the answer cannot be stale; it must
 /// not call back into the `Mm`.
+///
+/// Which answers fit which fault: a missing page ([`Fault::wp`] and
+/// [`Fault::minor`] false) takes [`Resolve::Copy`], [`Resolve::Zero`] or
+/// [`Resolve::Poison`]; a minor fault [`Resolve::Continue`]; a
+/// write-protect fault [`Resolve::Unprotect`]. [`Resolve::Wake`] fits
+/// all, and makes the thread fault again. The page of a minor or
+/// write-protect fault is there already, so a fill answer finds it
+/// (`EEXIST`): the pager wakes the thread, which faults again, and again.
 pub trait Contents: Send + Sync {
     /// What the page `fault.page` of `m` (the whole VMA) holds. `buf` is a
     /// page to fill when the bytes are not in memory already.
@@ -77,6 +93,7 @@ impl Source {
 /// | a file this value knows, the page inside it | the file's bytes at `pgoff`, the last page padded with zeroes ([`Resolve::Copy`]) |
 /// | a file, the page past its end (the smaller of the pervma [`File`](pervma::File)'s size and the source's), or a file it does not know | `SIGBUS` ([`Resolve::Poison`]) |
 /// | a minor fault | the page-cache page ([`Resolve::Continue`]) |
+/// | a write-protect fault | the page as it is, made writable ([`Resolve::Unprotect`]) |
 ///
 /// Files are told apart by [`File::id`](pervma::File::id): a VMA that maps
 /// the pervma file `f` reads the source given for `f`.
@@ -112,6 +129,9 @@ impl FileContents {
 
 impl Contents for FileContents {
     fn resolve<'a>(&'a self, m: &Mapping<'_>, fault: &Fault, buf: &'a mut [u8]) -> Resolve<'a> {
+        if fault.wp {
+            return Resolve::Unprotect;
+        }
         if fault.minor {
             return Resolve::Continue;
         }

@@ -23,20 +23,38 @@
 //!
 //! - [`Uffd`]: opening (`userfaultfd(2)` with `UFFD_USER_MODE_ONLY`, else
 //!   `/dev/userfaultfd`; a refusal names `vm.unprivileged_userfaultfd`),
-//!   registering (MISSING, WP, MINOR), resolving, waking, reading
-//!   [`Event`]s. [`sys`] is the uapi, written out and checked against the
+//!   registering (MISSING, WP, MINOR), write-protecting, resolving,
+//!   waking, reading [`Event`]s. [`sys`] is the uapi, written out and checked against the
 //!   kernel headers by `tests/uapi.rs`.
 //! - [`Pager`]: N handler threads on one userfaultfd ([`PagerConfig`]:
 //!   [`Wait::Block`] or [`Wait::Spin`], what to do where the `Mm` maps
 //!   nothing, whether to apply non-cooperative events); its module docs
 //!   give the races (`EEXIST`, `EAGAIN`, ranges that went away) and how
 //!   each is handled. [`Stats`] counts what it did.
+//! - [`Contents`]: what a fault's page holds, as a [`Resolve`];
+//!   [`FileContents`] is Linux's rule (and answers write-protect and
+//!   minor faults as below).
 //! - [`OwnMemory`]: this process's memory as a pervma
 //!   [`Backend`](pervma::Backend): `munmap`, `mprotect`, `mremap` and
 //!   `MADV_DONTNEED` made through the `Mm` reach the real memory, under
 //!   the operation's locks.
 //! - [`firecracker`]: Firecracker's handler protocol (`pervma
 //!   uffd-handler` is its command).
+//!
+//! ## Write-protect and minor faults
+//!
+//! A range registered with [`Mode::wp`] takes a fault for each write to a
+//! page that [`Uffd::write_protect`] protected (reads go on): the pager
+//! hands it to [`Contents::resolve`] with [`Fault::wp`] set, and the
+//! contents do what they want with the page as it still is (a
+//! snapshotter copies it, a dirty tracker notes it) and answer
+//! [`Resolve::Unprotect`]; the write goes on. A shmem range registered
+//! with [`Mode::minor`] takes a fault for each page that the page cache
+//! has (written through another mapping of the file) but the range does
+//! not map yet; [`Resolve::Continue`] maps it. [`FileContents`] answers
+//! both so. Whether this kernel has them: [`Uffd::offered`] (the table is
+//! in [`features`]); `tests/modes.rs` runs both on real memory.
+//! [`OwnMemory`] registers MISSING only.
 //!
 //! ## Spinning or blocking
 //!
@@ -109,4 +127,4 @@ mod uffd;
 pub use contents::{Contents, Fault, FileContents, Resolve};
 pub use own::OwnMemory;
 pub use pager::{Pager, PagerConfig, Stats, Unmapped, Wait};
-pub use uffd::{features, Event, Events, Mode, OpenOptions, Uffd, PAGE};
+pub use uffd::{features, ioctls, Event, Events, Mode, OpenOptions, Uffd, PAGE};

@@ -129,6 +129,7 @@ impl OwnMemory {
             Resolve::Poison => self.uffd.poison(page, PAGE),
             Resolve::Continue => self.uffd.continue_minor(page, PAGE),
             Resolve::Wake => Ok(()),
+            Resolve::Unprotect => Ok(()), // a missing page: nothing is protected
         };
         match r {
             Ok(()) => Ok(()),

@@ -15,17 +15,30 @@
 //!    one of any other range does not delay us.
 //!    No VMA: the range was unmapped from the `Mm` ([`Unmapped`]).
 //!    The VMA forbids the access: wake the thread (the kernel, whose
-//!    protection the `Mm` drives, decides again).
-//! 3. [`Contents::resolve`] says what the page holds.
-//! 4. The ioctl (`UFFDIO_COPY`, `ZEROPAGE`, `POISON`, `CONTINUE`), then
-//!    the VMA lock is dropped. `EEXIST`: another thread mapped the page,
-//!    `UFFDIO_WAKE` it. `EAGAIN`: a `REMOVE`/`UNMAP`/`REMAP` event is
-//!    queued and the kernel refuses until somebody reads it: the fault is
+//!    protection the `Mm` drives, decides again). Not asked of a
+//!    write-protect fault: the kernel checked the VMA's write permission
+//!    before the fault reached the userfaultfd, the page is there, and
+//!    only unprotecting it (or a wake, to fault again) resolves it.
+//! 3. [`Contents::resolve`] says what the page holds: for a missing page
+//!    its bytes (or zeroes, or `SIGBUS`); for a minor fault (MINOR mode)
+//!    that the page cache has it; for a write-protect fault (WP mode)
+//!    that the write may go on, once the contents did what they wanted
+//!    with the page as it is (a snapshot's copy, a dirty bit).
+//! 4. The ioctl (`UFFDIO_COPY`, `ZEROPAGE`, `POISON`, `CONTINUE`, or
+//!    `WRITEPROTECT` without `MODE_WP`: unprotect and wake), then the VMA
+//!    lock is dropped. `EEXIST`: another thread mapped the page,
+//!    `UFFDIO_WAKE` it (a zero page refused with `EEXIST` may be a
+//!    write-protect marker instead, with `WP_UNPOPULATED`: a protected
+//!    copy of zeroes goes there first; see [`features::WP_UNPOPULATED`]).
+//!    `EAGAIN`: a `REMOVE`/`UNMAP`/`REMAP` event is queued and the kernel
+//!    refuses until somebody reads it: the fault is
 //!    put aside, the thread goes back to reading (so that it reads the
 //!    event itself if it is the only handler: Firecracker's handler
 //!    deadlocked here once), and retries it when the queue is empty.
 //!    `ENOENT`/`ESRCH`: the range is no longer registered, or the process
 //!    is exiting: nothing to do.
+//!
+//! [`features::WP_UNPOPULATED`]: crate::features::WP_UNPOPULATED
 
 #![deny(unsafe_code)]
 
@@ -54,6 +67,10 @@ pub enum Wait {
 
 /// What to do with a fault where the `Mm` has no VMA (the range was
 /// unmapped through the `Mm`, or never described).
+///
+/// A write-protect fault there is unprotected either way (counted as
+/// `unmapped` and `unprotected`; the [`Contents`] are not asked): its
+/// page is present, so neither answer would end it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Unmapped {
     /// `UFFDIO_WAKE`: the thread faults again, and gets its `SIGSEGV`
@@ -107,6 +124,9 @@ pub struct Stats {
     pub poisoned: u64,
     /// Minor faults continued.
     pub continued: u64,
+    /// Write-protect faults resolved by unprotecting the page
+    /// ([`Resolve::Unprotect`]).
+    pub unprotected: u64,
     /// Faults answered by a wake alone ([`Resolve::Wake`], a VMA that
     /// forbids the access, [`Unmapped::Wake`]).
     pub woken: u64,
@@ -129,11 +149,16 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Faults resolved by mapping something: copied, zero, poisoned or
-    /// continued. Each missing page is served once; a second message for
-    /// it (two threads faulting at once) ends as `exists`.
+    /// Faults resolved the way the [`Contents`] answered: copied, zero,
+    /// poisoned, continued or unprotected. Each missing (or minor) page is
+    /// served once; a second message for it (two threads faulting at
+    /// once) ends as `exists`. Unprotecting has no `EEXIST`: a second
+    /// write-protect fault on a page (two threads storing to it at once)
+    /// is unprotected again, and counted again. So
+    /// `served() + woken + exists + gone + errors` accounts for every
+    /// fault that is not waiting for an `EAGAIN` retry.
     pub fn served(&self) -> u64 {
-        self.copied + self.zeroed + self.poisoned + self.continued
+        self.copied + self.zeroed + self.poisoned + self.continued + self.unprotected
     }
 }
 
@@ -144,6 +169,7 @@ struct Counters {
     zeroed: AtomicU64,
     poisoned: AtomicU64,
     continued: AtomicU64,
+    unprotected: AtomicU64,
     woken: AtomicU64,
     exists: AtomicU64,
     again: AtomicU64,
@@ -167,6 +193,7 @@ impl Counters {
             zeroed: l(&self.zeroed),
             poisoned: l(&self.poisoned),
             continued: l(&self.continued),
+            unprotected: l(&self.unprotected),
             woken: l(&self.woken),
             exists: l(&self.exists),
             again: l(&self.again),
@@ -591,6 +618,11 @@ impl<T: Payload> Shared<T> {
             let Some(vma) = self.mm.lock_vma(page) else {
                 inc(&c.unmapped);
                 let r = match self.config.unmapped {
+                    // The page is there: a wake or a poison (EEXIST) would
+                    // leave it protected, and the writer faulting forever.
+                    _ if fault.wp => (self.uffd)
+                        .write_protect(page, PAGE, false)
+                        .map(|()| &c.unprotected),
                     Unmapped::Wake => self.uffd.wake(page, PAGE).map(|()| &c.woken),
                     Unmapped::Poison => self.uffd.poison(page, PAGE).map(|()| &c.poisoned),
                 };
@@ -614,14 +646,35 @@ impl<T: Payload> Shared<T> {
             };
             match self.contents.resolve(&m, &fault, buf) {
                 Resolve::Copy(bytes) => self.uffd.copy(page, bytes).map(|()| &c.copied),
-                Resolve::Zero => self.uffd.zeropage(page, PAGE).map(|()| &c.zeroed),
+                Resolve::Zero => self.zero(page).map(|()| &c.zeroed),
                 Resolve::Poison => self.uffd.poison(page, PAGE).map(|()| &c.poisoned),
                 Resolve::Continue => self.uffd.continue_minor(page, PAGE).map(|()| &c.continued),
+                Resolve::Unprotect => (self.uffd)
+                    .write_protect(page, PAGE, false)
+                    .map(|()| &c.unprotected),
                 Resolve::Wake => self.uffd.wake(page, PAGE).map(|()| &c.woken),
             }
             // The VMA lock is dropped here, after the page is in.
         };
         self.finish(fault, result, deferred);
+    }
+
+    /// `UFFDIO_ZEROPAGE`, and where the kernel refuses it with `EEXIST`
+    /// because a write-protect marker stands for the missing page
+    /// ([`features::WP_UNPOPULATED`]), a copy of zeroes that keeps the
+    /// protection: the thread would otherwise be woken to the same
+    /// refusal forever. A copy that fails too (the page is really there,
+    /// or the range is not registered in WP mode) is the first `EEXIST`.
+    ///
+    /// [`features::WP_UNPOPULATED`]: crate::features::WP_UNPOPULATED
+    fn zero(&self, page: u64) -> io::Result<()> {
+        static ZEROES: [u8; PAGE as usize] = [0; PAGE as usize];
+        match self.uffd.zeropage(page, PAGE) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                self.uffd.copy_protected(page, &ZEROES).map_err(|_| e)
+            }
+            r => r,
+        }
     }
 
     fn finish(&self, fault: Fault, result: io::Result<&AtomicU64>, deferred: &mut Vec<Fault>) {

@@ -6,8 +6,8 @@
 //! The structs and ioctl numbers are written out here (no bindgen, no
 //! libclang); `tests/uapi.rs` checks each against the kernel headers when
 //! the machine has them (and against the values of torvalds/linux for the
-//! ones older headers lack, `UFFDIO_POISON`). Raw core, safe shell: each
-//! function here is one system call; the types above ([`crate::Uffd`],
+//! ones older headers lack: `UFFDIO_POISON`, `UFFD_FEATURE_WP_UNPOPULATED`).
+//! Raw core, safe shell: each function here is one system call; the types above ([`crate::Uffd`],
 //! [`crate::OwnMemory`]) decide when calling it is sound.
 //!
 //! | ioctl | dir | nr | argument | size |
@@ -18,6 +18,7 @@
 //! | `UFFDIO_WAKE` | R | 0x02 | `uffdio_range` | 16 |
 //! | `UFFDIO_COPY` | RW | 0x03 | `uffdio_copy` | 40 |
 //! | `UFFDIO_ZEROPAGE` | RW | 0x04 | `uffdio_zeropage` | 32 |
+//! | `UFFDIO_WRITEPROTECT` | RW | 0x06 | `uffdio_writeprotect` | 24 |
 //! | `UFFDIO_CONTINUE` | RW | 0x07 | `uffdio_continue` | 32 |
 //! | `UFFDIO_POISON` | RW | 0x08 | `uffdio_poison` | 32 |
 //! | `USERFAULTFD_IOC_NEW` (on `/dev/userfaultfd`) | none | 0x00 | none | 0 |
@@ -38,6 +39,15 @@ pub const UFFDIO: u64 = 0xaa;
 /// not handled; what an unprivileged process may ask for.
 pub const UFFD_USER_MODE_ONLY: i32 = 1;
 
+// The ioctl numbers (`_UFFDIO_*`); `UFFDIO_REGISTER` returns the range
+// ioctls a range supports as a bit per number (`1 << _UFFDIO_COPY`, ...).
+pub const _UFFDIO_WAKE: u64 = 0x02;
+pub const _UFFDIO_COPY: u64 = 0x03;
+pub const _UFFDIO_ZEROPAGE: u64 = 0x04;
+pub const _UFFDIO_WRITEPROTECT: u64 = 0x06;
+pub const _UFFDIO_CONTINUE: u64 = 0x07;
+pub const _UFFDIO_POISON: u64 = 0x08;
+
 const IOC_NONE: u64 = 0;
 const IOC_WRITE: u64 = 1;
 const IOC_READ: u64 = 2;
@@ -53,6 +63,8 @@ pub const UFFDIO_UNREGISTER: u64 = ioc(IOC_READ, 0x01, size_of::<uffdio_range>()
 pub const UFFDIO_WAKE: u64 = ioc(IOC_READ, 0x02, size_of::<uffdio_range>());
 pub const UFFDIO_COPY: u64 = ioc(IOC_READ | IOC_WRITE, 0x03, size_of::<uffdio_copy>());
 pub const UFFDIO_ZEROPAGE: u64 = ioc(IOC_READ | IOC_WRITE, 0x04, size_of::<uffdio_zeropage>());
+pub const UFFDIO_WRITEPROTECT: u64 =
+    ioc(IOC_READ | IOC_WRITE, 0x06, size_of::<uffdio_writeprotect>());
 pub const UFFDIO_CONTINUE: u64 = ioc(IOC_READ | IOC_WRITE, 0x07, size_of::<uffdio_continue>());
 pub const UFFDIO_POISON: u64 = ioc(IOC_READ | IOC_WRITE, 0x08, size_of::<uffdio_poison>());
 pub const USERFAULTFD_IOC_NEW: u64 = ioc(IOC_NONE, 0x00, 0);
@@ -96,6 +108,12 @@ pub const UFFDIO_REGISTER_MODE_MINOR: u64 = 1 << 2;
 pub const UFFDIO_COPY_MODE_DONTWAKE: u64 = 1 << 0;
 pub const UFFDIO_COPY_MODE_WP: u64 = 1 << 1;
 
+// `uffdio_writeprotect.mode`: WP protects; without it the range is
+// unprotected and its waiting threads woken, unless DONTWAKE (which the
+// kernel refuses together with WP: protecting never wakes).
+pub const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1 << 0;
+pub const UFFDIO_WRITEPROTECT_MODE_DONTWAKE: u64 = 1 << 1;
+
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug)]
 pub struct uffdio_api {
@@ -135,6 +153,13 @@ pub struct uffdio_zeropage {
     pub range: uffdio_range,
     pub mode: u64,
     pub zeropage: i64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct uffdio_writeprotect {
+    pub range: uffdio_range,
+    pub mode: u64,
 }
 
 #[repr(C)]
@@ -534,6 +559,17 @@ pub(crate) fn uffd_ioctl_continue(fd: RawFd, c: &mut uffdio_continue) -> io::Res
     // SAFETY: maps page-cache pages already there into a registered range's
     // unmapped pages (as COPY, without new bytes).
     unsafe { uffd_ioctl(fd, UFFDIO_CONTINUE, c) }
+}
+
+/// `UFFDIO_WRITEPROTECT`.
+pub(crate) fn uffd_ioctl_writeprotect(fd: RawFd, wp: &mut uffdio_writeprotect) -> io::Result<()> {
+    // SAFETY: UFFDIO_WRITEPROTECT takes a uffdio_writeprotect and changes
+    // no byte: it sets or clears the uffd-wp bit of the present pages of
+    // a range registered in WP mode (else ENOENT). Protecting makes later
+    // writes there wait for the descriptor's holder, which registering in
+    // WP mode allowed (`Uffd::register`'s contract); unprotecting gives
+    // back the write access the mapping grants, and wakes.
+    unsafe { uffd_ioctl(fd, UFFDIO_WRITEPROTECT, wp) }
 }
 
 /// A read-only private mapping of a whole file, unmapped on drop.

@@ -22,7 +22,8 @@ pub struct OpenOptions {
     /// 0. `/dev/userfaultfd` honours it too.
     pub user_mode_only: bool,
     /// The features to enable (`UFFD_FEATURE_*`, see [`features`]). Those
-    /// the kernel lacks are left out; [`Uffd::features`] says what it gave.
+    /// the kernel lacks are left out; [`Uffd::features`] says what was
+    /// enabled, [`Uffd::offered`] what the kernel has.
     pub features: u64,
 }
 
@@ -36,9 +37,25 @@ impl Default for OpenOptions {
 }
 
 /// The `UFFD_FEATURE_*` bits this crate knows.
+///
+/// Which register modes a kernel has for which memory, from
+/// [`Uffd::offered`]:
+///
+/// | mode | memory | feature |
+/// |---|---|---|
+/// | MISSING | private anonymous | always |
+/// | MISSING | shmem | `MISSING_SHMEM` |
+/// | WP | private anonymous | [`PAGEFAULT_FLAG_WP`](features::PAGEFAULT_FLAG_WP) |
+/// | WP | shmem, hugetlbfs | [`WP_HUGETLBFS_SHMEM`](features::WP_HUGETLBFS_SHMEM) |
+/// | MINOR | shmem | [`MINOR_SHMEM`](features::MINOR_SHMEM) |
+///
+/// The ioctls a registered range supports are what
+/// [`Uffd::register`] returns ([`ioctls`](crate::ioctls)).
 pub mod features {
     use crate::sys;
-    /// `UFFD_FEATURE_PAGEFAULT_FLAG_WP`: write-protect faults (WP mode).
+    /// `UFFD_FEATURE_PAGEFAULT_FLAG_WP`: write-protect faults (WP mode) on
+    /// anonymous memory. The kernel offers it where the architecture's
+    /// page tables have a uffd-wp bit (x86-64 among them).
     pub const PAGEFAULT_FLAG_WP: u64 = sys::UFFD_FEATURE_PAGEFAULT_FLAG_WP;
     /// `UFFD_FEATURE_EVENT_FORK`.
     pub const EVENT_FORK: u64 = sys::UFFD_FEATURE_EVENT_FORK;
@@ -52,8 +69,44 @@ pub mod features {
     pub const THREAD_ID: u64 = sys::UFFD_FEATURE_THREAD_ID;
     /// `UFFD_FEATURE_MINOR_SHMEM`: minor faults on shmem (MINOR mode).
     pub const MINOR_SHMEM: u64 = sys::UFFD_FEATURE_MINOR_SHMEM;
+    /// `UFFD_FEATURE_WP_HUGETLBFS_SHMEM`: WP mode on shmem and hugetlbfs.
+    pub const WP_HUGETLBFS_SHMEM: u64 = sys::UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+    /// `UFFD_FEATURE_WP_UNPOPULATED`:
+    /// [`Uffd::write_protect`](crate::Uffd::write_protect) protects the
+    /// range's pages that are not there yet too (anonymous memory; Linux
+    /// 6.4), with a marker in the page table. Without it only present
+    /// pages are protected, and a write to a missing page takes no
+    /// write-protect fault.
+    ///
+    /// With it, a touch of a marked page is still a *missing* fault (in
+    /// MISSING mode), and the kernel (6.18) treats the marker unevenly:
+    /// `UFFDIO_ZEROPAGE` fails with `EEXIST` (as if the page were there),
+    /// `UFFDIO_COPY` replaces the marker, the protection with it unless
+    /// [`copy_protected`](crate::Uffd::copy_protected). The
+    /// [`Pager`](crate::Pager) turns a refused zero page into a protected
+    /// copy of zeroes; a [`Resolve::Copy`](crate::Resolve::Copy) is a
+    /// plain copy (the page comes unprotected).
+    pub const WP_UNPOPULATED: u64 = sys::UFFD_FEATURE_WP_UNPOPULATED;
     /// `UFFD_FEATURE_POISON`: `UFFDIO_POISON`.
     pub const POISON: u64 = sys::UFFD_FEATURE_POISON;
+}
+
+/// The range ioctls a registered range supports: the bits of what
+/// [`Uffd::register`] returns (`1 << _UFFDIO_*`).
+pub mod ioctls {
+    use crate::sys;
+    /// `UFFDIO_WAKE`.
+    pub const WAKE: u64 = 1 << sys::_UFFDIO_WAKE;
+    /// `UFFDIO_COPY` ([`Uffd::copy`](crate::Uffd::copy)).
+    pub const COPY: u64 = 1 << sys::_UFFDIO_COPY;
+    /// `UFFDIO_ZEROPAGE` (not on hugetlbfs).
+    pub const ZEROPAGE: u64 = 1 << sys::_UFFDIO_ZEROPAGE;
+    /// `UFFDIO_WRITEPROTECT`: only for ranges registered in WP mode.
+    pub const WRITEPROTECT: u64 = 1 << sys::_UFFDIO_WRITEPROTECT;
+    /// `UFFDIO_CONTINUE`: only for ranges registered in MINOR mode.
+    pub const CONTINUE: u64 = 1 << sys::_UFFDIO_CONTINUE;
+    /// `UFFDIO_POISON`.
+    pub const POISON: u64 = 1 << sys::_UFFDIO_POISON;
 }
 
 /// How a range is registered (`UFFDIO_REGISTER_MODE_*`).
@@ -61,10 +114,12 @@ pub mod features {
 pub struct Mode {
     /// Faults on missing pages (`MISSING`).
     pub missing: bool,
-    /// Writes to write-protected pages (`WP`).
+    /// Writes to write-protected pages (`WP`): a page is protected by
+    /// [`Uffd::write_protect`] and stays so until unprotected; reads do
+    /// not fault.
     pub wp: bool,
     /// Faults on pages that are in the page cache but not mapped (`MINOR`,
-    /// shmem and hugetlbfs).
+    /// shmem and hugetlbfs); [`Uffd::continue_minor`] maps them.
     pub minor: bool,
 }
 
@@ -74,6 +129,15 @@ impl Mode {
         missing: true,
         wp: false,
         minor: false,
+    };
+
+    /// `MINOR` alone: the page cache is filled elsewhere (another mapping
+    /// of the same shmem file), and each mapping of a page waits for the
+    /// handler.
+    pub const MINOR: Mode = Mode {
+        missing: false,
+        wp: false,
+        minor: true,
     };
 
     fn bits(self) -> u64 {
@@ -198,13 +262,17 @@ impl Events {
 /// [`poison`](Uffd::poison), [`continue_minor`](Uffd::continue_minor))
 /// fills pages that are *missing* in a registered range and fails with
 /// `EEXIST` where one is present, so it never changes a byte that anybody
-/// has read: they are safe. Registering is what hands a range's missing
-/// pages to this descriptor's holder, and is `unsafe`
-/// ([`register`](Uffd::register)).
+/// has read: they are safe. [`write_protect`](Uffd::write_protect) changes
+/// no byte either. Registering is what hands a range's missing pages (and
+/// with WP its protected pages' writes) to this descriptor's holder, and
+/// is `unsafe` ([`register`](Uffd::register)).
 #[derive(Debug)]
 pub struct Uffd {
     fd: OwnedFd,
+    /// Enabled: asked for and offered.
     features: u64,
+    /// What the kernel has.
+    offered: u64,
 }
 
 impl Uffd {
@@ -260,15 +328,19 @@ impl Uffd {
         // the kernel lacks fail UFFDIO_API with EINVAL, and the handshake
         // can be made once per descriptor, so probe on a second one.
         let available = Self::probe(flags).unwrap_or(opts.features);
+        let features = opts.features & available;
         let mut api = sys::uffdio_api {
             api: sys::UFFD_API,
-            features: opts.features & available,
+            features,
             ioctls: 0,
         };
         sys::uffd_ioctl_api(fd.as_raw_fd(), &mut api)?;
+        // The kernel answers with every feature it has, not the ones it
+        // enabled (fs/userfaultfd.c: "report all available features").
         Ok(Uffd {
             fd,
-            features: api.features,
+            features,
+            offered: api.features,
         })
     }
 
@@ -296,39 +368,64 @@ impl Uffd {
 
     /// A userfaultfd some other process opened and handed over (a VMM,
     /// through `SCM_RIGHTS`), its handshake made with `features`. Makes it
-    /// nonblocking (a flag its opener shares).
+    /// nonblocking (a flag its opener shares). What the kernel
+    /// [`offered`](Uffd::offered) is asked on a descriptor of our own
+    /// (`features` when this process may not open one).
     ///
     /// # Errors
     ///
     /// When `fcntl` fails (not a descriptor).
     pub fn from_fd(fd: OwnedFd, features: u64) -> io::Result<Uffd> {
         sys::set_nonblocking(fd.as_raw_fd())?;
-        Ok(Uffd { fd, features })
+        let flags = libc::O_CLOEXEC | libc::O_NONBLOCK | sys::UFFD_USER_MODE_ONLY;
+        let offered = Self::probe(flags).unwrap_or(features);
+        Ok(Uffd {
+            fd,
+            features,
+            offered,
+        })
     }
 
-    /// The features the handshake enabled (`UFFD_FEATURE_*`, [`features`]).
+    /// The features the handshake enabled (`UFFD_FEATURE_*`, [`features`]):
+    /// those [`OpenOptions::features`] asked for that the kernel has.
     pub fn features(&self) -> u64 {
         self.features
     }
 
+    /// The features the kernel has, enabled or not (what `UFFDIO_API`
+    /// answers): whether WP mode works on anonymous memory
+    /// ([`features::PAGEFAULT_FLAG_WP`]) or MINOR mode on shmem
+    /// ([`features::MINOR_SHMEM`]); see [`features`] for the table.
+    pub fn offered(&self) -> u64 {
+        self.offered
+    }
+
     /// Registers `[start, start + len)` (page-aligned, in this process)
     /// with `mode`; returns the ioctls the range supports (a bit per
-    /// `_UFFDIO_*` number).
+    /// `_UFFDIO_*` number, [`ioctls`](crate::ioctls): `WRITEPROTECT` only
+    /// with `wp`, `CONTINUE` only with `minor`).
     ///
     /// # Errors
     ///
     /// The kernel's: `EINVAL` for a range that is not page-aligned or
-    /// whose memory the mode does not support, `EBUSY` for a range
+    /// whose memory the mode does not support (WP where the kernel lacks
+    /// [`features::PAGEFAULT_FLAG_WP`], MINOR on private anonymous memory
+    /// or without [`features::MINOR_SHMEM`]), `EBUSY` for a range
     /// registered with another userfaultfd.
     ///
     /// # Safety
     ///
-    /// From now on the range's missing pages hold what this descriptor's
-    /// holder puts there (or SIGBUS, with `poison`), and an access to one
-    /// waits until it does: nothing in the process may rely on them
-    /// reading as zeroes (memory from a Rust allocator that was zeroed by
-    /// `mmap` does), nor on an access to them completing while no handler
-    /// serves this descriptor.
+    /// From now on the range's missing pages (`missing`) hold what this
+    /// descriptor's holder puts there (or SIGBUS, with `poison`), and an
+    /// access to one waits until it does: nothing in the process may rely
+    /// on them reading as zeroes (memory from a Rust allocator that was
+    /// zeroed by `mmap` does), nor on an access to them completing while
+    /// no handler serves this descriptor. With `wp`, a write to a page
+    /// the holder [write-protected](Uffd::write_protect) waits until the
+    /// holder unprotects it; with `minor`, any access to a page of the
+    /// page cache that the range does not map yet waits until the holder
+    /// [continues](Uffd::continue_minor) it: nothing may rely on those
+    /// completing without a handler either.
     #[allow(unsafe_code)] // the contract is the caller's; the call is safe
     pub unsafe fn register(&self, start: u64, len: u64, mode: Mode) -> io::Result<u64> {
         let mut reg = sys::uffdio_register {
@@ -368,6 +465,27 @@ impl Uffd {
             src: src.as_ptr() as u64,
             len: src.len() as u64,
             mode: 0,
+            copy: 0,
+        };
+        sys::uffd_ioctl_copy(self.fd.as_raw_fd(), &mut copy)
+    }
+
+    /// [`copy`](Uffd::copy) with `UFFDIO_COPY_MODE_WP`: the new page is
+    /// write-protected (as if [`write_protect`](Uffd::write_protect)ed
+    /// right after, with no window for a write), so the next write to it
+    /// is a write-protect fault. The range must be registered with
+    /// [`Mode::wp`].
+    ///
+    /// # Errors
+    ///
+    /// As [`copy`](Uffd::copy); `EINVAL` when the range is not registered
+    /// in WP mode.
+    pub fn copy_protected(&self, dst: u64, src: &[u8]) -> io::Result<()> {
+        let mut copy = sys::uffdio_copy {
+            dst,
+            src: src.as_ptr() as u64,
+            len: src.len() as u64,
+            mode: sys::UFFDIO_COPY_MODE_WP,
             copy: 0,
         };
         sys::uffd_ioctl_copy(self.fd.as_raw_fd(), &mut copy)
@@ -437,6 +555,36 @@ impl Uffd {
             mapped: 0,
         };
         sys::uffd_ioctl_continue(self.fd.as_raw_fd(), &mut c)
+    }
+
+    /// `UFFDIO_WRITEPROTECT`: with `protect`, write-protects the present
+    /// pages of `[start, start + len)` (with [`features::WP_UNPOPULATED`],
+    /// the missing ones of anonymous memory too): a write to one becomes
+    /// a fault for this descriptor ([`Event::PageFault`] with `wp`), reads
+    /// go on. Protecting wakes nobody. Without `protect`, the pages are
+    /// unprotected (writable as their mapping allows) and the threads
+    /// waiting on the range are woken: how a write-protect fault is
+    /// resolved, once the holder has done what it wanted with the page
+    /// (copied it for a snapshot, noted it dirty).
+    ///
+    /// The range must be registered with [`Mode::wp`].
+    ///
+    /// # Errors
+    ///
+    /// `EAGAIN`: the mapping is changing (a `REMOVE`/`UNMAP`/`REMAP` event
+    /// is pending): read the events, then try again. `ENOENT`: part of the
+    /// range is not mapped or not registered in WP mode. `EINVAL`: the
+    /// range is not page-aligned. `ESRCH`: the process is exiting.
+    pub fn write_protect(&self, start: u64, len: u64, protect: bool) -> io::Result<()> {
+        let mut wp = sys::uffdio_writeprotect {
+            range: sys::uffdio_range { start, len },
+            mode: if protect {
+                sys::UFFDIO_WRITEPROTECT_MODE_WP
+            } else {
+                0
+            },
+        };
+        sys::uffd_ioctl_writeprotect(self.fd.as_raw_fd(), &mut wp)
     }
 
     /// `UFFDIO_WAKE`: wakes the threads waiting on `[start, start + len)`

@@ -2,7 +2,8 @@
 //! kernel's: the machine's `/usr/include/linux/userfaultfd.h` through a C
 //! compiler when both exist, and the values of torvalds/linux
 //! include/uapi/linux/userfaultfd.h written out here for what older
-//! headers lack (`UFFDIO_POISON`, `UFFD_FEATURE_POISON`).
+//! headers lack (`UFFDIO_POISON`, `UFFD_FEATURE_POISON`,
+//! `UFFD_FEATURE_WP_UNPOPULATED`).
 
 use pervma_uffd::sys::*;
 use std::process::Command;
@@ -16,6 +17,7 @@ fn sizes_and_numbers_match_linux_source() {
     assert_eq!(size_of::<uffdio_zeropage>(), 32);
     assert_eq!(size_of::<uffdio_continue>(), 32);
     assert_eq!(size_of::<uffdio_poison>(), 32);
+    assert_eq!(size_of::<uffdio_writeprotect>(), 24);
     assert_eq!(size_of::<uffd_msg>(), 32);
     assert_eq!(UFFDIO_API, 0xc018_aa3f);
     assert_eq!(UFFDIO_REGISTER, 0xc020_aa00);
@@ -24,6 +26,26 @@ fn sizes_and_numbers_match_linux_source() {
     assert_eq!(UFFDIO_COPY, 0xc028_aa03);
     assert_eq!(UFFDIO_ZEROPAGE, 0xc020_aa04);
     assert_eq!(UFFDIO_CONTINUE, 0xc020_aa07);
+    // #define _UFFDIO_WRITEPROTECT (0x06), struct uffdio_writeprotect
+    // { struct uffdio_range range; __u64 mode; }.
+    assert_eq!(UFFDIO_WRITEPROTECT, 0xc018_aa06);
+    assert_eq!(UFFDIO_WRITEPROTECT_MODE_WP, 1);
+    assert_eq!(UFFDIO_WRITEPROTECT_MODE_DONTWAKE, 2);
+    assert_eq!(
+        [
+            _UFFDIO_WAKE,
+            _UFFDIO_COPY,
+            _UFFDIO_ZEROPAGE,
+            _UFFDIO_WRITEPROTECT,
+            _UFFDIO_CONTINUE,
+            _UFFDIO_POISON
+        ],
+        [2, 3, 4, 6, 7, 8]
+    );
+    assert_eq!(UFFD_FEATURE_PAGEFAULT_FLAG_WP, 1 << 0);
+    assert_eq!(UFFD_FEATURE_MINOR_SHMEM, 1 << 10);
+    assert_eq!(UFFD_FEATURE_WP_HUGETLBFS_SHMEM, 1 << 12);
+    assert_eq!(UFFD_FEATURE_WP_UNPOPULATED, 1 << 13);
     // torvalds/linux: #define _UFFDIO_POISON (0x08), struct uffdio_poison
     // { struct uffdio_range range; __u64 mode; __s64 updated; }.
     assert_eq!(UFFDIO_POISON, 0xc020_aa08);
@@ -65,6 +87,11 @@ fn sizes_and_numbers_match_the_installed_header() {
             "sizeof(struct uffdio_continue)",
             size_of::<uffdio_continue>() as u64,
         ),
+        (
+            "sizeof(struct uffdio_writeprotect)",
+            size_of::<uffdio_writeprotect>() as u64,
+        ),
+        ("offsetof(struct uffdio_writeprotect, mode)", 16),
         ("sizeof(struct uffd_msg)", size_of::<uffd_msg>() as u64),
         ("offsetof(struct uffd_msg, arg.pagefault.flags)", 8),
         ("offsetof(struct uffd_msg, arg.pagefault.address)", 16),
@@ -80,6 +107,17 @@ fn sizes_and_numbers_match_the_installed_header() {
         ("UFFDIO_COPY", UFFDIO_COPY),
         ("UFFDIO_ZEROPAGE", UFFDIO_ZEROPAGE),
         ("UFFDIO_CONTINUE", UFFDIO_CONTINUE),
+        ("UFFDIO_WRITEPROTECT", UFFDIO_WRITEPROTECT),
+        ("UFFDIO_WRITEPROTECT_MODE_WP", UFFDIO_WRITEPROTECT_MODE_WP),
+        (
+            "UFFDIO_WRITEPROTECT_MODE_DONTWAKE",
+            UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+        ),
+        ("_UFFDIO_WAKE", _UFFDIO_WAKE),
+        ("_UFFDIO_COPY", _UFFDIO_COPY),
+        ("_UFFDIO_ZEROPAGE", _UFFDIO_ZEROPAGE),
+        ("_UFFDIO_WRITEPROTECT", _UFFDIO_WRITEPROTECT),
+        ("_UFFDIO_CONTINUE", _UFFDIO_CONTINUE),
         ("USERFAULTFD_IOC_NEW", USERFAULTFD_IOC_NEW),
         ("UFFD_USER_MODE_ONLY", UFFD_USER_MODE_ONLY as u64),
         ("UFFD_EVENT_PAGEFAULT", UFFD_EVENT_PAGEFAULT as u64),
@@ -95,6 +133,14 @@ fn sizes_and_numbers_match_the_installed_header() {
         ("UFFD_FEATURE_EVENT_REMAP", UFFD_FEATURE_EVENT_REMAP),
         ("UFFD_FEATURE_THREAD_ID", UFFD_FEATURE_THREAD_ID),
         ("UFFD_FEATURE_MINOR_SHMEM", UFFD_FEATURE_MINOR_SHMEM),
+        (
+            "UFFD_FEATURE_PAGEFAULT_FLAG_WP",
+            UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+        ),
+        (
+            "UFFD_FEATURE_WP_HUGETLBFS_SHMEM",
+            UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
+        ),
         ("UFFDIO_REGISTER_MODE_MISSING", UFFDIO_REGISTER_MODE_MISSING),
         ("UFFDIO_REGISTER_MODE_WP", UFFDIO_REGISTER_MODE_WP),
         ("UFFDIO_REGISTER_MODE_MINOR", UFFDIO_REGISTER_MODE_MINOR),
