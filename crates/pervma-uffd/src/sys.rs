@@ -581,7 +581,7 @@ pub(crate) fn uffd_ioctl_writeprotect(fd: RawFd, wp: &mut uffdio_writeprotect) -
 /// bytes are those of the file when mapped (or later writes to the file:
 /// callers accept either).
 #[derive(Debug)]
-pub(crate) struct Mmap {
+pub struct Mmap {
     addr: u64,
     len: u64,
 }
@@ -594,7 +594,7 @@ unsafe impl Sync for Mmap {}
 
 impl Mmap {
     /// Maps `file` read-only; an empty file maps nothing.
-    pub(crate) fn file(file: &std::fs::File) -> io::Result<Mmap> {
+    pub fn file(file: &std::fs::File) -> io::Result<Mmap> {
         let len = file.metadata()?.len();
         if len == 0 {
             return Ok(Mmap { addr: 0, len: 0 });
@@ -615,7 +615,7 @@ impl Mmap {
     }
 
     /// The file's bytes.
-    pub(crate) fn bytes(&self) -> &[u8] {
+    pub fn bytes(&self) -> &[u8] {
         if self.len == 0 {
             return &[];
         }

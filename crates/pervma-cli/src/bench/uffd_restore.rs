@@ -18,7 +18,8 @@
 //!   `uffd_utils` (src/firecracker/examples/uffd), ported: one thread
 //!   that blocks in `poll`, then reads every queued message, one `read`
 //!   per message, and serves each with `UFFDIO_COPY` from the memory file
-//!   (mapped), finding its region by a linear scan, zero pages for ranges
+//!   (mapped afresh for each restore, as its `Runtime::new` does),
+//!   finding its region by a linear scan, zero pages for ranges
 //!   a `REMOVE` gave back, faults that meet `EAGAIN` retried after the
 //!   next read.
 //! - `kernel`: the same stores on private anonymous memory without a
@@ -103,7 +104,7 @@ fn mem_file(bytes: &[u8]) -> std::io::Result<std::fs::File> {
 }
 
 /// One restore with `handler`: nanoseconds per fault per vCPU thread.
-fn restore(handler: Handler, pages: u64, file: &std::fs::File, bytes: &[u8]) -> f64 {
+fn restore(handler: Handler, pages: u64, file: &std::fs::File) -> f64 {
     let guest = Mapping::new(pages as usize).expect("guest memory");
     let stop = AtomicBool::new(false);
     let opts = OpenOptions {
@@ -133,7 +134,7 @@ fn restore(handler: Handler, pages: u64, file: &std::fs::File, bytes: &[u8]) -> 
             Handler::FirecrackerExample => {
                 guest.register(&uffd).expect("register");
                 let (uffd, stop) = (&uffd, &stop);
-                s.spawn(move || firecracker_example(uffd, &[region], bytes, stop));
+                s.spawn(move || firecracker_example(uffd, &[region], file, stop));
                 None
             }
         };
@@ -163,7 +164,15 @@ fn restore(handler: Handler, pages: u64, file: &std::fs::File, bytes: &[u8]) -> 
 
 /// Firecracker's example handler (`on_demand_handler` over
 /// `uffd_utils::UffdHandler`), ported; see the module docs.
-fn firecracker_example(uffd: &Uffd, regions: &[GuestRegion], backing: &[u8], stop: &AtomicBool) {
+fn firecracker_example(
+    uffd: &Uffd,
+    regions: &[GuestRegion],
+    file: &std::fs::File,
+    stop: &AtomicBool,
+) {
+    // Runtime::new: the memory file mapped privately, read-only.
+    let backing = sys::Mmap::file(file).expect("mmap of the memory file");
+    let backing = backing.bytes();
     let mut removed: HashSet<u64> = HashSet::new();
     let mut deferred: Vec<Event> = Vec::new();
     let mut one = Events::with_capacity(1); // uffd-rs `read_event`: one message per read
@@ -237,7 +246,7 @@ pub(crate) fn table(cx: &Context<'_>) -> Table {
     for rep in 0..=cx.plan.reps {
         for (i, (handler, name)) in HANDLERS.into_iter().enumerate() {
             cx.progress.set(format!("uffd restore {name}"));
-            let ns = restore(handler, pages, &file, &bytes);
+            let ns = restore(handler, pages, &file);
             if rep > 0 {
                 reps[i].push(ns); // rep 0 warms up
             }
