@@ -248,13 +248,13 @@ impl Backend for OwnMemory {
         }
     }
 
-    fn read(&self, addr: u64, buf: &mut [u8]) {
+    fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
         // SAFETY: pervma reads only where a fault mapped (and `install`
         // filled) a readable page.
         unsafe { sys::read_at(addr, buf) }
     }
 
-    fn write(&self, addr: u64, data: &[u8]) {
+    fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) {
         // SAFETY: pervma writes only where a fault mapped a writable page;
         // no Rust reference points into the reservation (invariant).
         unsafe { sys::write_at(addr, data) }
