@@ -204,13 +204,13 @@ impl Backend for Frames {
         Ok(())
     }
 
-    fn read(&self, addr: u64, buf: &mut [u8]) {
+    fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
         let frame = self.frame_at(addr).expect("pervma reads only mapped pages");
         let off = (addr % PAGE) as usize;
         buf.copy_from_slice(&frame.lock().unwrap()[off..off + buf.len()]);
     }
 
-    fn write(&self, addr: u64, data: &[u8]) {
+    fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) {
         let frame = self
             .frame_at(addr)
             .expect("pervma writes only mapped pages");

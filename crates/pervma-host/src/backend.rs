@@ -322,7 +322,7 @@ impl Backend for HostMemory {
         }
     }
 
-    fn read(&self, addr: u64, buf: &mut [u8]) {
+    fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
         debug_assert!(addr + buf.len() as u64 <= self.size);
         // SAFETY: pervma reads only a page its fault mapped for reading,
         // under the VMA lock, so the host page is mapped readable (the
@@ -331,7 +331,7 @@ impl Backend for HostMemory {
         unsafe { copy::copy_from_guest(self.host_ptr(addr), buf) }
     }
 
-    fn write(&self, addr: u64, data: &[u8]) {
+    fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) {
         debug_assert!(addr + data.len() as u64 <= self.size);
         // SAFETY: as in `read`, for a page mapped for writing.
         unsafe { copy::copy_to_guest(self.host_ptr(addr), data) }

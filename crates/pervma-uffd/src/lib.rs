@@ -37,7 +37,10 @@
 //! - [`OwnMemory`]: this process's memory as a pervma
 //!   [`Backend`](pervma::Backend): `munmap`, `mprotect`, `mremap` and
 //!   `MADV_DONTNEED` made through the `Mm` reach the real memory, under
-//!   the operation's locks.
+//!   the operation's locks; user copies through the `Mm`
+//!   (`Mm::access_read`, ...) make their page present themselves and never
+//!   wait for a handler thread (which may be waiting for the copy's VMA
+//!   lock: see its docs).
 //! - [`firecracker`]: Firecracker's handler protocol (`pervma
 //!   uffd-handler` is its command).
 //!

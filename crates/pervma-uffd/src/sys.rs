@@ -363,6 +363,26 @@ pub unsafe fn madvise(addr: u64, len: u64, advice: i32) -> io::Result<()> {
     check(unsafe { libc::madvise(addr as *mut _, len as usize, advice) } as _).map(drop)
 }
 
+/// `mincore(2)` of the one page at `page` (page aligned): whether it is
+/// resident. For private anonymous memory, `false` means the page-table
+/// entry is none (a touch there raises a userfault in a range registered
+/// `MISSING`) or a swap entry whose page is not in the swap cache (a touch
+/// swaps it in without a userfault); `true`, a present page (the zero page
+/// included).
+///
+/// # Errors
+///
+/// `ENOMEM` where nothing is mapped, `EINVAL` for an unaligned `page`.
+pub fn mincore_page(page: u64) -> io::Result<bool> {
+    let mut resident = 0u8;
+    // SAFETY: mincore writes one byte per page of `[page, page + 1)`,
+    // which is one page, into `resident`, a live and exclusive u8; it
+    // reads and changes nothing of the range itself, so any address is
+    // sound (an unmapped one fails with ENOMEM).
+    check(unsafe { libc::mincore(page as *mut _, 1, &mut resident) } as _)?;
+    Ok(resident & 1 != 0)
+}
+
 /// `mremap(old, old_len, new_len, flags, new)`.
 ///
 /// # Safety

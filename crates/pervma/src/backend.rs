@@ -19,7 +19,7 @@
 //! | `mremap` moved a range's pages | [`move_range`](Backend::move_range) | `mmap_lock` for write |
 //! | `MADV_DONTNEED`, `MADV_FREE` dropped pages | [`discard`](Backend::discard) | the VMA lock, or `mmap_lock` for read |
 //! | a fault (or `MAP_POPULATE`, `mlock`) decided what page an address gets | [`install`](Backend::install) | the VMA lock, or `mmap_lock` |
-//! | a user copy ([`Mm::access_read`], ...) reached a page the fault path mapped | [`read`](Backend::read), [`write`](Backend::write) | the VMA lock |
+//! | a user copy ([`Mm::access_read`], ...) reached a page the fault path mapped | [`read`](Backend::read), [`write`](Backend::write) (which must not wait for anything that waits for the `Mm`'s locks) | the VMA lock |
 //! | [`Mm::fork`] copies the space | [`fork`](Backend::fork) (refused by default), then `unmap`, `discard`, `change_flags` on the child's | `mmap_lock` for write, every VMA write-locked |
 //!
 //! Every method but `read` and `write` has a default that does nothing,
@@ -163,7 +163,7 @@
 //!         }
 //!         Ok(())
 //!     }
-//!     fn read(&self, addr: u64, buf: &mut [u8]) {
+//!     fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
 //!         let t = self.0.lock().unwrap();
 //!         let (pfn, _) = t.ptes[&(addr & !(PAGE - 1))];
 //!         let off = (addr % PAGE) as usize;
@@ -172,7 +172,7 @@
 //!             None => buf.fill(0),
 //!         }
 //!     }
-//!     fn write(&self, addr: u64, data: &[u8]) {
+//!     fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) {
 //!         let mut t = self.0.lock().unwrap();
 //!         let (pfn, writable) = t.ptes[&(addr & !(PAGE - 1))];
 //!         assert!(writable, "pervma stores only where a write fault mapped");
@@ -471,11 +471,45 @@ pub trait Backend: Send + Sync {
         Err(Errno::EOPNOTSUPP.because("this backend cannot fork (Backend::fork)"))
     }
 
-    /// Copies the bytes at `[addr, addr + buf.len())` (inside one page,
-    /// which a fault mapped for reading) into `buf`.
-    fn read(&self, addr: u64, buf: &mut [u8]);
+    /// Copies the bytes at `[addr, addr + buf.len())` into `buf`: a user
+    /// copy ([`Mm::access_read`](crate::Mm::access_read),
+    /// [`VmaReadGuard::read_nofault`](crate::VmaReadGuard::read_nofault)).
+    ///
+    /// What the backend may assume: the range is inside one page of `m`
+    /// (the whole VMA, as for [`install`](Backend::install)), which
+    /// permits reading, and pervma's record shows that page mapped (an
+    /// [`install`](Backend::install) for it returned `Ok` and no
+    /// [`unmap`](Backend::unmap) or [`discard`](Backend::discard) has been
+    /// recorded since). The VMA's read lock (or `mmap_lock`) is held and
+    /// an RCU read section is open, so `m`, and the VMA's `unmap`,
+    /// `change_flags` and `move_range`, stay away until this returns.
+    /// What it may not assume: that its own page is still there.
+    /// `MADV_DONTNEED` and `MADV_FREE` do not write-lock the VMA (faults
+    /// race with them, as in Linux), so a [`discard`](Backend::discard) of
+    /// this page may run just before or during the call, in which case
+    /// pervma zaps its record right after.
+    ///
+    /// What it must guarantee: it fills `buf` (with the page's bytes, or
+    /// those of the page a racing fault maps in its place), and it returns
+    /// without waiting for anything that may wait for an `Mm` lock: no
+    /// call into the `Mm` (not even [`Mm::lock_vma`](crate::Mm::lock_vma)
+    /// from another thread it waits for), no real page fault that a
+    /// handler thread resolves under the VMA lock. Such a wait deadlocks
+    /// when a writer (`munmap`, `mprotect`, `mremap` of this VMA) queues in
+    /// `vma_start_write` behind the caller's read lock; the kernel forbids
+    /// touching user memory under mm locks for the same reason. A backend
+    /// whose memory a discard can take away makes the page present again
+    /// itself, from `m`, as its `install` would.
+    fn read(&self, m: &Mapping<'_>, addr: u64, buf: &mut [u8]);
 
-    /// Stores `data` at `[addr, addr + data.len())` (inside one page,
-    /// which a fault mapped for writing).
-    fn write(&self, addr: u64, data: &[u8]);
+    /// Stores `data` at `[addr, addr + data.len())`: a user copy
+    /// ([`Mm::access_write`](crate::Mm::access_write),
+    /// [`VmaReadGuard::write_nofault`](crate::VmaReadGuard::write_nofault)).
+    /// The same assumptions and guarantees as [`read`](Backend::read), for
+    /// a page of `m` that permits writing and that a write fault mapped
+    /// (a private anonymous page or copy, or a file page of a shared
+    /// mapping). Racing a [`discard`](Backend::discard), the store may
+    /// land in a page that the discard then drops: a store racing
+    /// `MADV_DONTNEED` in Linux may be lost the same way.
+    fn write(&self, m: &Mapping<'_>, addr: u64, data: &[u8]);
 }

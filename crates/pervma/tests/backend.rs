@@ -65,6 +65,32 @@ impl MirrorState {
         }
     }
 
+    /// What a user copy's [`Mapping`] must say: it is the VMA around the
+    /// copy, allows the access, and maps there what the mirror has.
+    fn check_copy(&mut self, m: &Mapping<'_>, addr: u64, len: usize, write: bool) {
+        let page = addr & !(P - 1);
+        let want = Self::fresh(m, page);
+        let allowed = if write {
+            m.prot().contains(Prot::WRITE)
+        } else {
+            m.prot() != Prot::NONE
+        };
+        let agrees = self
+            .pages
+            .get(&page)
+            .is_some_and(|p| p.file == want.file && p.prot == want.prot);
+        if !(m.start <= addr && addr + len as u64 <= m.end && allowed && agrees) {
+            let had = self.pages.get(&page).map(|p| (p.prot, p.file));
+            self.violations.push(format!(
+                "copy at {addr:#x} (write: {write}) with {:#x}-{:#x} {:?} {:?}, mirror has {had:?}",
+                m.start,
+                m.end,
+                m.prot(),
+                want.file
+            ));
+        }
+    }
+
     fn file_bytes(&self, key: (u64, u64)) -> Bytes {
         self.files
             .get(&key)
@@ -200,8 +226,9 @@ impl Backend for Mirror {
         Ok(())
     }
 
-    fn read(&self, addr: u64, buf: &mut [u8]) {
+    fn read(&self, m: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
         let mut s = self.0.lock().unwrap();
+        s.check_copy(m, addr, buf.len(), false);
         let page = addr & !(P - 1);
         let off = (addr - page) as usize;
         let bytes = match s.pages.get(&page).map(|p| (p.frame.clone(), p.file)) {
@@ -216,8 +243,9 @@ impl Backend for Mirror {
         buf.copy_from_slice(&bytes[off..off + buf.len()]);
     }
 
-    fn write(&self, addr: u64, data: &[u8]) {
+    fn write(&self, m: &Mapping<'_>, addr: u64, data: &[u8]) {
         let mut s = self.0.lock().unwrap();
+        s.check_copy(m, addr, data.len(), true);
         let page = addr & !(P - 1);
         let off = (addr - page) as usize;
         let Some(p) = s.pages.get_mut(&page) else {

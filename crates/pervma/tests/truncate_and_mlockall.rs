@@ -110,10 +110,10 @@ impl Backend for Calls {
         let mut log = self.0.lock().unwrap();
         log.push(format!("truncate {} {size:#x}", file.name()));
     }
-    fn read(&self, _: u64, buf: &mut [u8]) {
+    fn read(&self, _: &Mapping<'_>, _: u64, buf: &mut [u8]) {
         buf.fill(0);
     }
-    fn write(&self, _: u64, _: &[u8]) {}
+    fn write(&self, _: &Mapping<'_>, _: u64, _: &[u8]) {}
 }
 
 #[test]

@@ -369,7 +369,7 @@ pub(crate) fn copy_from_page<T>(
         return Err(PageMiss);
     }
     if let Some(backend) = mem.backend {
-        backend.read(chunk.addr, out);
+        backend.read(&Mapping::of(vma, vma.start(), vma.end()), chunk.addr, out);
         return Ok(());
     }
     match pte.kind() {
@@ -410,7 +410,8 @@ pub(crate) fn copy_to_page<T>(
             return Err(PageMiss);
         }
         if let Some(backend) = mem.backend {
-            backend.write(chunk.addr, data);
+            let m = Mapping::of(vma, vma.start(), vma.end());
+            backend.write(&m, chunk.addr, data);
             return Ok(());
         }
         let page = match pte.kind() {

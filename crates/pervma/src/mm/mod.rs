@@ -319,8 +319,8 @@ impl<T> Mm<T> {
     ///     fn unmap(&self, start: u64, end: u64) {
     ///         self.0.lock().unwrap().push(format!("unmap {start:#x}-{end:#x}"));
     ///     }
-    ///     fn read(&self, _: u64, buf: &mut [u8]) { buf.fill(0) }
-    ///     fn write(&self, _: u64, _: &[u8]) {}
+    ///     fn read(&self, _: &Mapping<'_>, _: u64, buf: &mut [u8]) { buf.fill(0) }
+    ///     fn write(&self, _: &Mapping<'_>, _: u64, _: &[u8]) {}
     /// }
     ///
     /// let log = Arc::new(Log::default());
