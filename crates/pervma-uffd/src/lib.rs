@@ -122,7 +122,7 @@
 mod contents;
 pub mod firecracker;
 
-mod own;
+pub mod own;
 mod pager;
 pub mod sys;
 mod uffd;
