@@ -1,10 +1,13 @@
 //! `uffd`: real page faults served from user space, per second and per
 //! fault, alone and while another thread changes mappings elsewhere.
 //!
-//! Two guest threads store one byte to each page of a 1024-page region of
-//! their own, in turn, and drop the pages (`MADV_DONTNEED`) after the
-//! last one, so every store is a fresh fault. The figures include those
-//! drops and the two clock reads per fault (about 40 ns).
+//! One or two guest threads store one byte to each page of a 1024-page
+//! region of their own, in turn, and drop the pages (`MADV_DONTNEED`)
+//! after the last one, so every store is a fresh fault. The figures
+//! include those drops and the two clock reads per fault (about 40 ns).
+//! One guest measures a fault's latency with a CPU to spare; two, the
+//! rate (and on a 2-CPU machine, two guests beside a spinning handler
+//! are three threads on two CPUs). The writer runs beside two guests.
 //!
 //! - `pervma-uffd Nt block|spin`: a [`Pager`] with N handler threads,
 //!   blocking at once or spinning 50 us first; the regions are file VMAs
@@ -21,7 +24,11 @@
 //!   real page.
 //!
 //! `p50`/`p99` are per fault (ns); `kept` is the rate with the writer
-//! over the rate alone.
+//! over the rate alone (two guests).
+//!
+//! A second table ([`super::uffd_restore`]) is a Firecracker snapshot
+//! restore, served by `pervma uffd-handler`'s code and by a port of
+//! Firecracker's example handler.
 
 use super::kernel::{self, Mapping};
 use super::measure::{measure, percentile, Background, Summary};
@@ -38,8 +45,20 @@ use std::time::{Duration, Instant};
 
 /// Pages per guest thread's region.
 const PAGES: u64 = 1024;
-/// Guest threads.
-const GUESTS: usize = 2;
+/// Guest threads: one, for the latency of a fault with a CPU to spare
+/// (on a 2-CPU machine, two guests and a spinning handler are three
+/// threads on two CPUs, and a served guest waits for a CPU), and two.
+const GUESTS: [usize; 2] = [1, 2];
+
+/// One figure's setting.
+struct Run<'a> {
+    cx: &'a Context<'a>,
+    lat: &'a Latencies,
+    /// The writer's operations.
+    writes: &'a AtomicU64,
+    writer: bool,
+    guests: usize,
+}
 /// Faults per batch.
 const BATCH: u64 = 16;
 /// Latency samples kept per figure.
@@ -114,22 +133,22 @@ fn timed(local: &mut Vec<u32>, touch: impl FnOnce()) {
     local.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
 }
 
-/// The guests: `GUESTS` threads, each touching the pages of its own area
-/// in turn (`touch(t, page)`, timed) and dropping them all
+/// The guests: `run.guests` threads, each touching the pages of its own
+/// area in turn (`touch(t, page)`, timed) and dropping them all
 /// (`drop_pages(t)`) after the last, beside `bg`.
 fn guests(
-    cx: &Context<'_>,
-    lat: &Latencies,
+    run: &Run<'_>,
     bg: &[Background<'_>],
     drop_pages: &(dyn Fn(usize) + Sync),
     touch: &(dyn Fn(usize, u64) + Sync),
 ) -> Summary {
+    let lat = run.lat;
     measure(
-        &cx.plan,
-        GUESTS,
+        &run.cx.plan,
+        run.guests,
         bg,
         &|| lat.0.lock().unwrap().clear(),
-        cx.progress,
+        run.cx.progress,
         |t| {
             let mut i = 0;
             let mut local = Vec::with_capacity(BATCH as usize);
@@ -160,8 +179,8 @@ impl Workload for UffdWorkload {
     fn run(&self, cx: &Context<'_>) -> Vec<Table> {
         let mut table = Table::new(
             "uffd",
-            "page faults served from user space (userfaultfd), 2 guest threads: time per fault, \
-             alone and while a writer maps and unmaps elsewhere",
+            "page faults served from user space (userfaultfd), 1 and 2 guest threads: time per \
+             fault, alone and while a writer maps and unmaps elsewhere",
             "fault",
         );
         if let Err(e) = Uffd::open(OpenOptions::default()) {
@@ -169,19 +188,26 @@ impl Workload for UffdWorkload {
             return vec![];
         }
         let mut alone = Vec::new();
-        for writer in [false, true] {
+        let settings = [(GUESTS[0], false), (GUESTS[1], false), (GUESTS[1], true)];
+        for (guests, writer) in settings {
             let writer_name = if writer { "mmap/munmap" } else { "none" };
             for (i, (kind, name)) in KINDS.into_iter().enumerate() {
-                cx.progress.set(format!("uffd writer={writer_name} {name}"));
+                cx.progress
+                    .set(format!("uffd guests={guests} writer={writer_name} {name}"));
                 let lat = Latencies::default();
                 let writes = AtomicU64::new(0);
+                let run = Run {
+                    cx,
+                    lat: &lat,
+                    writes: &writes,
+                    writer,
+                    guests,
+                };
                 let t0 = Instant::now();
                 let summary = match kind {
-                    Kind::Pervma { threads, wait } => {
-                        pervma(cx, &lat, &writes, writer, threads, wait)
-                    }
-                    Kind::Naive => naive(cx, &lat, &writes, writer),
-                    Kind::Kernel => kernel_faults(cx, &lat, &writes, writer),
+                    Kind::Pervma { threads, wait } => pervma(&run, threads, wait),
+                    Kind::Naive => naive(&run),
+                    Kind::Kernel => kernel_faults(&run),
                 };
                 let elapsed = t0.elapsed().as_secs_f64();
                 let mut v: Vec<u64> = lat
@@ -200,12 +226,12 @@ impl Workload for UffdWorkload {
                 ];
                 if writer {
                     extra.push(("kept", rate / f64::max(alone[i], 1.0)));
-                } else {
+                } else if guests == GUESTS[1] {
                     alone.push(rate);
                 }
                 table.push(
                     name,
-                    group![guests = GUESTS, writer = writer_name],
+                    group![guests = guests, writer = writer_name],
                     summary,
                     extra,
                 );
@@ -216,26 +242,20 @@ impl Workload for UffdWorkload {
 }
 
 /// pervma-uffd: a pager over an `Mm` with an `OwnMemory` backend.
-fn pervma(
-    cx: &Context<'_>,
-    lat: &Latencies,
-    writes: &AtomicU64,
-    writer: bool,
-    threads: usize,
-    wait: Wait,
-) -> Summary {
+fn pervma(run: &Run<'_>, threads: usize, wait: Wait) -> Summary {
+    let guest_count = run.guests as u64;
     let uffd = Arc::new(Uffd::open(OpenOptions::default()).expect("userfaultfd"));
     let file = File::new("bench", PAGES * PAGE);
     let bytes: Arc<[u8]> = (0..PAGES * PAGE).map(pattern).collect();
     let contents = Arc::new(FileContents::new().with_bytes(&file, bytes));
     let stride = 2 * PAGES * PAGE; // a gap between regions: no merging
     let (mem, config) =
-        OwnMemory::reserve(stride * (GUESTS as u64 + 1), uffd.clone(), contents.clone())
+        OwnMemory::reserve(stride * (guest_count + 1), uffd.clone(), contents.clone())
             .expect("reservation");
     let base = mem.base();
     let mm = Arc::new(Mm::with_backend(config, mem.clone()));
     let rw = Prot::READ | Prot::WRITE;
-    for t in 0..GUESTS as u64 {
+    for t in 0..guest_count {
         mm.mmap(
             base + t * stride,
             PAGES * PAGE,
@@ -253,7 +273,7 @@ fn pervma(
         apply_events: false,
     };
     let pager = Pager::start(mm.clone(), uffd, contents, config).expect("pager");
-    let churn_at = base + stride * GUESTS as u64;
+    let churn_at = base + stride * guest_count;
     let churn = |stop: &AtomicBool| {
         let mut w = 0;
         let flags = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
@@ -262,14 +282,13 @@ fn pervma(
             mm.munmap(churn_at, PAGE).expect("munmap");
             w += 1;
         }
-        writes.fetch_add(w, Relaxed);
+        run.writes.fetch_add(w, Relaxed);
     };
-    let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
+    let bg: &[Background<'_>] = if run.writer { &[&churn] } else { &[] };
     let (mm, mem) = (&mm, &mem);
     let area = |t: usize| base + t as u64 * stride;
     let summary = guests(
-        cx,
-        lat,
+        run,
         bg,
         &|t| {
             mm.madvise(area(t), PAGES * PAGE, Advice::DontNeed)
@@ -282,10 +301,10 @@ fn pervma(
 }
 
 /// A naive handler: one thread, a `Mutex<BTreeMap>` region map.
-fn naive(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: bool) -> Summary {
+fn naive(run: &Run<'_>) -> Summary {
     let uffd = Uffd::open(OpenOptions::default()).expect("userfaultfd");
     let bytes: Vec<u8> = (0..PAGES * PAGE).map(pattern).collect();
-    let maps: Vec<Mapping> = (0..GUESTS)
+    let maps: Vec<Mapping> = (0..run.guests)
         .map(|_| Mapping::new(PAGES as usize).expect("mmap"))
         .collect();
     // start -> (end, offset in the bytes)
@@ -340,13 +359,12 @@ fn naive(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: bool) ->
                 drop(map);
                 w += 1;
             }
-            writes.fetch_add(w, Relaxed);
+            run.writes.fetch_add(w, Relaxed);
         };
-        let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
+        let bg: &[Background<'_>] = if run.writer { &[&churn] } else { &[] };
         let maps = &maps;
         let summary = guests(
-            cx,
-            lat,
+            run,
             bg,
             &|t| maps[t].drop_pages().expect("madvise"),
             &|t, i| maps[t].touch(i as usize),
@@ -357,8 +375,8 @@ fn naive(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: bool) ->
 }
 
 /// The kernel's own faults on private anonymous memory.
-fn kernel_faults(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: bool) -> Summary {
-    let maps: Vec<Mapping> = (0..GUESTS)
+fn kernel_faults(run: &Run<'_>) -> Summary {
+    let maps: Vec<Mapping> = (0..run.guests)
         .map(|_| Mapping::new(PAGES as usize).expect("mmap"))
         .collect();
     let churn = |stop: &AtomicBool| {
@@ -367,13 +385,12 @@ fn kernel_faults(cx: &Context<'_>, lat: &Latencies, writes: &AtomicU64, writer: 
             kernel::mmap_munmap_page();
             w += 1;
         }
-        writes.fetch_add(w, Relaxed);
+        run.writes.fetch_add(w, Relaxed);
     };
-    let bg: &[Background<'_>] = if writer { &[&churn] } else { &[] };
+    let bg: &[Background<'_>] = if run.writer { &[&churn] } else { &[] };
     let maps = &maps;
     guests(
-        cx,
-        lat,
+        run,
         bg,
         &|t| maps[t].drop_pages().expect("madvise"),
         &|t, i| maps[t].touch(i as usize),
