@@ -10,7 +10,8 @@ use std::time::Duration;
 /// first strategy of each group.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct BenchArgs {
-    /// Workloads to run, comma-separated (default: all).
+    /// Workloads to run, comma-separated (default: all but `restore`,
+    /// which runs only when named).
     #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(registry::names()))]
     pub(crate) workload: Vec<String>,
 
@@ -63,9 +64,14 @@ impl BenchArgs {
         }
     }
 
-    /// Whether `name` was selected (all are, by default).
-    pub(crate) fn selects(&self, name: &str) -> bool {
-        self.workload.is_empty() || self.workload.iter().any(|w| w == name)
+    /// Whether `name` was selected (by default, those in the default
+    /// suite).
+    pub(crate) fn selects(&self, name: &str, in_default_suite: bool) -> bool {
+        if self.workload.is_empty() {
+            in_default_suite
+        } else {
+            self.workload.iter().any(|w| w == name)
+        }
     }
 }
 

@@ -99,7 +99,7 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
     let mut tables = Vec::new();
     for w in registry::WORKLOADS
         .iter()
-        .filter(|w| args.selects(w.name()))
+        .filter(|w| args.selects(w.name(), w.in_default_suite()))
     {
         for t in w.run(&cx) {
             progress.done();

@@ -4,7 +4,7 @@
 use super::args::BenchArgs;
 use super::measure::{Plan, Progress};
 use super::report::Table;
-use super::{churn, fault, helper, lookup, maps, uffd, write};
+use super::{churn, fault, helper, lookup, maps, uffd, uffd_restore, write};
 
 /// What every workload gets: the command line, the timing plan and the
 /// progress line.
@@ -20,6 +20,11 @@ pub(crate) trait Workload: Sync {
     /// The name `--workload` selects it by.
     fn name(&self) -> &'static str;
     fn run(&self, cx: &Context<'_>) -> Vec<Table>;
+    /// Whether the default suite (no `--workload`) runs it; the others
+    /// run only when named, to keep the default suite under 90 s.
+    fn in_default_suite(&self) -> bool {
+        true
+    }
 }
 
 /// Every workload, in the order they run and print.
@@ -32,6 +37,7 @@ pub(crate) static WORKLOADS: &[&dyn Workload] = &[
     &maps::Maps,
     &helper::Helper,
     &uffd::UffdWorkload,
+    &uffd_restore::Restore,
 ];
 
 /// The names, for the command line's possible values.

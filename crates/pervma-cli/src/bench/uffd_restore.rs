@@ -1,5 +1,6 @@
-//! `uffd` restore table: a Firecracker snapshot restore, served by
-//! `pervma uffd-handler`'s code and by a port of Firecracker's own example
+//! `restore` (run only when named: `pervma bench --workload restore`,
+//! about 20 s): a Firecracker snapshot restore, served by `pervma
+//! uffd-handler`'s code and by a port of Firecracker's own example
 //! handler, on the same client.
 //!
 //! The client plays the VMM's part as Firecracker does on resume: it maps
@@ -27,7 +28,7 @@
 
 use super::kernel::Mapping;
 use super::measure::Summary;
-use super::registry::Context;
+use super::registry::{Context, Workload};
 use super::report::{group, Table};
 use pervma_uffd::firecracker::{self, GuestRegion};
 use pervma_uffd::{features, sys, Event, Events, OpenOptions, PagerConfig, Uffd, Wait, PAGE};
@@ -226,10 +227,31 @@ fn firecracker_example(
     }
 }
 
+/// The `restore` workload.
+pub(crate) struct Restore;
+
+impl Workload for Restore {
+    fn name(&self) -> &'static str {
+        "restore"
+    }
+
+    fn run(&self, cx: &Context<'_>) -> Vec<Table> {
+        if let Err(e) = Uffd::open(OpenOptions::default()) {
+            eprintln!("pervma bench: restore: skipped: {e}");
+            return vec![];
+        }
+        vec![table(cx)]
+    }
+
+    fn in_default_suite(&self) -> bool {
+        false
+    }
+}
+
 /// The restore table.
-pub(crate) fn table(cx: &Context<'_>) -> Table {
+fn table(cx: &Context<'_>) -> Table {
     let mut table = Table::new(
-        "uffd",
+        "restore",
         "snapshot restore: 2 vCPU threads store to 32,768 fresh pages served from a memory \
          file (Firecracker's protocol), time per fault per vCPU",
         "fault",
