@@ -23,6 +23,11 @@
 //!   (private anonymous, no userfaultfd); the writer maps and unmaps a
 //!   real page.
 //!
+//! The writer runs back to back (`mmap/munmap`: a CPU's worth of changes,
+//! which on two CPUs also takes CPU time from guests and handlers) or
+//! `paced` (a change every 100 us or so: little CPU, so what is left is
+//! the cost of the changes' locks).
+//!
 //! `p50`/`p99` are per fault (ns); `kept` is the rate with the writer
 //! over the rate alone (two guests).
 //!
@@ -50,13 +55,49 @@ const PAGES: u64 = 1024;
 /// threads on two CPUs, and a served guest waits for a CPU), and two.
 const GUESTS: [usize; 2] = [1, 2];
 
+/// The thread that changes mappings elsewhere while the guests fault.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    None,
+    /// Maps and unmaps a page, back to back: a CPU's worth of changes
+    /// (on two CPUs, it takes CPU time from the guests and handlers too).
+    Busy,
+    /// The same, then sleeps 100 us: a few thousand changes per second,
+    /// little CPU, so the rows show what the changes' locks cost.
+    Paced,
+}
+
+impl Writer {
+    fn name(self) -> &'static str {
+        match self {
+            Writer::None => "none",
+            Writer::Busy => "mmap/munmap",
+            Writer::Paced => "paced",
+        }
+    }
+
+    /// Runs `change` until `stop`, paced as `self` says; counts the changes
+    /// into `writes`.
+    fn churn(self, stop: &AtomicBool, writes: &AtomicU64, mut change: impl FnMut()) {
+        let mut w = 0;
+        while !stop.load(Relaxed) {
+            change();
+            w += 1;
+            if self == Writer::Paced {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        writes.fetch_add(w, Relaxed);
+    }
+}
+
 /// One figure's setting.
 struct Run<'a> {
     cx: &'a Context<'a>,
     lat: &'a Latencies,
     /// The writer's operations.
     writes: &'a AtomicU64,
-    writer: bool,
+    writer: Writer,
     guests: usize,
 }
 /// Faults per batch.
@@ -188,12 +229,28 @@ impl Workload for UffdWorkload {
             return vec![];
         }
         let mut alone = Vec::new();
-        let settings = [(GUESTS[0], false), (GUESTS[1], false), (GUESTS[1], true)];
+        let settings = [
+            (GUESTS[0], Writer::None),
+            (GUESTS[1], Writer::None),
+            (GUESTS[1], Writer::Busy),
+            (GUESTS[1], Writer::Paced),
+        ];
         for (guests, writer) in settings {
-            let writer_name = if writer { "mmap/munmap" } else { "none" };
+            let writer_name = writer.name();
             for (i, (kind, name)) in KINDS.into_iter().enumerate() {
                 if guests == 1 && matches!(kind, Kind::Pervma { threads: 2, .. }) {
                     continue; // a second handler thread has nothing to do
+                }
+                if writer == Writer::Paced
+                    && matches!(
+                        kind,
+                        Kind::Pervma {
+                            wait: Wait::Spin(_),
+                            ..
+                        }
+                    )
+                {
+                    continue; // the suite's time: the blocking rows say it
                 }
                 cx.progress
                     .set(format!("uffd guests={guests} writer={writer_name} {name}"));
@@ -227,7 +284,7 @@ impl Workload for UffdWorkload {
                     ("p99", percentile(&v, 99.0) as f64),
                     ("writer/s", writes.load(Relaxed) as f64 / elapsed),
                 ];
-                if writer {
+                if writer != Writer::None {
                     extra.push(("kept", rate / f64::max(alone[i], 1.0)));
                 } else if guests == GUESTS[1] {
                     alone.push(rate);
@@ -278,16 +335,17 @@ fn pervma(run: &Run<'_>, threads: usize, wait: Wait) -> Summary {
     let pager = Pager::start(mm.clone(), uffd, contents, config).expect("pager");
     let churn_at = base + stride * guest_count;
     let churn = |stop: &AtomicBool| {
-        let mut w = 0;
         let flags = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
-        while !stop.load(Relaxed) {
+        run.writer.churn(stop, run.writes, || {
             mm.mmap(churn_at, PAGE, rw, flags, None, ()).expect("mmap");
             mm.munmap(churn_at, PAGE).expect("munmap");
-            w += 1;
-        }
-        run.writes.fetch_add(w, Relaxed);
+        });
     };
-    let bg: &[Background<'_>] = if run.writer { &[&churn] } else { &[] };
+    let bg: &[Background<'_>] = if run.writer != Writer::None {
+        &[&churn]
+    } else {
+        &[]
+    };
     let (mm, mem) = (&mm, &mem);
     let area = |t: usize| base + t as u64 * stride;
     let summary = guests(
@@ -353,18 +411,18 @@ fn naive(run: &Run<'_>) -> Summary {
             }
         });
         let churn = |stop: &AtomicBool| {
-            let mut w = 0;
-            while !stop.load(Relaxed) {
+            run.writer.churn(stop, run.writes, || {
                 let mut map = regions.lock().unwrap();
                 map.insert(1, (2, 0));
                 kernel::mmap_munmap_page();
                 map.remove(&1);
-                drop(map);
-                w += 1;
-            }
-            run.writes.fetch_add(w, Relaxed);
+            });
         };
-        let bg: &[Background<'_>] = if run.writer { &[&churn] } else { &[] };
+        let bg: &[Background<'_>] = if run.writer != Writer::None {
+            &[&churn]
+        } else {
+            &[]
+        };
         let maps = &maps;
         let summary = guests(
             run,
@@ -382,15 +440,12 @@ fn kernel_faults(run: &Run<'_>) -> Summary {
     let maps: Vec<Mapping> = (0..run.guests)
         .map(|_| Mapping::new(PAGES as usize).expect("mmap"))
         .collect();
-    let churn = |stop: &AtomicBool| {
-        let mut w = 0;
-        while !stop.load(Relaxed) {
-            kernel::mmap_munmap_page();
-            w += 1;
-        }
-        run.writes.fetch_add(w, Relaxed);
+    let churn = |stop: &AtomicBool| run.writer.churn(stop, run.writes, kernel::mmap_munmap_page);
+    let bg: &[Background<'_>] = if run.writer != Writer::None {
+        &[&churn]
+    } else {
+        &[]
     };
-    let bg: &[Background<'_>] = if run.writer { &[&churn] } else { &[] };
     let maps = &maps;
     guests(
         run,
