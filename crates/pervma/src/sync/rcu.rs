@@ -66,7 +66,7 @@
 //! lookups/s; `no_std` spinning 6.3-8.4 M; `no_std` with the wait hooks
 //! (a futex) and the CPU hooks 11.9-14.5 M.
 
-use super::percpu::Shard;
+use super::percpu::{this_shard, Shard};
 use core::marker::PhantomData;
 #[cfg(not(loom))]
 use core::mem::ManuallyDrop;
@@ -162,14 +162,15 @@ impl RcuGuard {
 
     /// The counter shard to count on while this section lasts: this CPU's,
     /// with plain adds, when a kernel's hooks put the section on a CPU
-    /// with preemption disabled; otherwise `fallback` (the thread's).
+    /// with preemption disabled (no hook is called again for it);
+    /// otherwise the thread's ([`this_shard`]).
     #[inline]
-    pub(crate) fn shard(&self, fallback: Shard) -> Shard {
+    pub(crate) fn shard(&self) -> Shard {
         #[cfg(all(not(loom), not(feature = "std")))]
         if let Some(shard) = self.reader.shard() {
             return shard;
         }
-        fallback
+        this_shard()
     }
 
     /// Pushes this thread's deferred frees to where other threads can run
