@@ -82,7 +82,7 @@ pub(crate) use cpu_hooks::{enter_cpu, set_cpu_hooks, OnCpu};
 ///
 /// # Invariants
 ///
-/// - `HOOKS` is null or points to a [`CpuHooks`] that was leaked (never
+/// - `HOOKS` is null or points to a `CpuHooks` that was leaked (never
 ///   freed, never changed) and fully built before its `Release` store: a
 ///   reader that loads it with `Acquire` sees every field, and a
 ///   `&'static` to it is sound.

@@ -51,20 +51,45 @@
 //!
 //! One thread, `lock_vma` + payload read at random among 1,000 VMAs
 //! (`cargo run --release -p pervma --example lookup_modes
-//! [--no-default-features] -- [hooks]`, the builds interleaved, 10 rounds
-//! each best of 7, AMD EPYC 2 vCPU KVM guest, quiet), median (min):
-//! `std` 33.8 (32.0) ns; `no_std` before the overflow slots 56.5 (54.8);
-//! `no_std` claiming slots now 51.4 (50.0); `no_std` with the CPU hooks
-//! 51.3 (44.5). The hooks remove the claim, but `no_std` stays 1.3-1.5x
-//! of `std` for reasons not yet located (a `perf record -e cpu-clock`
-//! profile puts most of a lookup in the tree walk in both builds).
+//! [--no-default-features] -- [hooks]`; the before and after binaries of
+//! both builds interleaved, 20 rounds each best of 7; AMD EPYC 2 vCPU KVM
+//! guest shared with other work, load average 1-2), median (min) ns, and
+//! callgrind's instructions per lookup (`valgrind --tool=callgrind`,
+//! 11,468,800 lookups):
+//!
+//! | build | before | now | instructions |
+//! |-------|--------|-----|--------------|
+//! | `std` | 33.8 (31.7) | 33.6 (31.6) | 180 → 179 |
+//! | `no_std` with the CPU hooks | 46.5 (43.3) | 36.0 (34.0) | 259 → 191 |
+//! | `no_std` claiming slots | 54.6 (53.1) | 51.0 (48.1) | 256 → 231 |
+//!
+//! (Earlier: `no_std` before the overflow slots 56.5 (54.8) ns.) The
+//! hooks' 1.3-1.5x of `std` was bookkeeping around the pin, not the tree
+//! walk: `lock_vma` asked for the thread's counter shard before every
+//! section (the [`set_cpu_hint`](crate::set_cpu_hint) hook and the CPU
+//! count, unused when the section lends its CPU's shard: 13 instructions);
+//! entering loaded the enter hook, the exit hook and the CPU count
+//! separately, then the CPU slot table and the slot's lazily registered
+//! handle, each with its check; and `Reader::shard`/`leave`/`slot` were
+//! out-of-line calls from `lock_vma`, which is instantiated in the
+//! caller's crate (23 instructions for the `#[inline]`s alone). Now one
+//! `Acquire` load finds the hooks, the count and the registered slots
+//! (`percpu`'s `CpuHooks`), and the fallback shard is computed only where
+//! it is used. What remains over `std` (1.07x) is the two hook calls and
+//! the check of the CPU number, against `std`'s thread-local lookups.
 //! `crossbeam_epoch::pin` + unpin alone is 3.8-6.8 ns here, 5.6-11.1 ns
 //! per thread when two threads pin at once (`--example sharing_probe`).
 //!
 //! Two readers at random among 64 VMAs while a writer mprotects them
-//! (`--example contention_modes`, three rounds, quiet): `std` 14.3-16.4 M
-//! lookups/s; `no_std` spinning 6.3-8.4 M; `no_std` with the wait hooks
-//! (a futex) and the CPU hooks 11.9-14.5 M.
+//! (`--example contention_modes`): three threads on two vCPUs, and the
+//! rate is bimodal with the scheduling (`std` 12-20 M lookups/s in some
+//! rounds, 31-50 M in others), so 15 interleaved rounds compare before
+//! and after pairwise: after/before median `std` 1.03, `no_std` spinning
+//! 1.05, `no_std` with the wait hooks (a futex) and the CPU hooks 1.73
+//! (median 13.6 → 21.6 M lookups/s; `std` 20.4 → 17.1, spinning 7.4 →
+//! 15.6, which is the bimodality: their pairwise ratios are the ones
+//! above). Earlier, three quiet rounds: `std` 14.3-16.4 M, `no_std`
+//! spinning 6.3-8.4 M, with the hooks 11.9-14.5 M.
 
 use super::percpu::{this_shard, Shard};
 use core::marker::PhantomData;
