@@ -428,9 +428,12 @@ pub fn set_cpu_hint(hint: fn() -> usize) {
 /// section's slot.
 ///
 /// Install it once, before readers start (sections already running keep
-/// the slot they claimed); a later call may not lower the CPU count below
-/// the first. `std` builds register each thread through a thread-local,
-/// which costs no more, and ignore the hooks.
+/// the slot they claimed, and give it back as before); a later call may
+/// install other hooks but may not raise the CPU count above the first's
+/// (the first install makes the per-CPU slots), and a section that began
+/// under earlier hooks ends with their `exit`. `std` builds register each
+/// thread through a thread-local, which costs no more, and ignore the
+/// hooks.
 ///
 /// # Panics
 ///

@@ -79,7 +79,7 @@ use crate::notifier::Notifiers;
 use crate::pkeys::{Pkeys, Pkru};
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
-use crate::sync::percpu::{this_shard, Shard};
+use crate::sync::percpu::this_shard;
 use crate::sync::prim::{spin_hint, AtomicU32, AtomicU64};
 use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 use crate::sync::rwsem::RawRwSem;
@@ -523,7 +523,6 @@ impl<T> Mm<T> {
     /// [`Mm::lock_vma`].
     #[inline]
     fn lock_vma_fast(&self, addr: u64) -> Result<VmaReadGuard<'_, T>, FastFail> {
-        let cpu = this_shard();
         loop {
             // Read before the walk: if no write cycle runs from here until
             // after the walk, a walk that finds nothing is the truth.
@@ -531,13 +530,13 @@ impl<T> Mm<T> {
             let rcu = rcu_read_lock();
             let Some((_, _, vma)) = self.mm_mt.walk(addr, &rcu) else {
                 drop(rcu);
-                self.events.abort.inc(cpu);
+                self.events.abort.inc(this_shard());
                 return match seq {
                     Some(seq) if !self.mm_lock_seq.speculate_retry(seq) => Err(FastFail::NoVma),
                     _ => Err(FastFail::Contended),
                 };
             };
-            let guard = match self.vma_start_read_walked(vma, &rcu, cpu) {
+            let guard = match self.vma_start_read_walked(vma, &rcu) {
                 Walked::Locked(guard) => guard,
                 Walked::Again => continue,
                 Walked::Contended => return Err(FastFail::Contended),
@@ -552,7 +551,7 @@ impl<T> Mm<T> {
             } else {
                 &self.events.abort
             };
-            counter.inc(rcu.shard(cpu));
+            counter.inc(rcu.shard());
             drop(rcu);
             if !contains {
                 drop(guard);
@@ -569,12 +568,7 @@ impl<T> Mm<T> {
     /// published or about to be; counts a `MISS`), or contention (it is
     /// write-locked; counts an `ABORT`).
     #[inline(always)]
-    pub(crate) fn vma_start_read_walked(
-        &self,
-        vma: VmaPtr<T>,
-        rcu: &RcuGuard,
-        cpu: Shard,
-    ) -> Walked<'_, T> {
+    pub(crate) fn vma_start_read_walked(&self, vma: VmaPtr<T>, rcu: &RcuGuard) -> Walked<'_, T> {
         // SAFETY: the VMA was reachable from the tree inside this RCU read
         // section, so its memory stays valid until `rcu` ends (module
         // invariant: removed VMAs are freed after a grace period).
@@ -587,12 +581,12 @@ impl<T> Mm<T> {
             // SAFETY: we hold a read reference on `vma`, a VMA of `self`.
             Ok(()) => Walked::Locked(unsafe { VmaReadGuard::new(self, vma) }),
             Err(ReadFail::Detached) => {
-                self.events.miss.inc(rcu.shard(cpu));
+                self.events.miss.inc(rcu.shard());
                 spin_hint();
                 Walked::Again
             }
             Err(ReadFail::Locked) => {
-                self.events.abort.inc(rcu.shard(cpu));
+                self.events.abort.inc(rcu.shard());
                 Walked::Contended
             }
         }

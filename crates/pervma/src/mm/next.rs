@@ -106,7 +106,7 @@ impl<T> Mm<T> {
                     }
                 };
             };
-            let walked = self.vma_start_read_walked(vma, &rcu, cpu);
+            let walked = self.vma_start_read_walked(vma, &rcu);
             drop(rcu);
             let guard = match walked {
                 Walked::Locked(guard) => guard,
@@ -162,10 +162,12 @@ impl<T> Mm<T> {
         max: usize,
         mut f: impl FnMut(&VmaReadGuard<'_, T>, u64),
     ) -> (u64, bool, Option<u32>) {
-        let shard = this_shard();
         let mut pos = from_addr;
         let seq = self.mm_lock_seq.speculate_try_begin();
         let rcu = rcu_read_lock();
+        // Counted inside the section: with a kernel's CPU hooks, its
+        // CPU's shard, with plain adds and no hook call per count.
+        let shard = rcu.shard();
         let mut vmas = self.mm_mt.iter_from(from_addr, &rcu);
         for _ in 0..max {
             let Some((_, last, vma)) = vmas.next() else {

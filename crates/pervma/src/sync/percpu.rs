@@ -79,41 +79,115 @@ pub(crate) use cpu_hooks::{enter_cpu, set_cpu_hooks, OnCpu};
 
 /// A kernel's "this CPU, preemption disabled" hooks (`no_std`), from
 /// [`set_rcu_cpu_hooks`](crate::set_rcu_cpu_hooks).
+///
+/// # Invariants
+///
+/// - `HOOKS` is null or points to a `CpuHooks` that was leaked (never
+///   freed, never changed) and fully built before its `Release` store: a
+///   reader that loads it with `Acquire` sees every field, and a
+///   `&'static` to it is sound.
+/// - `slots.len() >= cpus` in every `CpuHooks`.
+/// - `owned_shards` is `cpus <= SHARDS`.
+///
+/// A later install stores a new `CpuHooks` (the old one stays leaked):
+/// a section that began under the old one ends with the old one's
+/// `exit`, and every install shares the same RCU slots (made by the
+/// first; [`crate::sync::rcu`]).
 #[cfg(all(not(feature = "std"), not(loom)))]
 mod cpu_hooks {
-    use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+    use super::{Shard, SHARDS};
+    use crate::sync::rcu::CpuSlot;
+    use core::sync::atomic::{AtomicPtr, Ordering};
 
-    /// `fn() -> usize` and `fn()` as pointers; `ENTER` is stored last
-    /// (Release), so whoever sees it sees the rest.
-    static ENTER: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
-    static EXIT: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    /// Everything a read section on a CPU needs, behind one pointer: one
+    /// `Acquire` load per section.
+    pub(crate) struct CpuHooks {
+        enter: fn() -> usize,
+        exit: fn(),
+        cpus: usize,
+        /// CPUs own their counter shards: no two CPUs map to one shard.
+        owned_shards: bool,
+        /// RCU's reader slot of each CPU, at least `cpus` of them.
+        slots: &'static [CpuSlot],
+    }
 
-    pub(crate) fn set_cpu_hooks(cpus: usize, enter: fn() -> usize, exit: fn()) {
-        COUNT.store(cpus, Ordering::Relaxed);
-        EXIT.store(exit as *mut (), Ordering::Relaxed);
-        ENTER.store(enter as *mut (), Ordering::Release);
+    static HOOKS: AtomicPtr<CpuHooks> = AtomicPtr::new(core::ptr::null_mut());
+
+    /// Installs the hooks, with the RCU slots of the CPUs (at least
+    /// `cpus` of them).
+    pub(crate) fn set_cpu_hooks(
+        cpus: usize,
+        enter: fn() -> usize,
+        exit: fn(),
+        slots: &'static [CpuSlot],
+    ) {
+        assert!(slots.len() >= cpus, "fewer RCU slots than CPUs");
+        // INVARIANT: leaked, built here, published with Release below;
+        // `slots.len() >= cpus` was checked; `owned_shards` as stated.
+        let hooks = alloc::boxed::Box::leak(alloc::boxed::Box::new(CpuHooks {
+            enter,
+            exit,
+            cpus,
+            owned_shards: cpus <= SHARDS,
+            slots,
+        }));
+        HOOKS.store(hooks, Ordering::Release);
+    }
+
+    /// The installed hooks, if any.
+    #[inline]
+    fn current() -> Option<&'static CpuHooks> {
+        // SAFETY: `HOOKS` is null or points to a leaked `CpuHooks`,
+        // published with Release after it was built (module invariants).
+        unsafe { HOOKS.load(Ordering::Acquire).as_ref() }
     }
 
     /// Whether CPUs own their counter shards: hooks are installed and no
     /// two CPUs map to one shard.
     #[inline]
     pub(crate) fn owned_shards() -> bool {
-        let cpus = COUNT.load(Ordering::Relaxed);
-        cpus != 0 && cpus <= super::SHARDS
+        current().is_some_and(|h| h.owned_shards)
     }
 
     /// On a CPU with preemption disabled, until [`OnCpu::leave`].
     pub(crate) struct OnCpu {
-        pub(crate) cpu: usize,
-        exit: fn(),
+        /// Below `hooks.cpus` (checked by [`enter_cpu`]).
+        cpu: usize,
+        /// The hooks whose `enter` named `cpu`: their `exit` ends it.
+        hooks: &'static CpuHooks,
     }
 
     impl OnCpu {
+        /// The CPU's number.
+        #[inline]
+        pub(crate) fn cpu(&self) -> usize {
+            self.cpu
+        }
+
         /// Re-enables preemption.
         #[inline]
         pub(crate) fn leave(&self) {
-            (self.exit)()
+            (self.hooks.exit)()
+        }
+
+        /// This CPU's RCU reader slot, which only this section may use
+        /// until [`OnCpu::leave`] (the hooks' contract).
+        #[inline]
+        pub(crate) fn rcu_slot(&self) -> &'static CpuSlot {
+            // SAFETY: `cpu < hooks.cpus` (checked in `enter_cpu`) and
+            // `hooks.slots.len() >= hooks.cpus` (module invariants).
+            unsafe { self.hooks.slots.get_unchecked(self.cpu) }
+        }
+
+        /// This CPU's counter shard, while preemption stays disabled:
+        /// owned (plain adds) if no other CPU maps to it.
+        #[inline]
+        pub(crate) fn shard(&self) -> Shard {
+            Shard {
+                index: self.cpu % SHARDS,
+                owned: self.hooks.owned_shards,
+                via_hooks: false,
+            }
         }
     }
 
@@ -121,26 +195,22 @@ mod cpu_hooks {
     /// without hooks.
     #[inline]
     pub(crate) fn enter_cpu() -> Option<OnCpu> {
-        let enter = ENTER.load(Ordering::Acquire);
-        if enter.is_null() {
-            return None;
+        let hooks = current()?;
+        let cpu = (hooks.enter)();
+        if cpu >= hooks.cpus {
+            bad_cpu(hooks, cpu);
         }
-        // SAFETY: the only non-null values stored in `ENTER` and `EXIT`
-        // are `fn() -> usize` and `fn()` cast to pointers, in
-        // `set_cpu_hooks`, which stores `EXIT` before `ENTER`.
-        let (enter, exit) = unsafe {
-            (
-                core::mem::transmute::<*mut (), fn() -> usize>(enter),
-                core::mem::transmute::<*mut (), fn()>(EXIT.load(Ordering::Relaxed)),
-            )
-        };
-        let cpu = enter();
-        let count = COUNT.load(Ordering::Relaxed);
-        if cpu >= count {
-            exit();
-            panic!("the CPU hook named CPU {cpu}, not below the {count} given");
-        }
-        Some(OnCpu { cpu, exit })
+        Some(OnCpu { cpu, hooks })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_cpu(hooks: &CpuHooks, cpu: usize) -> ! {
+        (hooks.exit)();
+        panic!(
+            "the CPU hook named CPU {cpu}, not below the {} given",
+            hooks.cpus
+        );
     }
 }
 
@@ -154,20 +224,6 @@ pub(crate) struct Shard {
     /// disabled around a plain add on that CPU's shard.
     #[cfg_attr(any(feature = "std", loom), allow(dead_code))]
     via_hooks: bool,
-}
-
-impl Shard {
-    /// The shard of `cpu`, on which the caller runs with preemption
-    /// disabled until it stops using the result: owned (plain adds) if no
-    /// other CPU maps to it.
-    #[cfg(all(not(feature = "std"), not(loom)))]
-    pub(crate) fn of_cpu_preempt_disabled(cpu: usize) -> Shard {
-        Shard {
-            index: cpu % SHARDS,
-            owned: cpu_hooks::owned_shards(),
-            via_hooks: false,
-        }
-    }
 }
 
 /// The shard this thread counts on (see the module docs).
@@ -293,8 +349,8 @@ impl PerCpuCounter {
         if shard.via_hooks {
             if let Some(on) = enter_cpu() {
                 // Preemption is off: this CPU's shard is ours alone
-                // (`owned_shards`), as in `of_cpu_preempt_disabled`.
-                let s = &self.shards[on.cpu % SHARDS];
+                // (`owned_shards`), as in `OnCpu::shard`.
+                let s = &self.shards[on.cpu() % SHARDS];
                 s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
                 on.leave();
                 return;

@@ -51,22 +51,47 @@
 //!
 //! One thread, `lock_vma` + payload read at random among 1,000 VMAs
 //! (`cargo run --release -p pervma --example lookup_modes
-//! [--no-default-features] -- [hooks]`, the builds interleaved, 10 rounds
-//! each best of 7, AMD EPYC 2 vCPU KVM guest, quiet), median (min):
-//! `std` 33.8 (32.0) ns; `no_std` before the overflow slots 56.5 (54.8);
-//! `no_std` claiming slots now 51.4 (50.0); `no_std` with the CPU hooks
-//! 51.3 (44.5). The hooks remove the claim, but `no_std` stays 1.3-1.5x
-//! of `std` for reasons not yet located (a `perf record -e cpu-clock`
-//! profile puts most of a lookup in the tree walk in both builds).
+//! [--no-default-features] -- [hooks]`; the before and after binaries of
+//! both builds interleaved, 20 rounds each best of 7; AMD EPYC 2 vCPU KVM
+//! guest shared with other work, load average 1-2), median (min) ns, and
+//! callgrind's instructions per lookup (`valgrind --tool=callgrind`,
+//! 11,468,800 lookups):
+//!
+//! | build | before | now | instructions |
+//! |-------|--------|-----|--------------|
+//! | `std` | 33.8 (31.7) | 33.6 (31.6) | 180 → 179 |
+//! | `no_std` with the CPU hooks | 46.5 (43.3) | 36.0 (34.0) | 259 → 191 |
+//! | `no_std` claiming slots | 54.6 (53.1) | 51.0 (48.1) | 256 → 231 |
+//!
+//! (Earlier: `no_std` before the overflow slots 56.5 (54.8) ns.) The
+//! hooks' 1.3-1.5x of `std` was bookkeeping around the pin, not the tree
+//! walk: `lock_vma` asked for the thread's counter shard before every
+//! section (the [`set_cpu_hint`](crate::set_cpu_hint) hook and the CPU
+//! count, unused when the section lends its CPU's shard: 13 instructions);
+//! entering loaded the enter hook, the exit hook and the CPU count
+//! separately, then the CPU slot table and the slot's lazily registered
+//! handle, each with its check; and `Reader::shard`/`leave`/`slot` were
+//! out-of-line calls from `lock_vma`, which is instantiated in the
+//! caller's crate (23 instructions for the `#[inline]`s alone). Now one
+//! `Acquire` load finds the hooks, the count and the registered slots
+//! (`percpu`'s `CpuHooks`), and the fallback shard is computed only where
+//! it is used. What remains over `std` (1.07x) is the two hook calls and
+//! the check of the CPU number, against `std`'s thread-local lookups.
 //! `crossbeam_epoch::pin` + unpin alone is 3.8-6.8 ns here, 5.6-11.1 ns
 //! per thread when two threads pin at once (`--example sharing_probe`).
 //!
 //! Two readers at random among 64 VMAs while a writer mprotects them
-//! (`--example contention_modes`, three rounds, quiet): `std` 14.3-16.4 M
-//! lookups/s; `no_std` spinning 6.3-8.4 M; `no_std` with the wait hooks
-//! (a futex) and the CPU hooks 11.9-14.5 M.
+//! (`--example contention_modes`): three threads on two vCPUs, and the
+//! rate is bimodal with the scheduling (`std` 12-20 M lookups/s in some
+//! rounds, 31-50 M in others), so 15 interleaved rounds compare before
+//! and after pairwise: after/before median `std` 1.03, `no_std` spinning
+//! 1.05, `no_std` with the wait hooks (a futex) and the CPU hooks 1.73
+//! (median 13.6 → 21.6 M lookups/s; `std` 20.4 → 17.1, spinning 7.4 →
+//! 15.6, which is the bimodality: their pairwise ratios are the ones
+//! above). Earlier, three quiet rounds: `std` 14.3-16.4 M, `no_std`
+//! spinning 6.3-8.4 M, with the hooks 11.9-14.5 M.
 
-use super::percpu::Shard;
+use super::percpu::{this_shard, Shard};
 use core::marker::PhantomData;
 #[cfg(not(loom))]
 use core::mem::ManuallyDrop;
@@ -100,7 +125,7 @@ pub(crate) fn rcu_read_lock() -> RcuGuard {
     {
         let reader = nostd::enter();
         RcuGuard {
-            inner: ManuallyDrop::new(reader.slot().pin()),
+            inner: ManuallyDrop::new(reader.pin()),
             reader,
             _not_send: PhantomData,
         }
@@ -162,14 +187,15 @@ impl RcuGuard {
 
     /// The counter shard to count on while this section lasts: this CPU's,
     /// with plain adds, when a kernel's hooks put the section on a CPU
-    /// with preemption disabled; otherwise `fallback` (the thread's).
+    /// with preemption disabled (no hook is called again for it);
+    /// otherwise the thread's ([`this_shard`]).
     #[inline]
-    pub(crate) fn shard(&self, fallback: Shard) -> Shard {
+    pub(crate) fn shard(&self) -> Shard {
         #[cfg(all(not(loom), not(feature = "std")))]
         if let Some(shard) = self.reader.shard() {
             return shard;
         }
-        fallback
+        this_shard()
     }
 
     /// Pushes this thread's deferred frees to where other threads can run
@@ -304,6 +330,9 @@ pub(crate) fn rcu_barrier() {
 }
 
 #[cfg(all(not(loom), not(feature = "std")))]
+pub(crate) use nostd::CpuSlot;
+
+#[cfg(all(not(loom), not(feature = "std")))]
 mod nostd {
     //! The `no_std` reader table.
     //!
@@ -314,7 +343,11 @@ mod nostd {
     //!   that CPU's slot. Nothing else can use the slot until the exit
     //!   hook re-enables preemption, so no claim is needed: no atomic
     //!   read-modify-write beyond crossbeam's own pin. Nested sections on
-    //!   one CPU pin the same handle again, as crossbeam allows.
+    //!   one CPU pin the same handle again, as crossbeam allows. The
+    //!   hooks, the CPU count and the slots sit behind one pointer
+    //!   (`percpu`'s `CpuHooks`), read with one `Acquire` load per
+    //!   section; the slots' handles are registered when the hooks are
+    //!   installed, so a section finds its handle with no further check.
     //! - **Claimed slots** (no hooks): `READER_SLOTS` slots in a static
     //!   table, then a list of overflow slots that only grows. A reader
     //!   claims a free one with a compare-and-swap, starting at
@@ -335,10 +368,17 @@ mod nostd {
     //!   the matching exit hook, on CPU `i` with preemption disabled (the
     //!   hooks' contract): by one thread at a time, and the scheduler's own
     //!   switch orders one thread's uses before the next's.
+    //! - The CPU slots are made once, by the first install, each with its
+    //!   handle already registered (by the installing thread, before the
+    //!   `Release` store that publishes the hooks and which a section's
+    //!   `Acquire` load sees), and never freed (`CPU_SLOTS`, a static,
+    //!   owns them): every install shares them, and a section that began
+    //!   under an earlier install ends on the same slot.
     //! - Overflow nodes are leaked: never freed, so `&'static` to them is
     //!   sound, and the list is only pushed to.
 
     use super::super::percpu::{self, this_cpu, OnCpu, Shard};
+    use alloc::boxed::Box;
     // The table is a static, and only exists outside loom: core atomics.
     use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
     use crossbeam_epoch::{Collector, Guard, LocalHandle};
@@ -357,7 +397,8 @@ mod nostd {
     // SAFETY: a `Handle` is only used by the thread that claimed its slot,
     // or that runs on its CPU with preemption disabled (module
     // invariants), so never from two threads at once; moving it between
-    // users is ordered by the claim/release pair or the context switch.
+    // users is ordered by the claim/release pair or the context switch
+    // (and, for a CPU slot's first user, by the hooks' publication).
     unsafe impl Send for Handle {}
     // SAFETY: as above: shared references exist on several threads, but
     // only the current user calls into the handle.
@@ -374,28 +415,46 @@ mod nostd {
     }
     static OVERFLOW: AtomicPtr<Overflow> = AtomicPtr::new(core::ptr::null_mut());
 
-    /// The CPU slots, made when the hooks are installed.
-    static CPU_SLOTS: OnceBox<alloc::boxed::Box<[CachePadded<Slot>]>> = OnceBox::new();
+    /// A CPU's reader slot: a handle registered when the hooks were
+    /// installed. Only read (never written) once made, so the slots of
+    /// several CPUs may share a cache line; each handle's own state is a
+    /// separate allocation of crossbeam's.
+    pub(crate) struct CpuSlot(Handle);
+
+    /// The CPU slots, made by the first install (module invariants).
+    static CPU_SLOTS: OnceBox<Box<[CpuSlot]>> = OnceBox::new();
+
+    fn collector() -> &'static Collector {
+        COLLECTOR.get_or_init(|| Box::new(Collector::new()))
+    }
 
     pub(super) fn set_cpu_hooks(cpus: usize, enter: fn() -> usize, exit: fn()) {
         assert!(cpus > 0, "set_rcu_cpu_hooks: no CPUs");
         let slots = CPU_SLOTS.get_or_init(|| {
-            alloc::boxed::Box::new((0..cpus).map(|_| CachePadded::new(Slot::new())).collect())
+            let collector = collector();
+            // INVARIANT: every handle registered before the slots are
+            // published (a racing install's losing table is dropped, its
+            // handles unregistered, before any reader saw it).
+            Box::new(
+                (0..cpus)
+                    .map(|_| CpuSlot(Handle(collector.register())))
+                    .collect(),
+            )
         });
         assert!(
             slots.len() >= cpus,
             "set_rcu_cpu_hooks: CPU count grew from {} to {cpus}",
             slots.len()
         );
-        // INVARIANT: the slots exist before any reader can enter on one.
-        percpu::set_cpu_hooks(cpus, enter, exit);
+        // The slots exist, registered, before any reader can enter on one.
+        percpu::set_cpu_hooks(cpus, enter, exit, slots);
     }
 
     /// Which slot a read section uses, and how it gives it back.
     pub(super) enum Reader {
         Claimed(&'static Slot),
-        /// This CPU's slot, preemption disabled until `leave`.
-        Cpu(&'static Slot, OnCpu),
+        /// On a CPU, preemption disabled until `leave`: its slot.
+        Cpu(OnCpu),
     }
 
     /// Begins a read section: the slot to pin.
@@ -403,35 +462,36 @@ mod nostd {
     pub(super) fn enter() -> Reader {
         match percpu::enter_cpu() {
             None => Reader::Claimed(claim()),
-            Some(on) => {
-                let slots = CPU_SLOTS.get().expect("made before the hooks");
-                // `enter_cpu` checked the CPU against the count, which is
-                // at most the table's length (`set_cpu_hooks`).
-                Reader::Cpu(&slots[on.cpu], on)
-            }
+            Some(on) => Reader::Cpu(on),
         }
     }
 
     impl Reader {
-        pub(super) fn slot(&self) -> &'static Slot {
-            match *self {
-                Reader::Claimed(slot) | Reader::Cpu(slot, _) => slot,
+        /// Pins the section's slot (its user is this section: module
+        /// invariants).
+        #[inline]
+        pub(super) fn pin(&self) -> Guard {
+            match self {
+                Reader::Claimed(slot) => slot.pin(),
+                Reader::Cpu(on) => on.rcu_slot().0 .0.pin(),
             }
         }
 
         /// Ends the section (after its guard is dropped).
+        #[inline]
         pub(super) fn leave(&self) {
             match self {
                 Reader::Claimed(slot) => slot.release(),
-                Reader::Cpu(_, on) => on.leave(),
+                Reader::Cpu(on) => on.leave(),
             }
         }
 
         /// The shard of this CPU, while the section lasts.
+        #[inline]
         pub(super) fn shard(&self) -> Option<Shard> {
             match self {
                 Reader::Claimed(_) => None,
-                Reader::Cpu(_, on) => Some(Shard::of_cpu_preempt_disabled(on.cpu)),
+                Reader::Cpu(on) => Some(on.shard()),
             }
         }
     }
@@ -525,7 +585,7 @@ mod nostd {
 
         /// Pins the slot's participant. Only its current user calls this.
         #[inline]
-        pub(super) fn pin(&self) -> Guard {
+        fn pin(&self) -> Guard {
             match self.handle.get() {
                 Some(h) => h.0.pin(),
                 None => self.register().0.pin(),
@@ -534,9 +594,9 @@ mod nostd {
 
         #[cold]
         fn register(&self) -> &Handle {
-            let collector = COLLECTOR.get_or_init(|| alloc::boxed::Box::new(Collector::new()));
+            let collector = collector();
             self.handle
-                .get_or_init(|| alloc::boxed::Box::new(Handle(collector.register())))
+                .get_or_init(|| Box::new(Handle(collector.register())))
         }
 
         pub(super) fn release(&self) {
