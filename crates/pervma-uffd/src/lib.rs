@@ -65,11 +65,12 @@
 //! sparse; one that spins keeps a core. Measured with `pervma bench
 //! --workload uffd` on a 2-vCPU VM (BENCHMARKS.md has the run): with a
 //! CPU to spare (one faulting thread), a spinning handler serves a fault
-//! in 21.5 us at p50 (the kernel's own fault: 2.2 us) and a blocking one
-//! in 59 us (two wake-ups of halted vCPUs per fault); with two faulting
-//! threads, two blocking handlers serve the most (88.9k faults/s, against
-//! 68.2k for one spinning handler and 34.6k for one blocking one), since
-//! a spinner then takes a faulting thread's CPU. The default spins 50 us.
+//! in 19-22 us at p50 (the kernel's own fault: 1.6-2.2 us) and a blocking
+//! one in 52-59 us (two wake-ups of halted vCPUs per fault); with two
+//! faulting threads, two blocking handlers serve the most (82.7k faults/s,
+//! against 77.7k for one spinning handler and 45.1k for one blocking
+//! one), since a spinner then takes a faulting thread's CPU. The default
+//! spins 50 us.
 //!
 //! ## `libc`, not `rustix`
 //!
