@@ -15,7 +15,8 @@
 //!   (default 65530) set the limits the kernel would apply.
 //!
 //! - `pervma uffd-handler --socket PATH --mem-file FILE [--threads N]
-//!   [--spin-us US]`: a Firecracker-compatible page-fault handler (see
+//!   [--spin-us US] [--cpu-latency-us US]`: a Firecracker-compatible
+//!   page-fault handler (see
 //!   `uffd_handler`): serves a restored microVM's guest memory from its
 //!   snapshot's memory file through pervma-uffd.
 //!

@@ -7,7 +7,7 @@
 //! `pervma_uffd::firecracker::serve` until the VMM closes the connection
 //! (or exits). A balloon's `REMOVE` turns ranges into zero-fill.
 
-use pervma_uffd::{firecracker, PagerConfig, Wait};
+use pervma_uffd::{firecracker, CpuLatency, PagerConfig, Wait};
 use std::io::Read;
 use std::os::unix::net::UnixListener;
 use std::process::ExitCode;
@@ -30,6 +30,12 @@ pub(crate) struct Args {
     /// microseconds (0: block at once).
     #[arg(long, default_value_t = 50)]
     spin_us: u64,
+    /// Hold a CPU latency request of this many microseconds while serving
+    /// (`/dev/cpu_dma_latency`; 0: idle CPUs poll instead of halting, so a
+    /// faulting vCPU thread wakes without an interrupt to a halted CPU).
+    /// System-wide, and root's by default.
+    #[arg(long)]
+    cpu_latency_us: Option<u32>,
 }
 
 pub(crate) fn run(args: Args) -> ExitCode {
@@ -45,6 +51,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
 fn serve(args: &Args) -> Result<(), String> {
     let mem_file = std::fs::File::open(&args.mem_file)
         .map_err(|e| format!("{}: {e}", args.mem_file.display()))?;
+    let _latency = args
+        .cpu_latency_us
+        .map(CpuLatency::request)
+        .transpose()
+        .map_err(|e| format!("--cpu-latency-us: {e}"))?;
     let _ = std::fs::remove_file(&args.socket);
     let listener =
         UnixListener::bind(&args.socket).map_err(|e| format!("{}: {e}", args.socket.display()))?;

@@ -72,6 +72,13 @@
 //! one), since a spinner then takes a faulting thread's CPU. The default
 //! spins 50 us.
 //!
+//! Most of a served fault's latency on such a VM is waking the faulting
+//! thread's halted vCPU. [`CpuLatency::request(0)`](CpuLatency::request)
+//! keeps idle CPUs polling while it is held (system-wide, root's by
+//! default): there, a spinning handler served a fault in 11.4 us at p50
+//! and one blocking handler two faulting threads' 110k faults/s (see
+//! [`latency`]).
+//!
 //! ## `libc`, not `rustix`
 //!
 //! rustix has no userfaultfd ioctls (they would be raw `ioctl` calls
@@ -124,6 +131,7 @@
 
 mod contents;
 pub mod firecracker;
+pub mod latency;
 
 pub mod own;
 mod pager;
@@ -131,6 +139,7 @@ pub mod sys;
 mod uffd;
 
 pub use contents::{Contents, Fault, FileContents, Resolve};
+pub use latency::CpuLatency;
 pub use own::OwnMemory;
 pub use pager::{Pager, PagerConfig, Stats, Unmapped, Wait};
 pub use uffd::{features, ioctls, Event, Events, Mode, OpenOptions, Uffd, PAGE};

@@ -15,6 +15,10 @@
 //!   the file's bytes (`UFFDIO_COPY`) under `lock_vma`. The writer maps
 //!   and unmaps a page of the same `Mm` elsewhere (a real `mmap` +
 //!   `UFFDIO_REGISTER`, and a real `mmap(PROT_NONE)`, under `mmap_lock`).
+//! - `... no-halt`: the same with a CPU latency request of 0 held
+//!   ([`CpuLatency`]; idle CPUs poll instead of halting, so waking a
+//!   faulting thread needs no interrupt to a halted vCPU); skipped where
+//!   the request is refused (not root).
 //! - `naive`: one handler thread, the regions in a
 //!   `Mutex<BTreeMap>` (held while a page is copied, as simple handlers
 //!   do); the writer maps and unmaps a real page with that mutex held,
@@ -41,7 +45,8 @@ use super::registry::{Context, Workload};
 use super::report::{group, Table};
 use pervma::{Advice, File, MapFlags, Mm, Prot};
 use pervma_uffd::{
-    FileContents, OpenOptions, OwnMemory, Pager, PagerConfig, Uffd, Unmapped, Wait, PAGE,
+    CpuLatency, FileContents, OpenOptions, OwnMemory, Pager, PagerConfig, Uffd, Unmapped, Wait,
+    PAGE,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -107,18 +112,25 @@ const MAX_SAMPLES: usize = 1 << 20;
 
 #[derive(Clone, Copy)]
 enum Kind {
-    Pervma { threads: usize, wait: Wait },
+    /// `no_halt`: with a CPU latency request of 0 held
+    /// ([`CpuLatency`]: idle CPUs poll instead of halting).
+    Pervma {
+        threads: usize,
+        wait: Wait,
+        no_halt: bool,
+    },
     Naive,
     Kernel,
 }
 
 const SPIN: Wait = Wait::Spin(Duration::from_micros(50));
 
-const KINDS: [(Kind, &str); 6] = [
+const KINDS: [(Kind, &str); 8] = [
     (
         Kind::Pervma {
             threads: 1,
             wait: Wait::Block,
+            no_halt: false,
         },
         "pervma-uffd 1t block",
     ),
@@ -126,6 +138,7 @@ const KINDS: [(Kind, &str); 6] = [
         Kind::Pervma {
             threads: 1,
             wait: SPIN,
+            no_halt: false,
         },
         "pervma-uffd 1t spin",
     ),
@@ -133,6 +146,7 @@ const KINDS: [(Kind, &str); 6] = [
         Kind::Pervma {
             threads: 2,
             wait: Wait::Block,
+            no_halt: false,
         },
         "pervma-uffd 2t block",
     ),
@@ -140,8 +154,25 @@ const KINDS: [(Kind, &str); 6] = [
         Kind::Pervma {
             threads: 2,
             wait: SPIN,
+            no_halt: false,
         },
         "pervma-uffd 2t spin",
+    ),
+    (
+        Kind::Pervma {
+            threads: 1,
+            wait: Wait::Block,
+            no_halt: true,
+        },
+        "pervma-uffd 1t block no-halt",
+    ),
+    (
+        Kind::Pervma {
+            threads: 1,
+            wait: SPIN,
+            no_halt: true,
+        },
+        "pervma-uffd 1t spin no-halt",
     ),
     (Kind::Naive, "naive"),
     (Kind::Kernel, "kernel"),
@@ -231,7 +262,8 @@ impl Workload for UffdWorkload {
             eprintln!("pervma bench: uffd: skipped: {e}");
             return vec![];
         }
-        let mut alone = Vec::new();
+        // Each kind's rate with two guests and no writer, for `kept`.
+        let mut alone = [0.0; KINDS.len()];
         let settings = [
             (GUESTS[0], Writer::None),
             (GUESTS[1], Writer::None),
@@ -255,6 +287,18 @@ impl Workload for UffdWorkload {
                 {
                     continue; // the suite's time: the blocking rows say it
                 }
+                let no_halt = matches!(kind, Kind::Pervma { no_halt: true, .. });
+                if no_halt && writer != Writer::None {
+                    continue; // what the request changes shows without a writer
+                }
+                // Held while this figure runs.
+                let _latency = match no_halt.then(|| CpuLatency::request(0)) {
+                    Some(Err(e)) => {
+                        eprintln!("pervma bench: uffd: {name} skipped: {e}");
+                        continue;
+                    }
+                    held => held,
+                };
                 cx.progress
                     .set(format!("uffd guests={guests} writer={writer_name} {name}"));
                 let lat = Latencies::default();
@@ -268,7 +312,7 @@ impl Workload for UffdWorkload {
                 };
                 let t0 = Instant::now();
                 let summary = match kind {
-                    Kind::Pervma { threads, wait } => pervma(&run, threads, wait),
+                    Kind::Pervma { threads, wait, .. } => pervma(&run, threads, wait),
                     Kind::Naive => naive(&run),
                     Kind::Kernel => kernel_faults(&run),
                 };
@@ -290,7 +334,7 @@ impl Workload for UffdWorkload {
                 if writer != Writer::None {
                     extra.push(("kept", rate / f64::max(alone[i], 1.0)));
                 } else if guests == GUESTS[1] {
-                    alone.push(rate);
+                    alone[i] = rate;
                 }
                 table.push(
                     name,

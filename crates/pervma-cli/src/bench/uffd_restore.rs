@@ -23,6 +23,9 @@
 //!   finding its region by a linear scan, zero pages for ranges
 //!   a `REMOVE` gave back, faults that meet `EAGAIN` retried after the
 //!   next read.
+//! - `pervma 1t block no-halt`: one blocking handler with a CPU latency
+//!   request of 0 held (`--cpu-latency-us 0`: idle CPUs poll instead of
+//!   halting); as plain `1t block` where the request is refused.
 //! - `kernel`: the same stores on private anonymous memory without a
 //!   userfaultfd (zero-filled by the kernel).
 
@@ -31,7 +34,9 @@ use super::measure::Summary;
 use super::registry::{Context, Workload};
 use super::report::{group, Table};
 use pervma_uffd::firecracker::{self, GuestRegion};
-use pervma_uffd::{features, sys, Event, Events, OpenOptions, PagerConfig, Uffd, Wait, PAGE};
+use pervma_uffd::{
+    features, sys, CpuLatency, Event, Events, OpenOptions, PagerConfig, Uffd, Wait, PAGE,
+};
 use std::collections::HashSet;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
@@ -46,17 +51,24 @@ const VCPUS: u64 = 2;
 
 #[derive(Clone, Copy)]
 enum Handler {
-    Pervma { threads: usize, wait: Wait },
+    /// `no_halt`: a CPU latency request of 0 held during the restore
+    /// (`pervma uffd-handler --cpu-latency-us 0`).
+    Pervma {
+        threads: usize,
+        wait: Wait,
+        no_halt: bool,
+    },
     FirecrackerExample,
     Kernel,
 }
 
-const HANDLERS: [(Handler, &str); 6] = [
+const HANDLERS: [(Handler, &str); 7] = [
     (Handler::FirecrackerExample, "firecracker example"),
     (
         Handler::Pervma {
             threads: 1,
             wait: Wait::Block,
+            no_halt: false,
         },
         "pervma 1t block",
     ),
@@ -64,6 +76,7 @@ const HANDLERS: [(Handler, &str); 6] = [
         Handler::Pervma {
             threads: 1,
             wait: Wait::Spin(Duration::from_micros(50)),
+            no_halt: false,
         },
         "pervma 1t spin",
     ),
@@ -71,6 +84,7 @@ const HANDLERS: [(Handler, &str); 6] = [
         Handler::Pervma {
             threads: 2,
             wait: Wait::Block,
+            no_halt: false,
         },
         "pervma 2t block",
     ),
@@ -78,8 +92,17 @@ const HANDLERS: [(Handler, &str); 6] = [
         Handler::Pervma {
             threads: 2,
             wait: Wait::Spin(Duration::from_micros(50)),
+            no_halt: false,
         },
         "pervma 2t spin",
+    ),
+    (
+        Handler::Pervma {
+            threads: 1,
+            wait: Wait::Block,
+            no_halt: true,
+        },
+        "pervma 1t block no-halt",
     ),
     (Handler::Kernel, "kernel"),
 ];
@@ -106,6 +129,10 @@ fn mem_file(bytes: &[u8]) -> std::io::Result<std::fs::File> {
 
 /// One restore with `handler`: nanoseconds per fault per vCPU thread.
 fn restore(handler: Handler, pages: u64, file: &std::fs::File) -> f64 {
+    let _latency = match handler {
+        Handler::Pervma { no_halt: true, .. } => CpuLatency::request(0).ok(),
+        _ => None,
+    };
     let guest = Mapping::new(pages as usize).expect("guest memory");
     let stop = AtomicBool::new(false);
     let opts = OpenOptions {
@@ -122,7 +149,7 @@ fn restore(handler: Handler, pages: u64, file: &std::fs::File) -> f64 {
     std::thread::scope(|s| {
         let pager = match handler {
             Handler::Kernel => None,
-            Handler::Pervma { threads, wait } => {
+            Handler::Pervma { threads, wait, .. } => {
                 guest.register(&uffd).expect("register");
                 let fd = uffd.as_fd().try_clone_to_owned().expect("dup");
                 let config = PagerConfig {
