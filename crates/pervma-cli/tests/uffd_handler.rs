@@ -51,14 +51,19 @@ fn serves_a_vmm_from_its_memory_file() {
     let bytes: Vec<u8> = (0..PAGES * PAGE).map(pattern).collect();
     std::fs::write(&mem, &bytes).unwrap();
 
-    let mut handler = Command::new(env!("CARGO_BIN_EXE_pervma"))
+    let mut handler = Command::new(env!("CARGO_BIN_EXE_pervma"));
+    handler
         .args(["uffd-handler", "--socket"])
         .arg(&socket)
         .arg("--mem-file")
         .arg(&mem)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // As root (CI), serve with idle CPUs polling too.
+        handler.args(["--cpu-latency-us", "0"]);
+    }
+    let mut handler = handler.spawn().unwrap();
 
     // The guest memory: one reservation, two regions with a gap between,
     // mapped in the file's order reversed (offsets matter).
