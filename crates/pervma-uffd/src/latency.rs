@@ -15,11 +15,12 @@
 //! a wake-up is then a store the idle loop sees, at the price of CPUs that
 //! burn cycles (and, in a VM, host CPU time) while idle.
 //!
-//! Measured (`pervma bench --workload uffd` with the request held, 2-vCPU
-//! VM whose `guest_halt_poll_ns` is 0; BENCHMARKS.md): one faulting thread
-//! and a spinning handler, 11.4 us per fault at p50 instead of 19-22 us; a
-//! blocking handler 16.9 us instead of 52 us; two faulting threads and one
-//! blocking handler 110k faults/s instead of 45k.
+//! Measured (`pervma bench --workload uffd`, its `no-halt` rows, on a
+//! 2-vCPU VM whose `guest_halt_poll_ns` is 0; BENCHMARKS.md): one faulting
+//! thread and a spinning handler, 9.3 us per fault at p50 instead of
+//! 24.1 us (the kernel's own fault: 2.1 us); a blocking handler 13.1 us
+//! instead of 65 us; two faulting threads and one blocking handler 105.5k
+//! faults/s instead of 36.7k.
 //!
 //! The request is system-wide and lasts while the [`CpuLatency`] lives
 //! (the kernel drops it when the descriptor is closed, even if the process

@@ -75,8 +75,8 @@
 //! Most of a served fault's latency on such a VM is waking the faulting
 //! thread's halted vCPU. [`CpuLatency::request(0)`](CpuLatency::request)
 //! keeps idle CPUs polling while it is held (system-wide, root's by
-//! default): there, a spinning handler served a fault in 11.4 us at p50
-//! and one blocking handler two faulting threads' 110k faults/s (see
+//! default): there, a spinning handler served a fault in 9.3 us at p50
+//! and one blocking handler two faulting threads' 105.5k faults/s (see
 //! [`latency`]).
 //!
 //! ## `libc`, not `rustix`
