@@ -17,6 +17,7 @@
 //! | `change_flags` | `mprotect` when the protection changed |
 //! | `move_range` | `mremap(MREMAP_FIXED)`, then the destination registered again (without `UFFD_FEATURE_EVENT_REMAP` the kernel drops the registration of a moved range) |
 //! | `discard` | `madvise(MADV_DONTNEED)` (`MADV_FREE` for lazy), with the copy lock held exclusive: later faults come back to the pager; nothing while a handler applies a `REMOVE` event |
+//! | `guard` (`MADV_GUARD_INSTALL`/`REMOVE` through the `Mm`) | the same `madvise` on the real range, with the copy lock held exclusive for an install (it drops the pages as a discard does): a real access there gets `SIGSEGV` too |
 //! | `install` (a fault pervma itself handled: `Mm::access_read`, `MAP_POPULATE`) | the page resolved through the [`Contents`] here (as the pager would: `UFFDIO_COPY`, `ZEROPAGE`, ...; `EEXIST` is fine) |
 //! | `read`, `write` (a user copy: `Mm::access_read`/`access_write`, `read_nofault`/`write_nofault`) | with the copy lock held shared: `mincore` of the page, resolved as by `install` if it is not there, then a raw copy; never a userfault, so never a wait for a handler thread |
 //!
@@ -176,6 +177,11 @@ struct Slot {
 const SLOTS: usize = 512;
 
 const RESERVE_FLAGS: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+
+/// `MADV_GUARD_INSTALL` and `MADV_GUARD_REMOVE` (Linux 6.13; not in the
+/// libc crate's list yet).
+const MADV_GUARD_INSTALL: i32 = 102;
+const MADV_GUARD_REMOVE: i32 = 103;
 
 fn errno(e: &io::Error) -> Errno {
     match e.raw_os_error() {
@@ -391,6 +397,27 @@ impl Backend for OwnMemory {
         let _copying = self.copying.write().unwrap_or_else(PoisonError::into_inner);
         self.discards.fetch_add(1, Ordering::Relaxed);
         // SAFETY: pervma dropped the range's pages; nobody relies on them.
+        let _ = unsafe { sys::madvise(m.start, m.end - m.start, advice) };
+    }
+
+    fn guard(&self, m: &Mapping<'_>, install: bool) {
+        if !self.inside(m.start, m.end) {
+            return;
+        }
+        let advice = if install {
+            MADV_GUARD_INSTALL
+        } else {
+            MADV_GUARD_REMOVE
+        };
+        // Installing drops the pages, as a discard does: no user copy
+        // meanwhile, and the presence cache forgets them (module docs).
+        let _copying = self.copying.write().unwrap_or_else(PoisonError::into_inner);
+        if install {
+            self.discards.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: pervma dropped the range's pages (install) or found it
+        // empty of them (remove); nobody relies on them. A kernel before
+        // 6.13 refuses (EINVAL): the real pages then stay, as before.
         let _ = unsafe { sys::madvise(m.start, m.end - m.start, advice) };
     }
 

@@ -281,3 +281,51 @@ fn no_handler_hangs_when_the_region_goes_away() {
         "{stats:?}"
     );
 }
+
+/// `write(2)` of one byte from `addr` to a scratch file: `Ok` if the kernel
+/// could read it (faulting it in through the pager if needed), the errno
+/// otherwise (`EFAULT` on a guard region).
+fn kernel_reads(addr: u64) -> Result<(), i32> {
+    let sink = std::env::temp_dir().join(format!("pervma-uffd-guard-{}", std::process::id()));
+    let f = std::fs::File::create(&sink).unwrap();
+    // SAFETY: write(2) from an address of the region: the kernel reports
+    // EFAULT for a page it cannot read; no Rust reference points there.
+    let n = unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&f), addr as *const _, 1) };
+    let r = if n == 1 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    };
+    let _ = std::fs::remove_file(&sink);
+    r
+}
+
+/// `MADV_GUARD_INSTALL` through the `Mm` reaches the real memory: a real
+/// access there faults (before, the real page stayed and was read), and
+/// `MADV_GUARD_REMOVE` makes it an empty page again.
+#[test]
+fn guard_regions_reach_the_real_memory() {
+    // Faults from the kernel (write(2) reading the range) reach the pager.
+    let Some(s) = setup(false) else { return };
+    let p = pager(&s, 1, Wait::Block);
+    let rw = Prot::READ | Prot::WRITE;
+    let flags = MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::ANONYMOUS;
+    let anon = s.mm.mmap(s.base, 4 * PAGE, rw, flags, None, ()).unwrap();
+    let guarded = anon + PAGE;
+    // SAFETY: mapped readable and writable through the Mm just above.
+    unsafe { std::ptr::write_volatile(guarded as *mut u8, 7) };
+    assert_eq!(kernel_reads(guarded), Ok(()));
+    s.mm.madvise(guarded, PAGE, Advice::GuardInstall).unwrap();
+    assert_eq!(
+        kernel_reads(guarded),
+        Err(libc::EFAULT),
+        "the guard is real"
+    );
+    assert_eq!(kernel_reads(anon), Ok(()), "its neighbour is not guarded");
+    s.mm.madvise(guarded, PAGE, Advice::GuardRemove).unwrap();
+    assert_eq!(kernel_reads(guarded), Ok(()));
+    // SAFETY: as above; the page is an empty one again (served zeroes).
+    assert_eq!(unsafe { std::ptr::read_volatile(guarded as *const u8) }, 0);
+    let stats = p.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(stats.errors, 0, "{stats:?}");
+}
