@@ -21,7 +21,7 @@
 //! install as `FaultError::Oom`).
 
 use crate::Vm;
-use pervma::{Access, Backend, Errno, Install, Mapping, Prot, VmFlags, Vma};
+use pervma::{Access, Backend, Errno, Install, Mapping, PageGone, Prot, VmFlags, Vma};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -204,17 +204,19 @@ impl Backend for Frames {
         Ok(())
     }
 
-    fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
+    fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) -> Result<(), PageGone> {
         let frame = self.frame_at(addr).expect("pervma reads only mapped pages");
         let off = (addr % PAGE) as usize;
         buf.copy_from_slice(&frame.lock().unwrap()[off..off + buf.len()]);
+        Ok(())
     }
 
-    fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) {
+    fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) -> Result<(), PageGone> {
         let frame = self
             .frame_at(addr)
             .expect("pervma writes only mapped pages");
         let off = (addr % PAGE) as usize;
         frame.lock().unwrap()[off..off + data.len()].copy_from_slice(data);
+        Ok(())
     }
 }

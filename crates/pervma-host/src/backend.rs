@@ -322,18 +322,25 @@ impl Backend for HostMemory {
         }
     }
 
-    fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
+    // Not yet handled: a copy racing `MADV_GUARD_INSTALL` of its page
+    // (pervma's record still shows the page; the host range is already a
+    // guard) touches the guard and the process gets SIGSEGV. OwnMemory
+    // (pervma-uffd) checks pagemap under a lock its guard install holds
+    // exclusive and answers `PageGone`; the same would work here.
+    fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) -> Result<(), PageGone> {
         debug_assert!(addr + buf.len() as u64 <= self.size);
         // SAFETY: pervma reads only a page its fault mapped for reading,
         // under the VMA lock, so the host page is mapped readable (the
         // second invariant); guests store to it atomically or from
         // outside Rust.
-        unsafe { copy::copy_from_guest(self.host_ptr(addr), buf) }
+        unsafe { copy::copy_from_guest(self.host_ptr(addr), buf) };
+        Ok(())
     }
 
-    fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) {
+    fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) -> Result<(), PageGone> {
         debug_assert!(addr + data.len() as u64 <= self.size);
         // SAFETY: as in `read`, for a page mapped for writing.
-        unsafe { copy::copy_to_guest(self.host_ptr(addr), data) }
+        unsafe { copy::copy_to_guest(self.host_ptr(addr), data) };
+        Ok(())
     }
 }

@@ -128,7 +128,7 @@ mod backend;
 mod copy;
 mod sys;
 
-use pervma::{Access, Backend, Errno, File, Install, Mapping, Prot, VmFlags, PAGE_SIZE};
+use pervma::{Access, Backend, Errno, File, Install, Mapping, PageGone, Prot, VmFlags, PAGE_SIZE};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ffi::CString;

@@ -82,7 +82,7 @@ fn flags_split_host_vmas_and_moves_keep_data() {
     host.map(&m).unwrap();
     host.install(&m, 0x11000, Access::Write, Install::Anon { huge: false })
         .unwrap();
-    host.write(&m, 0x11008, b"moved");
+    host.write(&m, 0x11008, b"moved").unwrap();
     // mprotect and an advice on parts of it.
     let ro = anon(0x18000, 0x20000, rw() - VmFlags::WRITE);
     host.change_flags(&ro, rw()).unwrap();
@@ -101,7 +101,7 @@ fn flags_split_host_vmas_and_moves_keep_data() {
     let to = anon(0x40000, 0x42000, rw() | VmFlags::DONTDUMP);
     host.move_range(0x10000, 0x2000, &to, false).unwrap();
     let mut buf = [0; 5];
-    host.read(&to, 0x41008, &mut buf);
+    host.read(&to, 0x41008, &mut buf).unwrap();
     assert_eq!(&buf, b"moved");
     let rows: Vec<_> = lines(&host).into_iter().filter(|l| !l.3).collect();
     assert_eq!(
@@ -139,11 +139,11 @@ fn shared_file_pages_are_one_memfd() {
     host.map(&b).unwrap();
     host.install(&a, 0x10000, Access::Write, Install::FilePage)
         .unwrap();
-    host.write(&a, 0x10010, b"shared");
+    host.write(&a, 0x10010, b"shared").unwrap();
     let mut buf = [0; 6];
     host.install(&b, 0x30000, Access::Read, Install::FilePage)
         .unwrap();
-    host.read(&b, 0x30010, &mut buf);
+    host.read(&b, 0x30010, &mut buf).unwrap();
     assert_eq!(&buf, b"shared");
     let rows: Vec<_> = lines(&host).into_iter().filter(|l| !l.3).collect();
     assert_eq!(

@@ -19,7 +19,7 @@
 //! | `discard` | `madvise(MADV_DONTNEED)` (`MADV_FREE` for lazy), with the copy lock held exclusive: later faults come back to the pager; nothing while a handler applies a `REMOVE` event |
 //! | `guard` (`MADV_GUARD_INSTALL`/`REMOVE` through the `Mm`) | the same `madvise` on the real range, with the copy lock held exclusive for an install (it drops the pages as a discard does): a real access there gets `SIGSEGV` too |
 //! | `install` (a fault pervma itself handled: `Mm::access_read`, `MAP_POPULATE`) | the page resolved through the [`Contents`] here (as the pager would: `UFFDIO_COPY`, `ZEROPAGE`, ...; `EEXIST` is fine) |
-//! | `read`, `write` (a user copy: `Mm::access_read`/`access_write`, `read_nofault`/`write_nofault`) | with the copy lock held shared: `mincore` of the page, resolved as by `install` if it is not there, then a raw copy; never a userfault, so never a wait for a handler thread |
+//! | `read`, `write` (a user copy: `Mm::access_read`/`access_write`, `read_nofault`/`write_nofault`) | with the copy lock held shared: `mincore` of the page, resolved as by `install` if it is not there (unless pagemap says a racing guard install made it a guard region: then `PageGone`, and pervma faults again and sees the guard), then a raw copy; never a userfault, so never a wait for a handler thread, and never a touch of a guard |
 //!
 //! Pages are always private anonymous memory: a `MAP_SHARED` file
 //! mapping reads its file through the pager, but stores do not reach the
@@ -124,10 +124,10 @@
 use crate::contents::{Contents, Fault, Resolve};
 use crate::sys;
 use crate::uffd::{Mode, Uffd, PAGE};
-use pervma::{Access, Backend, Errno, Install, Mapping, MmConfig, VmFlags};
+use pervma::{Access, Backend, Errno, Install, Mapping, MmConfig, PageGone, VmFlags};
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// This process's memory behind an `Mm`: see the [module docs](self).
@@ -162,6 +162,10 @@ pub struct OwnMemory {
     /// Pages a copy found present, with the value of `discards` then
     /// (module docs).
     present: Box<[Slot]>,
+    /// Whether a guard region was ever installed (set with `copying`
+    /// held exclusive): only then may a page that is not resident be a
+    /// guard marker rather than missing or swapped out.
+    guarded: AtomicBool,
 }
 
 /// One entry of [`OwnMemory::present`]: a page, and the `discards` at
@@ -223,6 +227,7 @@ impl OwnMemory {
                 // since every entry's page is 0 (never a reservation's).
                 discards: AtomicU64::new(0),
                 present: (0..SLOTS).map(|_| Slot::default()).collect(),
+                guarded: AtomicBool::new(false),
             }),
             config,
         ))
@@ -284,24 +289,33 @@ impl OwnMemory {
     /// retried until a handler has read the event; other failures are
     /// left to the copy (the page is then there anyway, or the range is no
     /// longer registered, or the process is exiting).
-    fn make_present(&self, m: &Mapping<'_>, page: u64, access: Access) {
+    fn make_present(&self, m: &Mapping<'_>, page: u64, access: Access) -> Result<(), PageGone> {
         let discards = self.discards.load(Ordering::Relaxed);
         let slot = &self.present[(page / PAGE) as usize % SLOTS];
         if slot.discards.load(Ordering::Acquire) == discards
             && slot.page.load(Ordering::Relaxed) == page
         {
-            return; // found present since the last discard
+            return Ok(()); // found present since the last discard
         }
         if !sys::mincore_page(page).unwrap_or(false) {
+            // A guard marker is not resident either, and resolving it
+            // fails with EEXIST as for a swapped-out page: ask pagemap.
+            // No guard is installed while `copying` is held shared, so
+            // the answer stays true; pervma's record shows the guard
+            // once the install returns, and its retry faults there.
+            if self.guarded.load(Ordering::Relaxed) && sys::pagemap_guard(page).unwrap_or(false) {
+                return Err(PageGone);
+            }
             while let Err(e) = self.resolve(m, page, access) {
                 if e.raw_os_error() != Some(libc::EAGAIN) {
-                    return;
+                    return Ok(());
                 }
                 std::thread::yield_now();
             }
         }
         slot.page.store(page, Ordering::Relaxed);
         slot.discards.store(discards, Ordering::Release);
+        Ok(())
     }
 }
 
@@ -414,6 +428,7 @@ impl Backend for OwnMemory {
         let _copying = self.copying.write().unwrap_or_else(PoisonError::into_inner);
         if install {
             self.discards.fetch_add(1, Ordering::Relaxed);
+            self.guarded.store(true, Ordering::Relaxed);
         }
         // SAFETY: pervma dropped the range's pages (install) or found it
         // empty of them (remove); nobody relies on them. A kernel before
@@ -442,24 +457,26 @@ impl Backend for OwnMemory {
         .map_err(|e| errno(&e))
     }
 
-    fn read(&self, m: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
+    fn read(&self, m: &Mapping<'_>, addr: u64, buf: &mut [u8]) -> Result<(), PageGone> {
         let _copying = self.copying.read().unwrap_or_else(PoisonError::into_inner);
-        self.make_present(m, addr & !(PAGE - 1), Access::Read);
+        self.make_present(m, addr & !(PAGE - 1), Access::Read)?;
         // SAFETY: pervma reads only inside a VMA that permits it (so the
         // real range is mapped readable: `map`, `change_flags`), under its
         // read lock (so it stays mapped); the page is present (above) and
         // stays (no discard while `copying` is held), so no userfault.
-        unsafe { sys::read_at(addr, buf) }
+        unsafe { sys::read_at(addr, buf) };
+        Ok(())
     }
 
-    fn write(&self, m: &Mapping<'_>, addr: u64, data: &[u8]) {
+    fn write(&self, m: &Mapping<'_>, addr: u64, data: &[u8]) -> Result<(), PageGone> {
         let _copying = self.copying.read().unwrap_or_else(PoisonError::into_inner);
-        self.make_present(m, addr & !(PAGE - 1), Access::Write);
+        self.make_present(m, addr & !(PAGE - 1), Access::Write)?;
         // SAFETY: as in `read`, for a VMA that permits writing (a zero page
         // there is replaced by the kernel's own write fault, no userfault
         // in MISSING mode); no Rust reference points into the reservation
         // (invariant).
-        unsafe { sys::write_at(addr, data) }
+        unsafe { sys::write_at(addr, data) };
+        Ok(())
     }
 }
 

@@ -363,6 +363,22 @@ pub unsafe fn madvise(addr: u64, len: u64, advice: i32) -> io::Result<()> {
     check(unsafe { libc::madvise(addr as *mut _, len as usize, advice) } as _).map(drop)
 }
 
+/// Whether the page at `page` of this process is a guard region
+/// (`MADV_GUARD_INSTALL`): bit 58 (`PM_GUARD_REGION`, Linux 6.15) of its
+/// `/proc/self/pagemap` entry. Safe: reading pagemap touches nothing.
+///
+/// # Errors
+///
+/// When pagemap cannot be read.
+pub(crate) fn pagemap_guard(page: u64) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    const PM_GUARD_REGION: u64 = 1 << 58;
+    let pagemap = std::fs::File::open("/proc/self/pagemap")?;
+    let mut entry = [0u8; 8];
+    pagemap.read_exact_at(&mut entry, page / page_size() * 8)?;
+    Ok(u64::from_ne_bytes(entry) & PM_GUARD_REGION != 0)
+}
+
 /// `mincore(2)` of the one page at `page` (page aligned): whether it is
 /// resident. For private anonymous memory, `false` means the page-table
 /// entry is none (a touch there raises a userfault in a range registered

@@ -329,3 +329,64 @@ fn guard_regions_reach_the_real_memory() {
     let stats = p.shutdown(Duration::from_secs(5)).unwrap();
     assert_eq!(stats.errors, 0, "{stats:?}");
 }
+
+/// A user copy racing `MADV_GUARD_INSTALL` of its page through the `Mm`:
+/// the real page becomes a guard marker while pervma's record still shows
+/// it mapped, and a raw copy there would take a real `SIGSEGV` (the
+/// process would die). The copy must end as the kernel's would: copied,
+/// or `EFAULT` (here: a `SIGSEGV` fault in the error).
+#[test]
+fn user_copy_racing_guard_install_never_touches_the_guard() {
+    let Some(s) = setup(true) else { return };
+    let p = pager(&s, 1, Wait::Block);
+    let rw = Prot::READ | Prot::WRITE;
+    let flags = MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::ANONYMOUS;
+    let anon = s.mm.mmap(s.base, 4 * PAGE, rw, flags, None, ()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (copied, faulted, guards) = (
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    );
+    use std::sync::atomic::Ordering::Relaxed;
+    std::thread::scope(|t| {
+        t.spawn(|| {
+            let mut buf = [0u8; 64];
+            while !stop.load(Relaxed) {
+                let r = if copied.load(Relaxed) % 2 == 0 {
+                    s.mm.access_write(anon + PAGE + 8, &[1; 64])
+                } else {
+                    s.mm.access_read(anon + PAGE + 8, &mut buf)
+                };
+                match r {
+                    Ok(()) => copied.fetch_add(1, Relaxed),
+                    Err(e) => {
+                        use pervma::FaultError::{AccErr, MapErr};
+                        assert!(matches!(e.fault, MapErr | AccErr), "{e}");
+                        faulted.fetch_add(1, Relaxed)
+                    }
+                };
+            }
+        });
+        t.spawn(|| {
+            while !stop.load(Relaxed) {
+                s.mm.madvise(anon + PAGE, PAGE, Advice::GuardInstall)
+                    .unwrap();
+                s.mm.madvise(anon + PAGE, PAGE, Advice::GuardRemove)
+                    .unwrap();
+                guards.fetch_add(1, Relaxed);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        stop.store(true, Relaxed);
+    });
+    let stats = p.shutdown(Duration::from_secs(5)).unwrap();
+    eprintln!(
+        "{} copies, {} faulted on the guard, {} guard cycles",
+        copied.load(Relaxed),
+        faulted.load(Relaxed),
+        guards.load(Relaxed)
+    );
+    assert!(copied.load(Relaxed) > 0 && guards.load(Relaxed) > 0);
+    assert_eq!(stats.errors, 0, "{stats:?}");
+}

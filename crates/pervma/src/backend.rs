@@ -80,7 +80,7 @@
 //! ```
 //! use std::collections::HashMap;
 //! use std::sync::{Arc, Mutex};
-//! use pervma::{Access, Backend, Errno, Install, MapFlags, Mapping, Mm, MmConfig, Prot};
+//! use pervma::{Access, Backend, Errno, Install, MapFlags, Mapping, Mm, MmConfig, PageGone, Prot};
 //!
 //! const PAGE: u64 = 4096;
 //! type Frame = Box<[u8; PAGE as usize]>;
@@ -163,7 +163,7 @@
 //!         }
 //!         Ok(())
 //!     }
-//!     fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
+//!     fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) -> Result<(), PageGone> {
 //!         let t = self.0.lock().unwrap();
 //!         let (pfn, _) = t.ptes[&(addr & !(PAGE - 1))];
 //!         let off = (addr % PAGE) as usize;
@@ -171,13 +171,15 @@
 //!             Some(frame) => buf.copy_from_slice(&frame[off..off + buf.len()]),
 //!             None => buf.fill(0),
 //!         }
+//!         Ok(())
 //!     }
-//!     fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) {
+//!     fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) -> Result<(), PageGone> {
 //!         let mut t = self.0.lock().unwrap();
 //!         let (pfn, writable) = t.ptes[&(addr & !(PAGE - 1))];
 //!         assert!(writable, "pervma stores only where a write fault mapped");
 //!         let off = (addr % PAGE) as usize;
 //!         t.frames[pfn].as_mut().unwrap()[off..off + data.len()].copy_from_slice(data);
+//!         Ok(())
 //!     }
 //! }
 //!
@@ -487,7 +489,9 @@ pub trait Backend: Send + Sync {
     /// `MADV_DONTNEED` and `MADV_FREE` do not write-lock the VMA (faults
     /// race with them, as in Linux), so a [`discard`](Backend::discard) of
     /// this page may run just before or during the call, in which case
-    /// pervma zaps its record right after.
+    /// pervma zaps its record right after; so may `MADV_GUARD_INSTALL`
+    /// ([`guard`](Backend::guard)), after which the page is a guard
+    /// region.
     ///
     /// What it must guarantee: it fills `buf` (with the page's bytes, or
     /// those of the page a racing fault maps in its place), and it returns
@@ -500,7 +504,15 @@ pub trait Backend: Send + Sync {
     /// touching user memory under mm locks for the same reason. A backend
     /// whose memory a discard can take away makes the page present again
     /// itself, from `m`, as its `install` would.
-    fn read(&self, m: &Mapping<'_>, addr: u64, buf: &mut [u8]);
+    ///
+    /// # Errors
+    ///
+    /// [`PageGone`]: the page is not there and must not be made present
+    /// (a racing guard install made it a guard region). pervma then drops
+    /// its locks, faults again (which sees what its record says by then:
+    /// `SIGSEGV` for a guard) and retries, as the kernel's
+    /// `copy_from_user_nofault` callers do.
+    fn read(&self, m: &Mapping<'_>, addr: u64, buf: &mut [u8]) -> Result<(), PageGone>;
 
     /// Stores `data` at `[addr, addr + data.len())`: a user copy
     /// ([`Mm::access_write`](crate::Mm::access_write),
@@ -511,5 +523,24 @@ pub trait Backend: Send + Sync {
     /// mapping). Racing a [`discard`](Backend::discard), the store may
     /// land in a page that the discard then drops: a store racing
     /// `MADV_DONTNEED` in Linux may be lost the same way.
-    fn write(&self, m: &Mapping<'_>, addr: u64, data: &[u8]);
+    ///
+    /// # Errors
+    ///
+    /// As for [`read`](Backend::read).
+    fn write(&self, m: &Mapping<'_>, addr: u64, data: &[u8]) -> Result<(), PageGone>;
 }
+
+/// What [`Backend::read`] and [`Backend::write`] answer when the page
+/// pervma's record shows mapped is not there and may not be made present:
+/// a racing guard install (or another change the backend saw before
+/// pervma's record shows it). pervma faults again and retries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PageGone;
+
+impl core::fmt::Display for PageGone {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the page went away under the copy")
+    }
+}
+
+impl core::error::Error for PageGone {}

@@ -379,7 +379,7 @@ mod vma;
 
 pub use anon_vma::AnonVma;
 pub use arch::Arch;
-pub use backend::{Backend, Install, Mapping};
+pub use backend::{Backend, Install, Mapping, PageGone};
 pub use errno::Errno;
 pub use fault::FaultError;
 pub use file::{File, FileBuilder, FileContents, FileMappings};

@@ -12,8 +12,8 @@
 //! test.
 
 use pervma::{
-    Access, Backend, Errno, File, Install, MapFlags, Mapping, Mm, MmConfig, MremapFlags, Prot,
-    VmFlags,
+    Access, Backend, Errno, File, Install, MapFlags, Mapping, Mm, MmConfig, MremapFlags, PageGone,
+    Prot, VmFlags,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -226,7 +226,7 @@ impl Backend for Mirror {
         Ok(())
     }
 
-    fn read(&self, m: &Mapping<'_>, addr: u64, buf: &mut [u8]) {
+    fn read(&self, m: &Mapping<'_>, addr: u64, buf: &mut [u8]) -> Result<(), PageGone> {
         let mut s = self.0.lock().unwrap();
         s.check_copy(m, addr, buf.len(), false);
         let page = addr & !(P - 1);
@@ -237,24 +237,25 @@ impl Backend for Mirror {
             Some((Some(Frame::File), Some(key))) => s.file_bytes(key),
             other => {
                 s.violations.push(format!("read of {addr:#x}: {other:?}"));
-                return;
+                return Ok(());
             }
         };
         buf.copy_from_slice(&bytes[off..off + buf.len()]);
+        Ok(())
     }
 
-    fn write(&self, m: &Mapping<'_>, addr: u64, data: &[u8]) {
+    fn write(&self, m: &Mapping<'_>, addr: u64, data: &[u8]) -> Result<(), PageGone> {
         let mut s = self.0.lock().unwrap();
         s.check_copy(m, addr, data.len(), true);
         let page = addr & !(P - 1);
         let off = (addr - page) as usize;
         let Some(p) = s.pages.get_mut(&page) else {
             s.violations.push(format!("write to unmapped {addr:#x}"));
-            return;
+            return Ok(());
         };
         if !p.prot.contains(Prot::WRITE) {
             s.violations.push(format!("write to read-only {addr:#x}"));
-            return;
+            return Ok(());
         }
         match (&mut p.frame, p.file, p.shared) {
             (Some(Frame::Private(b)), ..) => b[off..off + data.len()].copy_from_slice(data),
@@ -268,6 +269,7 @@ impl Backend for Mirror {
                 s.violations.push(format!("write to {addr:#x}: {other}"));
             }
         }
+        Ok(())
     }
 }
 

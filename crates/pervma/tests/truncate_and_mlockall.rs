@@ -5,8 +5,8 @@
 
 use pervma::{
     Access, Backend, Errno, FaultError, File, FileMappings, MapFlags, Mapping, MlockFlags,
-    MlockallFlags, Mm, MmConfig, MmuNotifier, MmuNotifierEvent, MmuNotifierRange, Prot, VmFlags,
-    PAGE_SIZE,
+    MlockallFlags, Mm, MmConfig, MmuNotifier, MmuNotifierEvent, MmuNotifierRange, PageGone, Prot,
+    VmFlags, PAGE_SIZE,
 };
 use std::sync::{Arc, Mutex};
 
@@ -110,10 +110,13 @@ impl Backend for Calls {
         let mut log = self.0.lock().unwrap();
         log.push(format!("truncate {} {size:#x}", file.name()));
     }
-    fn read(&self, _: &Mapping<'_>, _: u64, buf: &mut [u8]) {
+    fn read(&self, _: &Mapping<'_>, _: u64, buf: &mut [u8]) -> Result<(), PageGone> {
         buf.fill(0);
+        Ok(())
     }
-    fn write(&self, _: &Mapping<'_>, _: u64, _: &[u8]) {}
+    fn write(&self, _: &Mapping<'_>, _: u64, _: &[u8]) -> Result<(), PageGone> {
+        Ok(())
+    }
 }
 
 #[test]

@@ -369,8 +369,9 @@ pub(crate) fn copy_from_page<T>(
         return Err(PageMiss);
     }
     if let Some(backend) = mem.backend {
-        backend.read(&Mapping::of(vma, vma.start(), vma.end()), chunk.addr, out);
-        return Ok(());
+        return backend
+            .read(&Mapping::of(vma, vma.start(), vma.end()), chunk.addr, out)
+            .map_err(|_| PageMiss);
     }
     match pte.kind() {
         PteKind::None | PteKind::Guard => return Err(PageMiss),
@@ -411,8 +412,7 @@ pub(crate) fn copy_to_page<T>(
         }
         if let Some(backend) = mem.backend {
             let m = Mapping::of(vma, vma.start(), vma.end());
-            backend.write(&m, chunk.addr, data);
-            return Ok(());
+            return backend.write(&m, chunk.addr, data).map_err(|_| PageMiss);
         }
         let page = match pte.kind() {
             PteKind::File => return file_store(vma, chunk, data),

@@ -305,7 +305,7 @@ impl<T> Mm<T> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use pervma::{Backend, MapFlags, Mapping, Mm, MmConfig, Prot};
+    /// use pervma::{Backend, MapFlags, Mapping, Mm, MmConfig, PageGone, Prot};
     ///
     /// /// Records what it is told, as a kernel's page tables would act on it.
     /// #[derive(Default)]
@@ -319,8 +319,13 @@ impl<T> Mm<T> {
     ///     fn unmap(&self, start: u64, end: u64) {
     ///         self.0.lock().unwrap().push(format!("unmap {start:#x}-{end:#x}"));
     ///     }
-    ///     fn read(&self, _: &Mapping<'_>, _: u64, buf: &mut [u8]) { buf.fill(0) }
-    ///     fn write(&self, _: &Mapping<'_>, _: u64, _: &[u8]) {}
+    ///     fn read(&self, _: &Mapping<'_>, _: u64, buf: &mut [u8]) -> Result<(), PageGone> {
+    ///         buf.fill(0);
+    ///         Ok(())
+    ///     }
+    ///     fn write(&self, _: &Mapping<'_>, _: u64, _: &[u8]) -> Result<(), PageGone> {
+    ///         Ok(())
+    ///     }
     /// }
     ///
     /// let log = Arc::new(Log::default());
