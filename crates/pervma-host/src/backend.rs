@@ -241,6 +241,11 @@ impl Backend for HostMemory {
     /// make the host fault where pervma's record says `SIGSEGV`, and
     /// leave its VMAs whole, as pervma's.
     fn guard(&self, m: &Mapping<'_>, install: bool) {
+        // No user copy runs while a guard goes in (see `read`).
+        let _copying = self.copying.write().unwrap_or_else(PoisonError::into_inner);
+        if install {
+            self.guarded.store(true, Ordering::Relaxed);
+        }
         let (advice, what) = if install {
             (MADV_GUARD_INSTALL, "host MADV_GUARD_INSTALL failed")
         } else {
@@ -269,6 +274,15 @@ impl Backend for HostMemory {
             _ => access == Access::Write,
         };
         let (p, len) = self.range(start, start + len)?;
+        // A guard install racing this fault may have made the host range a
+        // guard before pervma's record shows it: touching or populating it
+        // would fault (SIGSEGV, EFAULT). Leave it: the host maps the page
+        // on the guest's first access anyway, and pervma's record gets the
+        // guard when the install ends.
+        let _copying = self.copying.read().unwrap_or_else(PoisonError::into_inner);
+        if self.guard_in(p, len) {
+            return Ok(());
+        }
         // Private anonymous memory the host lets this access through
         // (its protection is the VMA's, checked by pervma's fault path):
         // touch it, a real host fault under the host's per-VMA lock,
@@ -322,13 +336,16 @@ impl Backend for HostMemory {
         }
     }
 
-    // Not yet handled: a copy racing `MADV_GUARD_INSTALL` of its page
-    // (pervma's record still shows the page; the host range is already a
-    // guard) touches the guard and the process gets SIGSEGV. OwnMemory
-    // (pervma-uffd) checks pagemap under a lock its guard install holds
-    // exclusive and answers `PageGone`; the same would work here.
+    /// A copy racing `MADV_GUARD_INSTALL` of its page may find pervma's
+    /// record still showing the page while the host range is a guard
+    /// already, and touching it would kill the process (`SIGSEGV`). So
+    /// once a guard was ever installed, a copy asks pagemap first, under
+    /// the lock a guard install holds exclusive, and answers `PageGone`
+    /// for a guard (pervma faults again and sees it).
     fn read(&self, _: &Mapping<'_>, addr: u64, buf: &mut [u8]) -> Result<(), PageGone> {
         debug_assert!(addr + buf.len() as u64 <= self.size);
+        let _copying = self.copying.read().unwrap_or_else(PoisonError::into_inner);
+        self.not_a_guard(addr)?;
         // SAFETY: pervma reads only a page its fault mapped for reading,
         // under the VMA lock, so the host page is mapped readable (the
         // second invariant); guests store to it atomically or from
@@ -339,8 +356,30 @@ impl Backend for HostMemory {
 
     fn write(&self, _: &Mapping<'_>, addr: u64, data: &[u8]) -> Result<(), PageGone> {
         debug_assert!(addr + data.len() as u64 <= self.size);
+        let _copying = self.copying.read().unwrap_or_else(PoisonError::into_inner);
+        self.not_a_guard(addr)?;
         // SAFETY: as in `read`, for a page mapped for writing.
         unsafe { copy::copy_to_guest(self.host_ptr(addr), data) };
+        Ok(())
+    }
+}
+
+impl HostMemory {
+    /// Whether a host page of `[p, p + len)` may be a guard region: one
+    /// was installed once, and pagemap says so. Call with `copying` held
+    /// shared, which keeps the answer true.
+    fn guard_in(&self, p: *mut u8, len: usize) -> bool {
+        // Unreadable pagemap: assume none (a `PageGone` answered forever
+        // would make pervma retry forever).
+        self.guarded.load(Ordering::Relaxed) && sys::pagemap_guard(p, len).unwrap_or(false)
+    }
+
+    /// `PageGone` if the host page of `addr` is a guard region; call with
+    /// `copying` held shared.
+    fn not_a_guard(&self, addr: u64) -> Result<(), PageGone> {
+        if self.guard_in(self.host_ptr(addr), 1) {
+            return Err(PageGone);
+        }
         Ok(())
     }
 }

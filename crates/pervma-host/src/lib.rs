@@ -134,8 +134,8 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
 /// The alignment of the reservation's base: 1 GiB, as mmscript's window
 /// wants, so every 2 MiB-aligned guest block is a 2 MiB-aligned host
@@ -169,6 +169,13 @@ pub struct HostMemory {
     /// Host calls that failed where pervma cannot hear of it
     /// ([`Backend::unmap`], [`Backend::discard`]).
     lost: AtomicU64,
+    /// Held shared by user copies ([`Backend::read`]/[`Backend::write`])
+    /// and exclusive by a guard install, so that a copy that found its
+    /// page no guard keeps it so while it copies.
+    copying: RwLock<()>,
+    /// Whether a guard region was ever installed (set with `copying` held
+    /// exclusive): only then does a copy ask pagemap.
+    guarded: AtomicBool,
 }
 
 /// The host memory behind one pervma [`File`].
@@ -244,6 +251,8 @@ impl HostMemory {
             reservation,
             files: Mutex::new(HashMap::new()),
             lost: AtomicU64::new(0),
+            copying: RwLock::new(()),
+            guarded: AtomicBool::new(false),
         }))
     }
 

@@ -221,3 +221,24 @@ pub(crate) unsafe fn mremap_in_place(
         Ok(())
     }
 }
+
+/// Whether a host page of `[addr, addr + len)` is a guard region
+/// (`MADV_GUARD_INSTALL`): bit 58 (`PM_GUARD_REGION`, Linux 6.15) of its
+/// `/proc/self/pagemap` entry. Reading pagemap touches nothing.
+///
+/// # Errors
+///
+/// When pagemap cannot be read.
+pub(crate) fn pagemap_guard(addr: *mut u8, len: usize) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    const PM_GUARD_REGION: u64 = 1 << 58;
+    let page = pervma::PAGE_SIZE as usize;
+    let first = addr as usize / page;
+    let pages = (addr as usize + len.max(1)).div_ceil(page) - first;
+    let pagemap = std::fs::File::open("/proc/self/pagemap")?;
+    let mut entries = vec![0u8; pages * 8];
+    pagemap.read_exact_at(&mut entries, first as u64 * 8)?;
+    Ok(entries
+        .chunks_exact(8)
+        .any(|e| u64::from_ne_bytes(e.try_into().unwrap()) & PM_GUARD_REGION != 0))
+}

@@ -217,3 +217,61 @@ fn a_file_with_a_descriptor_is_mapped_from_it() {
     real.read_exact_at(&mut back, 4096).unwrap();
     assert_eq!(&back, b"HELLO");
 }
+
+/// A user copy racing `MADV_GUARD_INSTALL` of its page through the `Mm`:
+/// the host page becomes a guard while pervma's record still shows it
+/// mapped, and a raw copy there would take a real `SIGSEGV` (the process
+/// would die). The copy must end as the kernel's would: copied, or a
+/// `SIGSEGV` fault in its error.
+#[test]
+fn user_copy_racing_guard_install_never_touches_the_guard() {
+    use pervma::{Advice, FaultError, MapFlags, Mm, MmConfig, Prot};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    let host = HostMemory::new(SIZE).unwrap();
+    let mm: Mm<()> = Mm::with_backend(MmConfig::new(SIZE, 0x10000, SIZE, 65530), host.clone());
+    let rw = Prot::READ | Prot::WRITE;
+    let flags = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    let a = mm.mmap(0x100000, 4 * 4096, rw, flags, None, ()).unwrap();
+    let page = a + 4096;
+    let stop = AtomicBool::new(false);
+    let (copied, faulted, guards) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    std::thread::scope(|t| {
+        t.spawn(|| {
+            let mut buf = [0u8; 64];
+            while !stop.load(Relaxed) {
+                let r = if copied.load(Relaxed) % 2 == 0 {
+                    mm.access_write(page + 8, &[1; 64])
+                } else {
+                    mm.access_read(page + 8, &mut buf)
+                };
+                match r {
+                    Ok(()) => copied.fetch_add(1, Relaxed),
+                    Err(e) => {
+                        assert!(
+                            matches!(e.fault, FaultError::MapErr | FaultError::AccErr),
+                            "{e}"
+                        );
+                        faulted.fetch_add(1, Relaxed)
+                    }
+                };
+            }
+        });
+        t.spawn(|| {
+            while !stop.load(Relaxed) {
+                mm.madvise(page, 4096, Advice::GuardInstall).unwrap();
+                mm.madvise(page, 4096, Advice::GuardRemove).unwrap();
+                guards.fetch_add(1, Relaxed);
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stop.store(true, Relaxed);
+    });
+    eprintln!(
+        "{} copies, {} faulted on the guard, {} guard cycles",
+        copied.load(Relaxed),
+        faulted.load(Relaxed),
+        guards.load(Relaxed)
+    );
+    assert!(copied.load(Relaxed) > 0 && guards.load(Relaxed) > 0);
+    assert_eq!(host.lost_calls(), 0);
+}
