@@ -340,7 +340,7 @@
 //!
 //! | type | bytes | Linux |
 //! |------|-------|-------|
-//! | `Vma<()>` | 56 | `vm_area_struct`: 192 without lockdep |
+//! | `Vma<()>` | 64, aligned to a cache line (a payload rounds it up to the next 64: `Vma<u64>` is 128) | `vm_area_struct`: 192 without lockdep, cache-line aligned |
 //! | `Mm<()>` | 512 (`mmap_lock` padded to its own 128-byte line pair; the tree, the page table's root, the protection keys and PKRU, the layout, the backend, `brk`, `def_flags`; 384 until `brk`, `def_flags` and the stack limit crossed a 128-byte line) + 5 KiB of per-CPU counters behind a pointer | `mm_struct`: over 1 KiB |
 //! | tree leaf / internal node | 280 / 408 (16 slots) | maple node: 256 |
 //!
