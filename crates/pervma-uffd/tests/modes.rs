@@ -206,6 +206,25 @@ fn anonymous_mm(region: &Region) -> Arc<Mm<()>> {
     Arc::new(mm)
 }
 
+/// Registers `region` MISSING + WP, write-protects all of it, and serves
+/// it: a pager over an `Mm` that describes it as anonymous memory, with a
+/// recording contents.
+fn serve_write_protected(uffd: &Arc<Uffd>, region: &Region) -> (Arc<Recorder>, Pager<()>) {
+    let mode = Mode {
+        missing: true,
+        wp: true,
+        minor: false,
+    };
+    // SAFETY: the region is the calling test's alone, and a pager serves
+    // the descriptor before any thread touches it.
+    unsafe { uffd.register(region.addr, region.len, mode) }.unwrap();
+    uffd.write_protect(region.addr, region.len, true).unwrap();
+    let mm = anonymous_mm(region);
+    let recorder = Recorder::new();
+    let pager = pager(&mm, uffd, &recorder);
+    (recorder, pager)
+}
+
 /// Private anonymous memory, populated, registered MISSING + WP and
 /// write-protected: reads do not fault; two threads store into every
 /// page (each page by one of them), each store is one write-protect fault
@@ -335,18 +354,7 @@ fn a_store_to_a_missing_page_is_a_missing_fault_first() {
     for page in 0..4 {
         region.write(page, 0, before(page, 0));
     }
-    let mode = Mode {
-        missing: true,
-        wp: true,
-        minor: false,
-    };
-    // SAFETY: the region is this test's alone, and a pager serves the
-    // descriptor before any thread touches a missing page.
-    unsafe { uffd.register(region.addr, region.len, mode) }.unwrap();
-    uffd.write_protect(region.addr, region.len, true).unwrap();
-    let mm = anonymous_mm(&region);
-    let recorder = Recorder::new();
-    let pager = pager(&mm, &uffd, &recorder);
+    let (recorder, pager) = serve_write_protected(&uffd, &region);
     let step = |what: &str, f: fn(&Region)| {
         let r = region.clone();
         bounded(what, 1, move |_| f(&r));
@@ -565,18 +573,7 @@ fn unpopulated_pages_protected_by_a_marker_fault_missing_then_wp() {
         return;
     };
     let region = Arc::new(Region::anonymous(4 * PAGE));
-    let mode = Mode {
-        missing: true,
-        wp: true,
-        minor: false,
-    };
-    // SAFETY: the region is this test's alone, and a pager serves the
-    // descriptor before any thread touches it.
-    unsafe { uffd.register(region.addr, region.len, mode) }.unwrap();
-    uffd.write_protect(region.addr, region.len, true).unwrap();
-    let mm = anonymous_mm(&region);
-    let recorder = Recorder::new();
-    let pager = pager(&mm, &uffd, &recorder);
+    let (recorder, pager) = serve_write_protected(&uffd, &region);
     let step = |what: &str, f: fn(&Region)| {
         let r = region.clone();
         bounded(what, 1, move |_| f(&r));
