@@ -555,9 +555,10 @@ impl PageTable {
         }
     }
 
-    /// Calls `f(addr, kind)` for every entry of `[start, end)` that is not
-    /// `NONE`, lowest first.
-    pub(crate) fn for_each_present(&self, start: u64, end: u64, mut f: impl FnMut(u64, PteKind)) {
+    /// Calls `f(addr, pte)` for every entry of `[start, end)` that has
+    /// a page table, lowest first, inside one RCU read section (which the
+    /// entries borrow).
+    fn for_each_pte(&self, start: u64, end: u64, mut f: impl FnMut(u64, Pte<'_>)) {
         if start >= end {
             return;
         }
@@ -566,61 +567,48 @@ impl PageTable {
             start >> PAGE_SHIFT,
             (end - 1) >> PAGE_SHIFT,
             |index, leaf| {
+                // Acquire: as in `get`.
                 let pte = Pte {
                     word: leaf.load(Ordering::Acquire),
                     _rcu: PhantomData,
                 };
-                if pte.kind() != PteKind::None {
-                    f(index << PAGE_SHIFT, pte.kind());
-                }
+                f(index << PAGE_SHIFT, pte);
             },
         );
         drop(rcu);
     }
 
+    /// Calls `f(addr, kind)` for every entry of `[start, end)` that is not
+    /// `NONE`, lowest first.
+    pub(crate) fn for_each_present(&self, start: u64, end: u64, mut f: impl FnMut(u64, PteKind)) {
+        self.for_each_pte(start, end, |addr, pte| {
+            if pte.kind() != PteKind::None {
+                f(addr, pte.kind());
+            }
+        });
+    }
+
     /// Calls `f(mapcount)` for every anonymous entry of `[start, end)`
     /// ([`Pte::anon_mapcount`]: 1 unless `fork` shared its page).
     pub(crate) fn for_each_anon_mapcount(&self, start: u64, end: u64, mut f: impl FnMut(usize)) {
-        if start >= end {
-            return;
-        }
-        let rcu = crate::sync::rcu::rcu_read_lock();
-        self.radix
-            .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
-                let pte = Pte {
-                    word: leaf.load(Ordering::Acquire),
-                    _rcu: PhantomData,
-                };
-                if pte.kind() == PteKind::Anon {
-                    f(pte.anon_mapcount());
-                }
-            });
-        drop(rcu);
+        self.for_each_pte(start, end, |_, pte| {
+            if pte.kind() == PteKind::Anon {
+                f(pte.anon_mapcount());
+            }
+        });
     }
 
     /// Counts the resident pages of `[start, end)`.
     pub(crate) fn count(&self, start: u64, end: u64) -> PteCounts {
         let mut counts = PteCounts::default();
-        if start >= end {
-            return counts;
-        }
-        let rcu = crate::sync::rcu::rcu_read_lock();
-        self.radix
-            .for_each(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT, |_, leaf| {
-                let pte = Pte {
-                    word: leaf.load(Ordering::Acquire),
-                    _rcu: PhantomData,
-                };
-                match pte.kind() {
-                    PteKind::None | PteKind::Zero | PteKind::Guard => {}
-                    PteKind::File => counts.resident += 1,
-                    PteKind::Anon => {
-                        counts.resident += 1;
-                        counts.anon += 1;
-                    }
-                }
-            });
-        drop(rcu);
+        self.for_each_pte(start, end, |_, pte| match pte.kind() {
+            PteKind::None | PteKind::Zero | PteKind::Guard => {}
+            PteKind::File => counts.resident += 1,
+            PteKind::Anon => {
+                counts.resident += 1;
+                counts.anon += 1;
+            }
+        });
         counts
     }
 }
