@@ -554,7 +554,7 @@ impl<T: Payload> Shared<T> {
             }
             at
         };
-        let spawned = Uffd::from_fd(ufd, self.uffd.features()).and_then(|uffd| {
+        let spawned = self.uffd.forked(ufd).and_then(|uffd| {
             let shared = Shared::new(
                 Arc::new(child),
                 Arc::new(uffd),

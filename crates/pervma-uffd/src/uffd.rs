@@ -386,6 +386,19 @@ impl Uffd {
         })
     }
 
+    /// The userfaultfd of a child of this one's process (a `FORK` event's
+    /// descriptor): the kernel gave it this one's features
+    /// (`dup_userfaultfd`), and it runs on the same kernel, so nothing is
+    /// asked again.
+    pub(crate) fn forked(&self, fd: OwnedFd) -> io::Result<Uffd> {
+        sys::set_nonblocking(fd.as_raw_fd())?;
+        Ok(Uffd {
+            fd,
+            features: self.features,
+            offered: self.offered,
+        })
+    }
+
     /// The features the handshake enabled (`UFFD_FEATURE_*`, [`features`]):
     /// those [`OpenOptions::features`] asked for that the kernel has.
     pub fn features(&self) -> u64 {
