@@ -200,8 +200,12 @@ fn firecracker_example(
 ) {
     // Runtime::new: the memory file mapped privately, read-only.
     let backing = sys::Mmap::file(file).expect("mmap of the memory file");
-    let backing = backing.bytes();
-    let mut removed: HashSet<u64> = HashSet::new();
+    let mut handler = ExampleHandler {
+        uffd,
+        regions,
+        backing: backing.bytes(),
+        removed: HashSet::new(),
+    };
     let mut deferred: Vec<Event> = Vec::new();
     let mut one = Events::with_capacity(1); // uffd-rs `read_event`: one message per read
     let fd = uffd.as_raw_fd();
@@ -211,44 +215,59 @@ fn firecracker_example(
         if !sys::poll_in(&[fd], 10).is_ok_and(|r| r[0]) {
             continue;
         }
+        // on_demand_handler: read every queued message, serve them, and
+        // go round again while some met EAGAIN.
         loop {
             let mut pending: Vec<Event> = std::mem::take(&mut deferred);
             while uffd.read_events(&mut one).unwrap_or(0) > 0 {
                 pending.extend(one.iter());
             }
-            for event in pending {
-                match event {
-                    Event::PageFault { address, .. } => {
-                        let page = address & !(PAGE - 1);
-                        let served = if removed.contains(&(page / PAGE)) {
-                            uffd.zeropage(page, PAGE)
-                        } else {
-                            let r = regions
-                                .iter()
-                                .find(|r| {
-                                    r.base_host_virt_addr <= page
-                                        && page < r.base_host_virt_addr + r.size
-                                })
-                                .expect("a fault outside the regions");
-                            let o = (r.offset + page - r.base_host_virt_addr) as usize;
-                            uffd.copy(page, &backing[o..o + PAGE as usize])
-                        };
-                        match served {
-                            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                                deferred.push(event)
-                            }
-                            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
-                            r => r.expect("UFFDIO_COPY"),
-                        }
-                    }
-                    Event::Remove { start, end } => {
-                        removed.extend((start / PAGE)..(end / PAGE));
-                    }
-                    other => panic!("unexpected event {other:?}"),
-                }
-            }
+            deferred.extend(pending.into_iter().filter(|&e| !handler.serve(e)));
             if deferred.is_empty() {
                 break;
+            }
+        }
+    }
+}
+
+/// uffd_utils' `UffdHandler`: the regions, the mapped memory file, the
+/// pages a `REMOVE` gave back.
+struct ExampleHandler<'a> {
+    uffd: &'a Uffd,
+    regions: &'a [GuestRegion],
+    backing: &'a [u8],
+    removed: HashSet<u64>,
+}
+
+impl ExampleHandler<'_> {
+    /// Serves one event; `false` when the kernel said `EAGAIN` (a `REMOVE`
+    /// is queued) and it must wait for the next read.
+    fn serve(&mut self, event: Event) -> bool {
+        let page = match event {
+            Event::PageFault { address, .. } => address & !(PAGE - 1),
+            Event::Remove { start, end } => {
+                self.removed.extend((start / PAGE)..(end / PAGE));
+                return true;
+            }
+            other => panic!("unexpected event {other:?}"),
+        };
+        let served = if self.removed.contains(&(page / PAGE)) {
+            self.uffd.zeropage(page, PAGE)
+        } else {
+            let r = self
+                .regions
+                .iter()
+                .find(|r| r.base_host_virt_addr <= page && page < r.base_host_virt_addr + r.size)
+                .expect("a fault outside the regions");
+            let o = (r.offset + page - r.base_host_virt_addr) as usize;
+            self.uffd.copy(page, &self.backing[o..o + PAGE as usize])
+        };
+        match served {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => false,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => true,
+            r => {
+                r.expect("UFFDIO_COPY");
+                true
             }
         }
     }
