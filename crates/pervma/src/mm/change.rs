@@ -367,10 +367,13 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         let mm = self.guard.mm();
         self.created.clear();
         let removed = core::mem::replace(&mut self.removed, SmallList::new());
+        // One batch for the operation's garbage: the replaced tree nodes,
+        // the removed VMAs and the zapped pages, retired with one callback.
+        let mut batch = core::mem::replace(&mut self.pages, RetireBatch::new());
         let mut txn = 0;
         if let Some(tree) = self.tree.take() {
             txn = tree.txn();
-            tree.commit_in(&rcu_read_lock());
+            tree.commit_into(&mut batch);
         }
         // Detached outside any read section: `mark_detached` may wait
         // (sleep, with a kernel's wait hooks) for transient readers, and a
@@ -381,51 +384,37 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             // write.
             unsafe { vma.as_ref().lock().mark_detached(mm.writer_wait()) };
         }
-        // Deferred in a later section than the one that published the
-        // unlinking: readers that could see them began before it, so a
-        // grace period from here covers them all.
-        let rcu = rcu_read_lock();
-        // A few VMAs go one deferred free each (crossbeam queues those
-        // without allocating); many go in one batch with the pages.
-        let one_by_one = removed.len() <= FEW;
-        let mut batch = core::mem::replace(&mut self.pages, RetireBatch::new());
         for vma in removed {
             // Allocated with `Box` by the change that inserted it, unlinked
             // and detached now, so only RCU readers that walked the old
             // tree can still see it, and they will find a zero refcount.
             // Dropping `Vma<T>` elsewhere is sound for `T: Send`.
-            if one_by_one {
-                // SAFETY: as just said.
-                unsafe { rcu.defer_drop(vma.as_ptr()) };
-            } else {
-                // SAFETY: as just said; the batch is retired below.
-                unsafe { batch.push(vma.as_ptr()) };
-            }
+            // SAFETY: as just said; the batch is retired below.
+            unsafe { batch.push(vma.as_ptr()) };
         }
+        // Retired after the publication above (a grace period from here
+        // covers every reader that could see the old tree), and the
+        // batches retired earlier whose grace period has passed are freed
+        // here, on the writer that allocated them (`sync::rcu_done`).
+        let rcu = rcu_read_lock();
         rcu.retire(batch);
-        // Every few changes, run the callbacks whose grace period has
-        // passed here, on the writer, which allocated the memory: otherwise
-        // readers' pins run them, and a fault path ends up freeing (and
-        // contending for the allocator's locks) on behalf of mmap/munmap.
-        // Not every time: a flush hands the collector a new bag (a 2 KiB
-        // copy and an allocation) and scans its queue, which costs as much
-        // as a third of a one-page mmap. Measured with `pervma bench
-        // --workload churn,write` (one run, 2 vCPUs): flushing every 16th
-        // change let readers keep only 0.3-0.46x of their lookups under
-        // mmap/munmap churn (they ran the writer's frees); every change
-        // kept 0.68-0.77x but cost 0.4 us more per mmap+munmap; every 4th
-        // keeps 0.77x at about 0.1 us.
+        // Every few changes, hand this thread's bag of retired batches to
+        // the collector (and collect, which moves the batches whose grace
+        // period has passed to the done list), so that they come back to
+        // this writer while their memory is still in its cache. Left to
+        // fill its bag (64 changes), the writer reuses cold memory: a
+        // one-page mmap+munmap pair took 1.9x the L1 data-cache misses
+        // (callgrind's cache model, `--example write_loop`), and 10-25%
+        // longer. Every 4th change costs a 2 KiB bag copy per 4 changes;
+        // every 2nd was no better.
         if txn % FLUSH_EVERY == 0 {
             rcu.flush();
         }
     }
 }
 
-/// Up to this many removed VMAs are retired one deferred free each.
-const FEW: usize = 4;
-
 /// How many changes (tree transactions) pass between two flushes of the
-/// writer's deferred frees.
+/// writer's retired batches.
 const FLUSH_EVERY: u64 = 4;
 
 impl<T> Drop for VmaChange<'_, '_, T> {
@@ -486,7 +475,8 @@ impl<T: Copy + PartialEq> SmallList<T> {
         self.len += 1;
     }
 
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(all(test, not(loom)))]
+    fn len(&self) -> usize {
         self.len
     }
 

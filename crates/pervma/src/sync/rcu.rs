@@ -4,9 +4,12 @@
 //!
 //! Lock-free readers ([`rcu_read_lock`]) may be looking at a tree node or a
 //! VMA at the moment a writer unlinks it, so a writer never frees what it
-//! unlinks: it hands the memory to [`RcuGuard::defer_drop`], which frees it
-//! once every reader that could have seen it has left its read section.
-//! The backend is crossbeam-epoch; nothing outside this module knows.
+//! unlinks: it collects the memory in a [`RetireBatch`] and hands the batch
+//! to [`RcuGuard::retire`], which frees it once every reader that could
+//! have seen it has left its read section. The backend is crossbeam-epoch;
+//! nothing outside this module knows. Retired batches come back to the
+//! writers to be freed, as Linux runs RCU callbacks on the CPU that queued
+//! them ([`rcu_done`](super::rcu_done)).
 //!
 //! # How readers register
 //!
@@ -92,13 +95,16 @@
 //! spinning 6.3-8.4 M, with the hooks 11.9-14.5 M.
 
 use super::percpu::{this_shard, Shard};
+#[cfg(not(loom))]
+use super::rcu_done::{DoneList, Pending};
 use core::marker::PhantomData;
 #[cfg(not(loom))]
 use core::mem::ManuallyDrop;
+use smallvec::SmallVec;
 
 /// A read-side critical section (`rcu_read_lock` .. `rcu_read_unlock`).
 ///
-/// While it lives, no memory passed to [`RcuGuard::defer_drop`] after the
+/// While it lives, no memory retired ([`RcuGuard::retire`]) after the
 /// section began *or while it is running* is freed. It is not `Send`: a
 /// section begins and ends on one thread.
 #[must_use]
@@ -139,52 +145,6 @@ pub(crate) fn rcu_read_lock() -> RcuGuard {
 }
 
 impl RcuGuard {
-    /// Drops the `Box<T>` behind `ptr` after a grace period.
-    ///
-    /// # Safety
-    ///
-    /// - `ptr` came from `Box::into_raw` and is not freed or deferred
-    ///   elsewhere.
-    /// - `ptr` is no longer reachable for readers that start after this
-    ///   call (it has been unlinked), so only readers already inside a read
-    ///   section can still see it.
-    /// - Dropping `T` on another thread is sound (the closure that frees it
-    ///   may run on any thread that later enters a read section).
-    pub(crate) unsafe fn defer_drop<T>(&self, ptr: *mut T) {
-        // Raw pointers are not `Send`; the contract above makes moving the
-        // pointer to whichever thread collects the garbage sound.
-        struct SendPtr<T>(*mut T);
-        // SAFETY: the caller promises that dropping `T` on another thread
-        // is sound and that nobody else frees `ptr`.
-        unsafe impl<T> Send for SendPtr<T> {}
-        let ptr = SendPtr(ptr);
-        let free = move || {
-            let ptr = ptr;
-            // SAFETY: `ptr` came from `Box::into_raw` (contract), and the
-            // grace period has passed, so no reader holds it.
-            drop(unsafe { alloc::boxed::Box::from_raw(ptr.0) });
-        };
-        #[cfg(not(loom))]
-        // SAFETY: `free` touches only `ptr`, which stays valid until it
-        // runs, and the caller guarantees it is unlinked, so running it
-        // after the current epoch's readers are gone is what RCU allows.
-        unsafe {
-            self.inner.defer_unchecked(free)
-        };
-
-        #[cfg(loom)]
-        {
-            let free: alloc::boxed::Box<dyn FnOnce() + Send + '_> = alloc::boxed::Box::new(free);
-            // SAFETY: the closure only frees `ptr`, which the caller
-            // guarantees stays valid (and unfreed) until the closure runs;
-            // it captures no other borrow, so extending its lifetime to
-            // the end of the loom execution is sound.
-            let free: alloc::boxed::Box<dyn FnOnce() + Send + 'static> =
-                unsafe { core::mem::transmute(free) };
-            loom_model::defer(free);
-        }
-    }
-
     /// The counter shard to count on while this section lasts: this CPU's,
     /// with plain adds, when a kernel's hooks put the section on a CPU
     /// with preemption disabled (no hook is called again for it);
@@ -224,8 +184,13 @@ impl Drop for RcuGuard {
 /// and maybe some VMAs, and one callback per operation instead of one per
 /// object keeps the collector's queues short.
 pub(crate) struct RetireBatch {
-    items: alloc::vec::Vec<Retiree>,
+    items: SmallVec<[Retiree; INLINE_RETIREES]>,
 }
+
+/// How many retired objects a batch holds without allocating: a typical
+/// `mmap`, `munmap` or `mprotect` retires one to four (a leaf and its
+/// copied ancestors, a VMA or two, a page).
+const INLINE_RETIREES: usize = 6;
 
 /// An object to free, and the function that frees it.
 type Retiree = (*mut (), unsafe fn(*mut ()));
@@ -254,7 +219,7 @@ unsafe fn drop_arc<T>(ptr: *mut ()) {
 impl RetireBatch {
     pub(crate) const fn new() -> Self {
         RetireBatch {
-            items: alloc::vec::Vec::new(),
+            items: SmallVec::new_const(),
         }
     }
 
@@ -262,7 +227,14 @@ impl RetireBatch {
     ///
     /// # Safety
     ///
-    /// As for [`RcuGuard::defer_drop`], by the time the batch is retired.
+    /// By the time the batch is retired:
+    /// - `ptr` came from `Box::into_raw` and is not freed or retired
+    ///   elsewhere.
+    /// - `ptr` is no longer reachable for readers that start after the
+    ///   retirement (it has been unlinked), so only readers already inside
+    ///   a read section can still see it.
+    /// - Dropping `T` on another thread is sound (the batch is freed by
+    ///   whichever thread next retires a batch, or by `rcu_barrier`).
     pub(crate) unsafe fn push<T>(&mut self, ptr: *mut T) {
         self.items.push((ptr.cast(), drop_box::<T>));
     }
@@ -272,25 +244,78 @@ impl RetireBatch {
     /// # Safety
     ///
     /// `ptr` came from `Arc::<T>::into_raw`, the count is given back nowhere
-    /// else, and otherwise as for [`RcuGuard::defer_drop`] (dropping the
+    /// else, and otherwise as for [`push`](Self::push) (dropping the
     /// last count may free `T` on another thread).
     pub(crate) unsafe fn push_arc<T>(&mut self, ptr: *const T) {
         self.items.push((ptr.cast_mut().cast(), drop_arc::<T>));
     }
 }
 
+// SAFETY: every item was pushed under a contract that makes freeing it on
+// another thread sound (`push`, `push_arc`).
+unsafe impl Send for RetireBatch {}
+
+/// Batches whose grace period has passed, for the next writer to free
+/// (`rcu_done`'s module docs say why).
+#[cfg(not(loom))]
+static DONE: DoneList<RetireBatch> = DoneList::new();
+
+/// A batch with this many items is big: an operation that zapped more
+/// than a few pages. It is freed where its grace period ends, and sent on
+/// its way at once (see [`RcuGuard::retire`]).
+#[cfg(not(loom))]
+const BIG_BATCH: usize = 16;
+
 impl RcuGuard {
-    /// Frees everything in `batch` after a grace period, with one callback.
+    /// Frees everything in `batch` after a grace period, with one callback,
+    /// and first frees the batches whose grace period has passed
+    /// ([`rcu_do_batch`]): on this thread, which retires memory and so is a
+    /// writer, and not on the reader that happened to collect.
+    ///
+    /// What waits where: a batch sits in this thread's crossbeam bag until
+    /// the bag is full (64 callbacks) or flushed (`VmaChange::commit`
+    /// flushes every few changes), then in the collector's queue until
+    /// its grace period has passed and some thread collects, then on the
+    /// done list until the next `retire` anywhere. A small batch may so
+    /// wait for long in a process that stops changing its address spaces,
+    /// as crossbeam's own garbage does: per writer thread at most a bag of
+    /// 64 batches of fewer than `BIG_BATCH` items (tree nodes, VMAs, 4 KiB
+    /// pages), so under 4 MiB, and a few KiB for changes that zap nothing.
+    /// A big batch (a `munmap` of many pages) must not wait: it is flushed
+    /// to the collector at once and freed
+    /// by whichever thread finds its grace period over, as crossbeam
+    /// would free it, since a reader paying for one large unmap now and
+    /// then costs less than holding its memory.
     pub(crate) fn retire(&self, batch: RetireBatch) {
+        rcu_do_batch();
         if batch.items.is_empty() {
             return;
         }
-        let items = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(batch));
-        // SAFETY: `items` is a fresh box; its drop runs each item's free
-        // function (below), whose contracts `push` recorded. Dropping the
-        // batch on another thread is what `push`'s contract allows.
-        unsafe { self.defer_drop(items) };
+        #[cfg(not(loom))]
+        if batch.items.len() >= BIG_BATCH {
+            // SAFETY: the callback frees the batch after the grace period,
+            // which is what its items' contracts (`push`) allow; it
+            // borrows nothing and `RetireBatch` is `Send`.
+            unsafe { self.inner.defer_unchecked(move || drop(batch)) };
+            self.inner.flush();
+        } else {
+            // Allocated here, where `rcu_do_batch` will likely free it.
+            let pending = Pending::new(batch);
+            // SAFETY: the callback only moves the batch to `DONE`, which
+            // frees it later still; it borrows nothing (`DONE` is a static)
+            // and `Pending<RetireBatch>` is `Send`.
+            unsafe { self.inner.defer_unchecked(move || DONE.push(pending)) };
+        }
+        #[cfg(loom)]
+        loom_model::defer(alloc::boxed::Box::new(move || drop(batch)));
     }
+}
+
+/// `rcu_do_batch`: frees every retired batch whose grace period has
+/// passed, on this thread.
+fn rcu_do_batch() {
+    #[cfg(not(loom))]
+    DONE.take(drop);
 }
 
 impl Drop for RetireBatch {
@@ -327,6 +352,7 @@ pub(crate) fn rcu_barrier() {
         nostd::flush_idle_slots();
         rcu_read_lock().flush();
     }
+    rcu_do_batch();
 }
 
 #[cfg(all(not(loom), not(feature = "std")))]
@@ -559,7 +585,8 @@ mod nostd {
     /// Flushes the deferred frees of every claimable slot no reader holds
     /// now. A CPU slot's bag only its own CPU can flush: at most one bag
     /// (crossbeam pushes a full one to the global queue), and writers
-    /// flush every few changes (`FLUSH_EVERY` in `mm/change.rs`).
+    /// flush every few changes (`FLUSH_EVERY` in `mm/change.rs`) and a big
+    /// batch when they retire it (`RcuGuard::retire`).
     pub(super) fn flush_idle_slots() {
         for slot in SLOTS.iter().map(|s| &**s).chain(overflow_slots()) {
             if slot

@@ -75,8 +75,9 @@
 //!   the `Release` store that publishes them in [`TreeWriter::commit`]; a
 //!   reader whose `Acquire` load returns the new root or leaf sees them.
 //! - **Reclamation**: a node reachable from some published root is freed
-//!   only (a) by [`RcuGuard::defer_drop`], after the commit that unlinked it,
-//!   so readers that may still see it are done first, or (b) by `Drop for
+//!   only (a) through a [`RetireBatch`] that the committer retires after
+//!   the commit that unlinked it, so readers that may still see it are
+//!   done first, or (b) by `Drop for
 //!   MapleTree`, which has `&mut self` and so no readers. Nodes a
 //!   transaction allocates and drops again, or allocates and then aborts,
 //!   were never published and are freed at once (or kept as spares).
@@ -107,7 +108,7 @@ use core::marker::PhantomData;
 use core::ptr;
 
 use crate::sync::prim::{AtomicPtr, AtomicU64, Ordering, UnsafeCell};
-use crate::sync::rcu::{rcu_read_lock, RcuGuard};
+use crate::sync::rcu::{rcu_read_lock, RcuGuard, RetireBatch};
 
 use node::{alloc_leaf, free_node, free_subtree, retire_node, Header, MAX_LEVELS};
 pub(crate) use node::{leaf_size, INTERNAL_SIZE};
@@ -312,7 +313,7 @@ impl<V: Copy> MapleTree<V> {
             txn,
             tracked: self.tracked(),
             // SAFETY: writers are serialised (our contract), so only this
-            // one touches the list; it gives it back in `commit_in` or
+            // one touches the list; it gives it back in `commit_into` or
             // `drop`.
             retired: RefCell::new(
                 self.retired
@@ -483,14 +484,15 @@ impl<V: Copy> TreeWriter<'_, V> {
     // Tree API: pervma's `mm` commits inside its own read section.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn commit(self) {
-        self.commit_in(&rcu_read_lock());
+        let mut batch = RetireBatch::new();
+        self.commit_into(&mut batch);
+        rcu_read_lock().retire(batch);
     }
 
-    /// [`commit`](Self::commit) inside the caller's read section, in which
-    /// the replaced nodes are retired (one deferred free each: a
-    /// transaction retires a handful of nodes, and crossbeam queues a
-    /// deferred free without allocating).
-    pub(crate) fn commit_in(mut self, rcu: &RcuGuard) {
+    /// [`commit`](Self::commit), adding the replaced nodes to the caller's
+    /// `batch`, which the caller retires after this returns (with the
+    /// rest of its operation's garbage: one callback for all of it).
+    pub(crate) fn commit_into(mut self, batch: &mut RetireBatch) {
         let root = self.root.replace(ptr::null_mut());
         let mut retired = self.retired.take();
         if let Some(deferred) = self.deferred.take() {
@@ -514,7 +516,7 @@ impl<V: Copy> TreeWriter<'_, V> {
             // above replaced, so readers that start from now on cannot
             // reach it; `retired` holds it once and nothing else frees it
             // (type invariant); it was allocated with this tree's `V`.
-            unsafe { retire_node::<V>(rcu, node) };
+            unsafe { retire_node::<V>(batch, node) };
         }
         self.give_back(retired);
     }

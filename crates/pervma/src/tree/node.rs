@@ -25,7 +25,7 @@ use alloc::boxed::Box;
 use core::ptr;
 
 use crate::sync::prim::{AtomicPtr, AtomicU64, Ordering};
-use crate::sync::rcu::RcuGuard;
+use crate::sync::rcu::RetireBatch;
 
 /// Slots per node, leaves and internal nodes alike.
 pub(super) const FANOUT: usize = 16;
@@ -475,15 +475,15 @@ pub(super) unsafe fn free_node<V>(node: *mut Header) {
     }
 }
 
-/// Frees one node after an RCU grace period.
+/// Adds one node to `batch`, to be freed after an RCU grace period.
 ///
 /// # Safety
 ///
 /// - `node` came from [`alloc_leaf::<V>`](alloc_leaf) or [`alloc_internal`]
 ///   and is neither freed nor retired elsewhere.
-/// - `node` is unreachable for readers that start after this call (the
-///   pointer that reached it has been replaced).
-pub(super) unsafe fn retire_node<V>(rcu: &RcuGuard, node: *mut Header) {
+/// - `node` is unreachable for readers that start after `batch` is
+///   retired (the pointer that reached it has been replaced).
+pub(super) unsafe fn retire_node<V>(batch: &mut RetireBatch, node: *mut Header) {
     // SAFETY: `node` is still allocated (contract).
     let height = unsafe { (*node).height };
     if height == 0 {
@@ -491,11 +491,11 @@ pub(super) unsafe fn retire_node<V>(rcu: &RcuGuard, node: *mut Header) {
         // nowhere else (contract). Dropping a leaf on another thread is
         // sound: trees only hold `V: Copy` (`MapleTree::new` requires it),
         // which has no destructor, so the drop only frees memory.
-        unsafe { rcu.defer_drop(node.cast::<Leaf<V>>()) };
+        unsafe { batch.push(node.cast::<Leaf<V>>()) };
     } else {
         // SAFETY: as above, for a `Box<Internal>`, whose drop only frees
         // memory (children are freed separately).
-        unsafe { rcu.defer_drop(node.cast::<Internal>()) };
+        unsafe { batch.push(node.cast::<Internal>()) };
     }
 }
 
