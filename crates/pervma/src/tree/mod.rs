@@ -106,6 +106,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
 use core::ptr;
+use crossbeam_utils::CachePadded;
 
 use crate::sync::prim::{AtomicPtr, AtomicU64, Ordering, UnsafeCell};
 use crate::sync::rcu::{rcu_read_lock, RcuGuard, RetireBatch};
@@ -132,7 +133,10 @@ pub(crate) fn node_sizes() -> (usize, usize) {
 /// - Every node reachable from `root` carries a transaction id below
 ///   `next_txn`.
 pub(crate) struct MapleTree<V> {
-    root: AtomicPtr<Header>,
+    /// On a cache line of its own: every lookup reads it, and the
+    /// writers' bookkeeping below changes on every transaction, even one
+    /// that publishes by a leaf patch and leaves the root as it is.
+    root: CachePadded<AtomicPtr<Header>>,
     /// The id of the next write transaction. Only writers touch it, and
     /// they are serialised by the caller, so `Relaxed` suffices.
     next_txn: AtomicU64,
@@ -190,7 +194,7 @@ impl<V: Copy> MapleTree<V> {
         unsafe { &mut *root.cast::<node::Leaf<V>>() }.fill(&[u64::MAX], &[None]);
         // INVARIANT: one leaf covering everything; txn 0 < next_txn.
         MapleTree {
-            root: AtomicPtr::new(root),
+            root: CachePadded::new(AtomicPtr::new(root)),
             next_txn: AtomicU64::new(1),
             spare: UnsafeCell::new(Vec::new()),
             retired: UnsafeCell::new(Vec::new()),
