@@ -432,8 +432,11 @@ impl<T> Drop for VmaChange<'_, '_, T> {
              the operation failed after its first edit instead of before it"
         );
         // Pages zapped before a failure: readers inside RCU sections may
-        // still copy from them (after `commit`, this is empty).
-        rcu_read_lock().retire(core::mem::replace(&mut self.pages, RetireBatch::new()));
+        // still copy from them (after `commit`, this is empty, and no read
+        // section is needed).
+        if !self.pages.is_empty() {
+            rcu_read_lock().retire(core::mem::replace(&mut self.pages, RetireBatch::new()));
+        }
         // Not committed: the pending tree is thrown away by the writer's
         // own drop; free the VMAs only it referenced.
         for vma in core::mem::replace(&mut self.created, SmallList::new()) {

@@ -223,6 +223,11 @@ impl RetireBatch {
         }
     }
 
+    /// Whether the batch holds nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// Adds the `Box<T>` behind `ptr` to the batch.
     ///
     /// # Safety
