@@ -33,6 +33,42 @@
 //! own contribution is left, stores `vm_lock_seq`, and subtracts the
 //! offset; from then until the end of the write cycle readers fail.
 //!
+//! # Why a reference count: the alternatives, measured
+//!
+//! Every read writes `vm_refcnt`, so two CPUs reading the same VMA (or
+//! VMAs whose lines they take from each other) move its line on every
+//! read. `examples/read_protocols.rs` models the candidates side by side
+//! over 1,000 128-byte objects inside an epoch pin, with the two threads
+//! pinned to the two CPUs. One run (`cargo run --release -p pervma
+//! --example read_protocols`, AMD EPYC, 2 vCPUs, no protection keys;
+//! on-CPU ns per lock+read+unlock, median of 7 rounds):
+//!
+//! | protocol | random, 1 / 2 threads | same VMA, 1 / 2 threads | write cycle, readers biased | reader kept beside a writer |
+//! |---|---|---|---|---|
+//! | reference count (this module) | 10.1 / 14.6 (1.46x) | 6.9 / 50.1 (7.2x) | 10 ns | 88% |
+//! | BRAVO, one hashed global table | 11.2 / 16.2 (1.44x) | 7.4 / 10.6 (1.43x) | 1,930 ns | 38% |
+//! | BRAVO, 8 slots per thread | 8.9 / 9.6 (1.08x) | 6.4 / 9.9 (1.55x) | 69 ns | 84% |
+//! | per-thread slots, `membarrier` | 9.2 / 9.1 (0.99x) | 7.4 / 9.4 (1.26x) | 638 ns (10-30 us with a reader running) | 45% |
+//! | `crossbeam_epoch::pin` alone (floor) | 5.2 / 8.2 (1.55x) | 6.3 / 7.6 (1.22x) | | |
+//!
+//! Per-thread reader slots (BRAVO's reader indicators, with a per-thread
+//! table instead of the paper's global one) are the candidate: readers
+//! of one VMA stay at the pin's own floor, and a writer pays about 60 ns
+//! per biased VMA it locks. Asymmetric fences read no faster and make
+//! every revocation a system call with IPIs, which on this VM costs
+//! microseconds. The global table shares its lines between threads and
+//! is no better than the count. So the count stays until per-thread
+//! slots are built into this lock, which has to solve what the model
+//! leaves out: a guard held long or many per thread overflows the slots
+//! and falls back to the count (the guard must say which it holds); a
+//! writer waiting on a slot needs a wake-up the reader checks after
+//! clearing it; a guard forgotten or held past its thread's exit must
+//! not block writers forever (slots tied to the epoch participant);
+//! `vma_mark_detached` must revoke and scan too, once per removed VMA;
+//! and `no_std` kernels need per-CPU slots with preemption disabled.
+//! Until then, random reads among 1,000 VMAs scale 1.13-1.42x and one
+//! VMA read from two CPUs 1.4-1.6x per thread (`pervma bench`).
+//!
 //! # Invariants
 //!
 //! - `vm_refcnt` is 0 exactly while the VMA is detached; once it has gone
