@@ -15,15 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 const P: u64 = 4096;
 const BASE: u64 = 0x1000_0000;
 
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+#[path = "common/clock.rs"]
+mod clock;
+use clock::thread_cpu_ns;
 
 /// Reader on-CPU ns per lookup over `secs`, with `mode`'s writer beside it.
 fn window(mm: &Mm<u64>, far: u64, mode: &str, secs: f64) -> f64 {

@@ -484,15 +484,9 @@ fn membarrier(cmd: libc::c_int) -> libc::c_long {
 
 // ---- clocks and the harness ------------------------------------------------
 
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec out-pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+#[path = "common/clock.rs"]
+mod clock;
+use clock::{mono_ns, thread_cpu_ns};
 
 /// Runs the calling thread on CPU `cpu` only (modulo the CPUs there are):
 /// left to itself, the scheduler often keeps two just-spawned threads on
@@ -506,14 +500,6 @@ fn pin_to_cpu(cpu: usize) {
         libc::CPU_SET(cpu % n, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
-}
-
-fn mono_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-fn thread_cpu_ns() -> u64 {
-    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 const RANDOM: u8 = 0;

@@ -14,15 +14,9 @@ const N: u64 = 2_000_000;
 const P: u64 = 4096;
 const BASE: u64 = 0x1000_0000;
 
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+#[path = "common/clock.rs"]
+mod clock;
+use clock::thread_cpu_ns;
 
 /// Per-thread on-CPU ns/op with `threads` threads running `op(t, i)`.
 fn run(threads: usize, op: &(dyn Fn(usize, u64) + Sync)) -> f64 {
