@@ -491,16 +491,9 @@ use clock::{mono_ns, thread_cpu_ns};
 /// Runs the calling thread on CPU `cpu` only (modulo the CPUs there are):
 /// left to itself, the scheduler often keeps two just-spawned threads on
 /// one CPU (wake-affine), which then take turns instead of contending.
-fn pin_to_cpu(cpu: usize) {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
-    // sched_setaffinity get a pointer to it and its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu % n, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
+#[path = "common/pin.rs"]
+mod pin;
+use pin::pin_to_cpu;
 
 const RANDOM: u8 = 0;
 const NEIGHBOURS: u8 = 1;

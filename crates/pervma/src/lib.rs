@@ -198,9 +198,15 @@
 //!   detached, takes a reference only below `VMA_REF_LIMIT`, then checks
 //!   `vm_lock_seq` again, and [`Mm::lock_vma_under_rcu`] checks that the
 //!   VMA still covers the address.
+//! - Beyond Linux, in `std` builds: a VMA that readers use and writers
+//!   leave alone becomes *biased* (`VMA_READ_BIAS` in `vm_refcnt`), and
+//!   then a reader locks it by publishing its address in a slot of its
+//!   own thread, writing no shared cache line (BRAVO's reader bias; the
+//!   measurements that chose it are in `sync/vma_lock.rs`).
 //! - `vma_start_write` (inside every operation that changes a VMA) adds
-//!   `VMA_LOCK_OFFSET`, waits for the readers inside to leave, stores
-//!   `vm_lock_seq`, and removes the offset.
+//!   `VMA_LOCK_OFFSET` and clears the bias, waits for the slot readers and
+//!   then the count readers to leave, stores `vm_lock_seq`, and removes
+//!   the offset.
 //! - Operations build the new tree copy-on-write and publish it with one
 //!   store (of the new root, or, when all their changes lie in one leaf,
 //!   of that leaf's pointer in its parent); a VMA they remove is detached after that and freed after an

@@ -6,9 +6,11 @@
 //! # The per-VMA lock
 //!
 //! Each VMA carries a [`RawVmaLock`] (`vm_refcnt`, `vm_lock_seq`), whose
-//! words and protocol are laid out in `sync/vma_lock.rs`. Read locks are
-//! taken without `mmap_lock`; write locks only under `mmap_lock` for write,
-//! and all of one write cycle's are released at once when it ends.
+//! words and protocol are laid out in `sync/vma_lock.rs`. Read locks are taken
+//! without `mmap_lock`, through the count or, on a biased VMA, through a
+//! slot of the reading thread's (`sync/read_bias.rs`); write locks only
+//! under `mmap_lock` for write, and all of one write cycle's are released
+//! at once when it ends.
 //!
 //! # Invariants
 //!

@@ -190,3 +190,100 @@ fn tree_walk_vs_concurrent_store() {
         assert_eq!(mm.map_count(), 2);
     });
 }
+
+/// A VMA that readers lock through their own slots: one count reader
+/// biased it (loom runs without the inhibition window).
+fn mm_biased(len_pages: u64) -> Arc<Mm<u32>> {
+    let mm = mm_with(len_pages);
+    drop(mm.lock_vma_under_rcu(A).expect("mapped"));
+    mm
+}
+
+/// A slot reader against `vma_start_write` (munmap shrinking a biased
+/// VMA): the writer must clear the bias and find the reader's slot, or
+/// the reader must see the bias gone; a writer that sleeps on the slot
+/// must be woken by the reader's release (a lost wake-up deadlocks).
+#[test]
+fn slot_reader_vs_vma_start_write() {
+    model(|| {
+        let mm = mm_biased(3);
+        let r = {
+            let mm = mm.clone();
+            thread::spawn(move || {
+                if let Some(v) = mm.lock_vma_under_rcu(A) {
+                    let end = v.end();
+                    assert!(end == A + 3 * P || end == A + 2 * P, "torn end {end:#x}");
+                    assert_eq!(v.end(), end, "changed under a read lock");
+                }
+            })
+        };
+        mm.munmap(A + 2 * P, P).unwrap();
+        r.join().unwrap();
+        assert_eq!(mm.lock_vma_under_rcu(A).unwrap().end(), A + 2 * P);
+    });
+}
+
+/// A slot reader against detaching a biased VMA (munmap of all of it).
+#[test]
+fn slot_reader_vs_detach() {
+    model(|| {
+        let mm = mm_biased(1);
+        let r = {
+            let mm = mm.clone();
+            thread::spawn(move || {
+                if let Some(v) = mm.lock_vma_under_rcu(A) {
+                    assert_eq!((v.start(), v.end(), *v.payload()), (A, A + P, 1));
+                }
+            })
+        };
+        mm.munmap(A, P).unwrap();
+        r.join().unwrap();
+        assert!(mm.lock_vma(A).is_none());
+    });
+}
+
+/// A reader that biases the VMA (its first lookup takes the count) and
+/// then locks it through a slot, racing a writer that shrinks it: the
+/// bias set while the writer works must not let a slot reader in.
+#[test]
+fn rebias_vs_vma_start_write() {
+    model(|| {
+        let mm = mm_with(3);
+        let r = {
+            let mm = mm.clone();
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    if let Some(v) = mm.lock_vma_under_rcu(A) {
+                        let end = v.end();
+                        assert!(end == A + 3 * P || end == A + 2 * P, "torn end {end:#x}");
+                    }
+                }
+            })
+        };
+        mm.munmap(A + 2 * P, P).unwrap();
+        r.join().unwrap();
+        assert_eq!(mm.lock_vma_under_rcu(A).unwrap().end(), A + 2 * P);
+    });
+}
+
+/// More read locks than a thread has slots (loom builds have two): the
+/// third takes the count, and the writer waits for all of them.
+#[test]
+fn slots_overflow_to_the_count_vs_writer() {
+    model(|| {
+        let mm = mm_biased(2);
+        let r = {
+            let mm = mm.clone();
+            thread::spawn(move || {
+                let held: Vec<_> = (0..3).filter_map(|_| mm.lock_vma_under_rcu(A)).collect();
+                for v in &held {
+                    let end = v.end();
+                    assert!(end == A + 2 * P || end == A + P, "torn end {end:#x}");
+                    assert_eq!(end, held[0].end(), "changed under a read lock");
+                }
+            })
+        };
+        mm.munmap(A + P, P).unwrap();
+        r.join().unwrap();
+    });
+}

@@ -194,3 +194,99 @@ fn readers_vs_mmap_munmap_split() {
     }
     assert_eq!(live.load(Relaxed), 0, "payloads (VMAs) leaked");
 }
+
+/// Readers hold many read locks at once on a few VMAs that their first
+/// lookups biased (more than a thread's reader slots, so some are counts),
+/// while a writer keeps write-locking those VMAs: mprotect of a page
+/// inside one (a split, then a merge back), and unmapping and mapping one
+/// again. Every revocation must find the slot readers, wait for them and
+/// be woken by the last (a lost wake-up hangs the test).
+///
+/// Checked: every guard covers its address and stays inside its VMA's
+/// home range; nothing a guard shows changes while any guard is held.
+#[test]
+fn readers_hold_biased_vmas_while_a_writer_revokes() {
+    const HOMES: u64 = 16;
+    const HOME: u64 = 4 * P;
+    const BASE2: u64 = 0x2000_0000;
+    let home_of = |id: u64| BASE2 + id * HOME;
+    // Alternate protections so that neighbours never merge.
+    let prot_of = |id: u64| {
+        if id % 2 == 0 {
+            Prot::READ
+        } else {
+            Prot::READ | Prot::WRITE
+        }
+    };
+    let fixed = MapFlags::PRIVATE | MapFlags::FIXED;
+    let mm: Mm<u64> = Mm::new();
+    for id in 0..HOMES {
+        mm.mmap(home_of(id), HOME, prot_of(id), fixed, None, id)
+            .unwrap();
+    }
+    let stop = AtomicBool::new(false);
+    let held_total = AtomicU64::new(0);
+    let deadline = Instant::now() + duration();
+
+    std::thread::scope(|s| {
+        for r in 0..2u64 {
+            let (mm, stop, held_total) = (&mm, &stop, &held_total);
+            s.spawn(move || {
+                let mut rng = Rng(0x5151_7A7A + r);
+                while !stop.load(Relaxed) {
+                    // Up to 12 at once: past the 8 slots of a thread.
+                    let want = 1 + rng.below(12);
+                    let mut held = Vec::new();
+                    for _ in 0..want {
+                        let addr = BASE2 + rng.below(HOMES * HOME);
+                        // The fast path only: `lock_vma` must not be called
+                        // while holding read locks of the same Mm.
+                        let Some(vma) = mm.lock_vma_under_rcu(addr) else {
+                            continue;
+                        };
+                        let seen = (vma.start(), vma.end(), *vma.payload(), vma.flags());
+                        assert!(seen.0 <= addr && addr < seen.1, "guard misses {addr:#x}");
+                        let home = home_of(seen.2);
+                        assert!(
+                            home <= seen.0 && seen.1 <= home + HOME,
+                            "VMA {seen:x?} outside its home"
+                        );
+                        held.push((vma, seen));
+                    }
+                    held_total.fetch_add(held.len() as u64, Relaxed);
+                    for _ in 0..rng.below(400) {
+                        std::hint::spin_loop();
+                    }
+                    for (vma, seen) in &held {
+                        let now = (vma.start(), vma.end(), *vma.payload(), vma.flags());
+                        assert_eq!(now, *seen, "changed under a read lock");
+                    }
+                    // Release in a scrambled order.
+                    while !held.is_empty() {
+                        let i = rng.below(held.len() as u64) as usize;
+                        drop(held.swap_remove(i));
+                    }
+                }
+            });
+        }
+        let (mm, stop) = (&mm, &stop);
+        s.spawn(move || {
+            let mut rng = Rng(7);
+            while Instant::now() < deadline {
+                let id = rng.below(HOMES);
+                let home = home_of(id);
+                if rng.below(4) == 0 {
+                    mm.munmap(home, HOME).unwrap();
+                    mm.mmap(home, HOME, prot_of(id), fixed, None, id).unwrap();
+                } else {
+                    let page = home + (1 + rng.below(2)) * P;
+                    mm.mprotect(page, P, prot_of(id + 1)).unwrap();
+                    mm.mprotect(page, P, prot_of(id)).unwrap();
+                }
+            }
+            stop.store(true, Relaxed);
+        });
+    });
+    assert!(held_total.load(Relaxed) > 0);
+    assert_eq!(mm.map_count(), HOMES as usize, "the homes merged back");
+}

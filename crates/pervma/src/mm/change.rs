@@ -229,7 +229,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         let old = (v.start(), v.end());
         // SAFETY: we hold `mmap_lock` for write (the guard) and `seq` is its
         // cycle; `writer_wait` is this `Mm`'s.
-        unsafe { v.lock().start_write(seq, mm.writer_wait()) };
+        unsafe { v.lock().start_write(seq, mm.vma_locks()) };
         // SAFETY: mmap_lock for write is held and `vma` is write-locked, so
         // no reader holds it; the two references end within this block.
         let new = unsafe {
@@ -286,7 +286,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             let v = self.vma(vma);
             span = (span.0.min(v.start()), span.1.max(v.end()));
             // SAFETY: as in `edit`.
-            unsafe { v.lock().start_write(seq, mm.writer_wait()) };
+            unsafe { v.lock().start_write(seq, mm.vma_locks()) };
             debug_assert!(!self.removed.contains(vma));
             // INVARIANT (`removed`): the update below unlinks it.
             self.removed.push(vma);
@@ -327,7 +327,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
         let v = self.vma(vma);
         let (start, end) = (v.start(), v.end());
         // SAFETY: as in `update`.
-        unsafe { v.lock().start_write(seq, mm.writer_wait()) };
+        unsafe { v.lock().start_write(seq, mm.vma_locks()) };
         self.tree_mut().store(start, end - 1, None);
         if self.created.remove(vma) {
             // SAFETY: created by this change, never published, and now
@@ -382,7 +382,7 @@ impl<'g, 'mm, T: Send + Sync + 'static> VmaChange<'g, 'mm, T> {
             // SAFETY: the VMA is write-locked in this cycle (by `remove`)
             // and no longer in the published tree; we hold mmap_lock for
             // write.
-            unsafe { vma.as_ref().lock().mark_detached(mm.writer_wait()) };
+            unsafe { vma.as_ref().lock().mark_detached(mm.vma_locks()) };
         }
         for vma in removed {
             // Allocated with `Box` by the change that inserted it, unlinked

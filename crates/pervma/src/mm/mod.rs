@@ -80,11 +80,11 @@ use crate::pkeys::{Pkeys, Pkru};
 use crate::stats::{LockEvents, VmaLockStats};
 use crate::sync::lockdep::{self, Held};
 use crate::sync::percpu::this_shard;
-use crate::sync::prim::{spin_hint, AtomicU32, AtomicU64};
+use crate::sync::prim::{spin_hint, AtomicU64};
 use crate::sync::rcu::{rcu_read_lock, RcuGuard};
 use crate::sync::rwsem::RawRwSem;
 use crate::sync::seq::MmLockSeq;
-use crate::sync::vma_lock::ReadFail;
+use crate::sync::vma_lock::{MmVmaLock, ReadFail};
 use crate::tree::MapleTree;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -213,10 +213,12 @@ pub struct Mm<T> {
     mmap_lock: CachePadded<RawRwSem>,
     /// `mm_lock_seq`: odd during a write cycle.
     pub(crate) mm_lock_seq: MmLockSeq,
-    /// `vma_writer_wait`: the word a writer in `vma_start_write` sleeps on,
-    /// bumped by the reader that leaves last. It lives in the `Mm`, not the
-    /// VMA, because the VMA may be freed as soon as that reader lets go.
-    pub(crate) vma_writer_wait: AtomicU32,
+    /// The `Mm`'s half of the VMA locks: `vma_writer_wait`, the word a
+    /// writer in `vma_start_write` sleeps on, bumped by the reader that
+    /// leaves last (it lives in the `Mm`, not the VMA, because the VMA may
+    /// be freed as soon as that reader lets go), and the read bias's
+    /// inhibition window.
+    pub(crate) vma_locks: MmVmaLock,
     /// `mm_mt`.
     pub(crate) mm_mt: MapleTree<VmaPtr<T>>,
     /// `mm->pgd`: the pages behind the VMAs.
@@ -283,7 +285,7 @@ impl<T> Mm<T> {
         Mm {
             mmap_lock: CachePadded::new(RawRwSem::new()),
             mm_lock_seq: MmLockSeq::new(),
-            vma_writer_wait: AtomicU32::new(0),
+            vma_locks: MmVmaLock::new(),
             mm_mt: MapleTree::new(),
             page_table: PageTable::new(config.task_size),
             events: Box::new(LockEvents::new()),
@@ -581,10 +583,11 @@ impl<T> Mm<T> {
         let vma_ref = unsafe { vma.as_ref() };
         let result = vma_ref
             .lock()
-            .start_read(&self.mm_lock_seq, &self.vma_writer_wait);
+            .start_read(&self.mm_lock_seq, &self.vma_locks);
         match result {
-            // SAFETY: we hold a read reference on `vma`, a VMA of `self`.
-            Ok(()) => Walked::Locked(unsafe { VmaReadGuard::new(self, vma) }),
+            // SAFETY: we hold a read lock on `vma`, a VMA of `self`, taken
+            // on this thread.
+            Ok(hold) => Walked::Locked(unsafe { VmaReadGuard::new(self, vma, hold) }),
             Err(ReadFail::Detached) => {
                 self.events.miss.inc(rcu.shard());
                 spin_hint();
@@ -615,9 +618,9 @@ impl<T> Mm<T> {
         }
     }
 
-    /// Wakes a writer waiting in `vma_start_write`; see `vma_writer_wait`.
-    pub(crate) fn writer_wait(&self) -> &AtomicU32 {
-        &self.vma_writer_wait
+    /// The `Mm`'s half of its VMAs' locks; see `vma_locks`.
+    pub(crate) fn vma_locks(&self) -> &MmVmaLock {
+        &self.vma_locks
     }
 
     pub(crate) fn lockdep_acquire(&self, what: Held) {

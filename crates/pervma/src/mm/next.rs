@@ -183,17 +183,17 @@ impl<T> Mm<T> {
             // read section (`rcu` lives until we return), so its memory
             // stays valid (module invariant of `mm`).
             let vma_ref = unsafe { vma.as_ref() };
-            if vma_ref
+            let Ok(hold) = vma_ref
                 .lock()
-                .start_read(&self.mm_lock_seq, &self.vma_writer_wait)
-                .is_err()
-            {
+                .start_read(&self.mm_lock_seq, &self.vma_locks)
+            else {
                 // Detached (retry) or locked (fall back): the caller's
                 // `lock_next_vma` does either.
                 break;
-            }
-            // SAFETY: we hold a read reference on `vma`, a VMA of `self`.
-            let guard = unsafe { VmaReadGuard::new(self, vma) };
+            };
+            // SAFETY: we hold a read lock on `vma`, a VMA of `self`, taken
+            // on this thread.
+            let guard = unsafe { VmaReadGuard::new(self, vma, hold) };
             // The re-checks of `lock_next_vma_fast`, against the `seq`
             // read before this section's walk.
             if pos >= guard.end() {

@@ -44,6 +44,10 @@ impl<T> VmaPtr<T> {
         self.0.as_ptr()
     }
 
+    pub(crate) fn non_null(self) -> NonNull<Vma<T>> {
+        self.0
+    }
+
     /// # Safety
     ///
     /// The VMA is alive for `'a`: reachable from a tree the caller reads

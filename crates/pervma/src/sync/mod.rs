@@ -10,6 +10,7 @@ pub(crate) mod prim;
 pub(crate) mod rcu;
 pub(crate) mod rcu_arc;
 pub(crate) mod rcu_done;
+pub(crate) mod read_bias;
 pub(crate) mod rwsem;
 pub(crate) mod seq;
 pub(crate) mod vma_lock;

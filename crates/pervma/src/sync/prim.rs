@@ -7,10 +7,16 @@
 
 #![deny(unsafe_code)]
 
+// `AtomicBool` and `AtomicUsize` serve only the reader slots of `std` builds.
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+#[cfg_attr(not(feature = "std"), allow(unused_imports))]
+pub(crate) use core::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 /// A hint that the caller is busy-waiting.
 ///
