@@ -1,6 +1,10 @@
 //! A fixed-iteration loop of the `write` bench's operations, for `perf`.
 //!
-//! `cargo run --release -p pervma --example write_loop -- [mmap|mprotect|fixed] [iters] [vmas]`
+//! `cargo run --release -p pervma --example write_loop -- [mmap|mprotect|fixed|read-mprotect] [iters] [vmas]`
+//!
+//! `read-mprotect` looks the VMA up before each mprotect pair, so that
+//! the writer finds it read-biased (and revokes) whenever the bias's
+//! inhibition window has passed.
 
 use pervma::{MapFlags, Mm, Prot};
 use std::time::Instant;
@@ -64,7 +68,12 @@ fn main() {
                 mm.mprotect(split + P, P, Prot::READ).unwrap();
                 mm.mprotect(split + P, P, rw).unwrap();
             }
-            _ => panic!("op: mmap, fixed or mprotect"),
+            "read-mprotect" => {
+                drop(mm.lock_vma(split + P));
+                mm.mprotect(split + P, P, Prot::READ).unwrap();
+                mm.mprotect(split + P, P, rw).unwrap();
+            }
+            _ => panic!("op: mmap, fixed, mprotect or read-mprotect"),
         }
     }
     let cpu = (thread_cpu_ns() - cpu) as f64 / iters as f64;
