@@ -42,42 +42,48 @@ fn mm_with(len_pages: u64) -> Arc<Mm<u32>> {
 /// A lock-free reader against `vma_start_write` (munmap shrinking the VMA).
 #[test]
 fn reader_vs_vma_start_write() {
-    model(|| {
-        let mm = mm_with(3);
-        let r = {
-            let mm = mm.clone();
-            thread::spawn(move || {
-                if let Some(v) = mm.lock_vma_under_rcu(A) {
-                    let end = v.end();
-                    assert!(end == A + 3 * P || end == A + 2 * P, "torn end {end:#x}");
-                    assert_eq!(v.end(), end, "changed under a read lock");
-                }
-            })
-        };
-        mm.munmap(A + 2 * P, P).unwrap();
-        r.join().unwrap();
-        assert_eq!(mm.lock_vma_under_rcu(A).unwrap().end(), A + 2 * P);
-    });
+    model(|| reader_vs_shrink(mm_with(3)));
+}
+
+/// The body of the `*_vs_vma_start_write` models: a reader of `mm`'s
+/// 3-page VMA at `A` against a munmap of its last page.
+fn reader_vs_shrink(mm: Arc<Mm<u32>>) {
+    let r = {
+        let mm = mm.clone();
+        thread::spawn(move || {
+            if let Some(v) = mm.lock_vma_under_rcu(A) {
+                let end = v.end();
+                assert!(end == A + 3 * P || end == A + 2 * P, "torn end {end:#x}");
+                assert_eq!(v.end(), end, "changed under a read lock");
+            }
+        })
+    };
+    mm.munmap(A + 2 * P, P).unwrap();
+    r.join().unwrap();
+    assert_eq!(mm.lock_vma_under_rcu(A).unwrap().end(), A + 2 * P);
 }
 
 /// A lock-free reader against detaching (munmap of the whole VMA).
 #[test]
 fn reader_vs_detach() {
-    model(|| {
-        let mm = mm_with(1);
-        let r = {
-            let mm = mm.clone();
-            thread::spawn(move || {
-                if let Some(v) = mm.lock_vma_under_rcu(A) {
-                    assert_eq!((v.start(), v.end(), *v.payload()), (A, A + P, 1));
-                }
-            })
-        };
-        mm.munmap(A, P).unwrap();
-        r.join().unwrap();
-        assert!(mm.lock_vma(A).is_none());
-        assert_eq!(mm.map_count(), 0);
-    });
+    model(|| reader_vs_unmap(mm_with(1)));
+}
+
+/// The body of the `*_vs_detach` models: a reader of `mm`'s one-page VMA
+/// at `A` against its munmap.
+fn reader_vs_unmap(mm: Arc<Mm<u32>>) {
+    let r = {
+        let mm = mm.clone();
+        thread::spawn(move || {
+            if let Some(v) = mm.lock_vma_under_rcu(A) {
+                assert_eq!((v.start(), v.end(), *v.payload()), (A, A + P, 1));
+            }
+        })
+    };
+    mm.munmap(A, P).unwrap();
+    r.join().unwrap();
+    assert!(mm.lock_vma(A).is_none());
+    assert_eq!(mm.map_count(), 0);
 }
 
 /// `lock_vma` never fails spuriously: the VMA covers A throughout, so it
@@ -205,41 +211,13 @@ fn mm_biased(len_pages: u64) -> Arc<Mm<u32>> {
 /// must be woken by the reader's release (a lost wake-up deadlocks).
 #[test]
 fn slot_reader_vs_vma_start_write() {
-    model(|| {
-        let mm = mm_biased(3);
-        let r = {
-            let mm = mm.clone();
-            thread::spawn(move || {
-                if let Some(v) = mm.lock_vma_under_rcu(A) {
-                    let end = v.end();
-                    assert!(end == A + 3 * P || end == A + 2 * P, "torn end {end:#x}");
-                    assert_eq!(v.end(), end, "changed under a read lock");
-                }
-            })
-        };
-        mm.munmap(A + 2 * P, P).unwrap();
-        r.join().unwrap();
-        assert_eq!(mm.lock_vma_under_rcu(A).unwrap().end(), A + 2 * P);
-    });
+    model(|| reader_vs_shrink(mm_biased(3)));
 }
 
 /// A slot reader against detaching a biased VMA (munmap of all of it).
 #[test]
 fn slot_reader_vs_detach() {
-    model(|| {
-        let mm = mm_biased(1);
-        let r = {
-            let mm = mm.clone();
-            thread::spawn(move || {
-                if let Some(v) = mm.lock_vma_under_rcu(A) {
-                    assert_eq!((v.start(), v.end(), *v.payload()), (A, A + P, 1));
-                }
-            })
-        };
-        mm.munmap(A, P).unwrap();
-        r.join().unwrap();
-        assert!(mm.lock_vma(A).is_none());
-    });
+    model(|| reader_vs_unmap(mm_biased(1)));
 }
 
 /// A reader that biases the VMA (its first lookup takes the count) and

@@ -666,13 +666,52 @@ mod tests {
         unsafe { v.end_read(again, &wait) };
     }
 
+    /// Plays a writer on another thread that write-locks `v` in a new
+    /// cycle, while this thread holds `hold`: once `arrived(vm_refcnt)`
+    /// says the writer is in, and long enough for it to give up spinning
+    /// and sleep, checks that it still waits, then drops `hold` and checks
+    /// that the writer was woken and got the lock.
+    #[cfg(feature = "std")]
+    fn writer_waits_for(
+        v: &RawVmaLock,
+        mm_seq: &MmLockSeq,
+        wait: &MmVmaLock,
+        hold: ReadHold,
+        arrived: impl Fn(u32) -> bool,
+    ) {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        let locked = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: this thread plays the mmap_lock writer.
+                unsafe { mm_seq.write_begin() };
+                let cycle = mm_seq.read_relaxed();
+                // SAFETY: as above.
+                unsafe { v.start_write(cycle, wait) };
+                locked.store(true, SeqCst);
+                // SAFETY: as above.
+                unsafe { mm_seq.write_end() };
+            });
+            while !arrived(refcnt(v)) {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(
+                !locked.load(SeqCst),
+                "the writer did not wait for our read lock"
+            );
+            // SAFETY: a lock the caller took on this thread and hands over.
+            unsafe { v.end_read(hold, wait) };
+        });
+        assert!(locked.load(SeqCst), "the writer was not woken");
+    }
+
     /// `vma_start_write` on a biased VMA clears the bias, waits (and
     /// sleeps) until the slot reader leaves, is woken by it, and keeps
     /// readers on the count while the revocation's inhibition lasts.
     #[cfg(feature = "std")]
     #[test]
     fn start_write_revokes_the_bias_and_waits_for_slot_readers() {
-        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
         let mm_seq = MmLockSeq::new();
         let wait = MmVmaLock::new();
         let v = vma(u32::MAX);
@@ -683,28 +722,7 @@ mod tests {
         unsafe { v.end_read(count, &wait) };
         let slot = v.start_read(&mm_seq, &wait).expect("biased");
         assert!(slot.is_slot());
-        let locked = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: this thread plays the mmap_lock writer.
-                unsafe { mm_seq.write_begin() };
-                let cycle = mm_seq.read_relaxed();
-                // SAFETY: as above.
-                unsafe { v.start_write(cycle, &wait) };
-                locked.store(true, SeqCst);
-                // SAFETY: as above.
-                unsafe { mm_seq.write_end() };
-            });
-            while refcnt(&v) & VMA_READ_BIAS != 0 {
-                std::thread::yield_now();
-            }
-            // Long enough for the writer to give up spinning and sleep.
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            assert!(!locked.load(SeqCst), "the writer did not wait for our slot");
-            // SAFETY: taken above, on this thread.
-            unsafe { v.end_read(slot, &wait) };
-        });
-        assert!(locked.load(SeqCst));
+        writer_waits_for(&v, &mm_seq, &wait, slot, |c| c & VMA_READ_BIAS == 0);
         assert_eq!(refcnt(&v), 1, "the bias stays revoked after the cycle");
         let until = wait.bias_inhibit_until.load(Ordering::Relaxed);
         assert!(until > 0, "the revocation set an inhibition window");
@@ -722,7 +740,6 @@ mod tests {
     #[cfg(feature = "std")]
     #[test]
     fn start_write_waits_for_readers_and_is_woken() {
-        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
         let mm_seq = MmLockSeq::new();
         let wait = MmVmaLock::new();
         let v = vma(u32::MAX);
@@ -730,30 +747,7 @@ mod tests {
         unsafe { v.mark_attached() };
         let hold = v.start_read(&mm_seq, &wait).expect("unlocked");
         assert!(!hold.is_slot());
-        let locked = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: this thread plays the mmap_lock writer.
-                unsafe { mm_seq.write_begin() };
-                let cycle = mm_seq.read_relaxed();
-                // SAFETY: as above.
-                unsafe { v.start_write(cycle, &wait) };
-                locked.store(true, SeqCst);
-                // SAFETY: as above.
-                unsafe { mm_seq.write_end() };
-            });
-            while refcnt(&v) < VMA_LOCK_OFFSET {
-                std::thread::yield_now();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            assert!(
-                !locked.load(SeqCst),
-                "the writer did not wait for our read lock"
-            );
-            // SAFETY: a reference this test took above.
-            unsafe { v.end_read(hold, &wait) };
-        });
-        assert!(locked.load(SeqCst));
+        writer_waits_for(&v, &mm_seq, &wait, hold, |c| c & VMA_LOCK_OFFSET != 0);
         assert_eq!(refcnt(&v), 1);
     }
 }
