@@ -177,6 +177,31 @@ fn mmap_write_unlock_releases_every_vma_write_lock() {
     });
 }
 
+/// `lock_vma` answers "no VMA" only if none covered the address at an
+/// instant outside any write cycle. One cycle unmaps the VMA and maps a
+/// new one in its place, publishing a tree without it in between: a
+/// reader whose walk finds that tree must not return `None` (its second
+/// walk reads `mm_lock_seq` first and sees the cycle).
+#[test]
+fn lock_vma_never_misses_a_vma_replaced_within_one_cycle() {
+    model(|| {
+        let mm = mm_with(1);
+        let r = {
+            let mm = mm.clone();
+            thread::spawn(move || {
+                let v = mm.lock_vma(A).expect("a VMA covers A outside the cycle");
+                assert!(*v.payload() == 1 || *v.payload() == 2);
+            })
+        };
+        {
+            let mut w = mm.mmap_write_lock();
+            w.munmap(A, P).unwrap();
+            w.mmap(A, P, Prot::READ, FIXED, None, 2).unwrap();
+        }
+        r.join().unwrap();
+    });
+}
+
 /// A tree walk against a store that splits the range it walks: the reader
 /// finds a VMA for an address that stays mapped, whatever the interleaving.
 #[test]

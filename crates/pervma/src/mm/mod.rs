@@ -530,13 +530,28 @@ impl<T> Mm<T> {
     /// [`Mm::lock_vma`].
     #[inline]
     fn lock_vma_fast(&self, addr: u64) -> Result<VmaReadGuard<'_, T>, FastFail> {
+        // Whether this walk is the one that read `mm_lock_seq` first.
+        let mut speculating = false;
         loop {
             // Read before the walk: if no write cycle runs from here until
-            // after the walk, a walk that finds nothing is the truth.
-            let seq = self.mm_lock_seq.speculate_try_begin();
+            // after the walk, a walk that finds nothing is the truth. Only
+            // a walk after one that found nothing reads it: the first walk
+            // usually finds a VMA, and the word's line, which writers
+            // change twice per write cycle, is the one a biased read
+            // (which reads neither `mm_lock_seq` nor `vm_lock_seq`) would
+            // otherwise still take from the writer's CPU on every lookup.
+            let seq = if speculating {
+                self.mm_lock_seq.speculate_try_begin()
+            } else {
+                None
+            };
             let rcu = rcu_read_lock();
             let Some((_, _, vma)) = self.mm_mt.walk(addr, &rcu) else {
                 drop(rcu);
+                if !speculating {
+                    speculating = true;
+                    continue;
+                }
                 self.events.abort.inc(this_shard());
                 return match seq {
                     Some(seq) if !self.mm_lock_seq.speculate_retry(seq) => Err(FastFail::NoVma),
