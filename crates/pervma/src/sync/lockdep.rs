@@ -40,15 +40,20 @@ mod imp {
         static HELD: RefCell<Vec<(usize, Held)>> = const { RefCell::new(Vec::new()) };
     }
 
+    // `try_with` throughout: a guard kept in a thread-local may be taken or
+    // dropped while the thread's locals are torn down, after `HELD`'s, and
+    // bookkeeping must not turn that into an abort ("thread local panicked
+    // on drop"). Such a guard goes unrecorded.
+
     pub(crate) fn acquire(mm: usize, what: Held) {
-        HELD.with(|h| h.borrow_mut().push((mm, what)));
+        let _ = HELD.try_with(|h| h.borrow_mut().push((mm, what)));
     }
 
     pub(crate) fn release(mm: usize, what: Held) {
         // Guards may be dropped in any order (and a VMA read guard may be
         // dropped on... this thread only: guards are !Send), so remove the
         // most recent matching entry.
-        HELD.with(|h| {
+        let _ = HELD.try_with(|h| {
             let mut h = h.borrow_mut();
             if let Some(i) = h.iter().rposition(|&e| e == (mm, what)) {
                 h.remove(i);
@@ -57,7 +62,10 @@ mod imp {
     }
 
     pub(crate) fn check_may_wait(mm: usize, call: &str) {
-        let held = HELD.with(|h| h.borrow().iter().find(|e| e.0 == mm).map(|e| e.1));
+        let held = HELD
+            .try_with(|h| h.borrow().iter().find(|e| e.0 == mm).map(|e| e.1))
+            .ok()
+            .flatten();
         if let Some(what) = held {
             let holding = match what {
                 Held::MmapRead => "mmap_lock for read",
