@@ -236,13 +236,15 @@ fn mm_biased(len_pages: u64) -> Arc<Mm<u32>> {
 /// must be woken by the reader's release (a lost wake-up deadlocks).
 #[test]
 fn slot_reader_vs_vma_start_write() {
-    model(|| reader_vs_shrink(mm_biased(3)));
+    // Small: three preemptions take seconds (five passed, 21 s).
+    model_bounded(3, || reader_vs_shrink(mm_biased(3)));
 }
 
 /// A slot reader against detaching a biased VMA (munmap of all of it).
 #[test]
 fn slot_reader_vs_detach() {
-    model(|| reader_vs_unmap(mm_biased(1)));
+    // Small: three preemptions take seconds (five passed, 21 s).
+    model_bounded(3, || reader_vs_unmap(mm_biased(1)));
 }
 
 /// A reader that biases the VMA (its first lookup takes the count) and
