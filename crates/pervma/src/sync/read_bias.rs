@@ -63,7 +63,7 @@ pub(crate) use none::*;
 #[cfg(feature = "std")]
 mod imp {
     use crate::sync::prim::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
-    use crate::sync::wait::{wait, wake_all, Backoff};
+    use crate::sync::wait::{wait_until_armed, wake_all};
     use core::cell::Cell;
     use crossbeam_utils::CachePadded;
 
@@ -86,16 +86,13 @@ mod imp {
     #[cfg(loom)]
     const TABLES: usize = 3;
 
-    /// One reader slot: 0, or the address of the VMA lock it holds
-    /// (`| WAITER`).
-    struct Slot(AtomicUsize);
-
     /// What [`FULL`]'s slots hold: no lock's address, never 0.
     const TAKEN: usize = usize::MAX;
 
-    /// One thread's slots, on cache lines of their own.
+    /// One thread's slots, on cache lines of their own. A slot is 0, or
+    /// the address of the VMA lock it holds (`| WAITER`).
     struct ReaderTable {
-        slots: [Slot; SLOTS],
+        slots: [AtomicUsize; SLOTS],
         claimed: AtomicBool,
     }
 
@@ -109,7 +106,7 @@ mod imp {
     static REGISTRY: Registry = Registry {
         tables: [const {
             CachePadded::new(ReaderTable {
-                slots: [const { Slot(AtomicUsize::new(0)) }; SLOTS],
+                slots: [const { AtomicUsize::new(0) }; SLOTS],
                 claimed: AtomicBool::new(false),
             })
         }; TABLES],
@@ -121,7 +118,7 @@ mod imp {
     /// registry, so no writer scans it.
     #[cfg(not(loom))]
     static FULL: ReaderTable = ReaderTable {
-        slots: [const { Slot(AtomicUsize::new(TAKEN)) }; SLOTS],
+        slots: [const { AtomicUsize::new(TAKEN) }; SLOTS],
         claimed: AtomicBool::new(true),
     };
 
@@ -130,14 +127,14 @@ mod imp {
         static ref REGISTRY: Registry = Registry {
             tables: core::array::from_fn(|_| {
                 CachePadded::new(ReaderTable {
-                    slots: core::array::from_fn(|_| Slot(AtomicUsize::new(0))),
+                    slots: core::array::from_fn(|_| AtomicUsize::new(0)),
                     claimed: AtomicBool::new(false),
                 })
             }),
             high_water: AtomicUsize::new(0),
         };
         static ref FULL: ReaderTable = ReaderTable {
-            slots: core::array::from_fn(|_| Slot(AtomicUsize::new(TAKEN))),
+            slots: core::array::from_fn(|_| AtomicUsize::new(TAKEN)),
             claimed: AtomicBool::new(true),
         };
     }
@@ -174,7 +171,7 @@ mod imp {
             let Some(table) = TABLE.with(Cell::get) else {
                 return;
             };
-            if table.slots.iter().all(|s| s.0.load(Ordering::Relaxed) == 0) {
+            if table.slots.iter().all(|s| s.load(Ordering::Relaxed) == 0) {
                 // From now on this thread uses the count.
                 TABLE.with(|t| t.set(Some(&FULL)));
                 // Release: this thread's uses of the table happen before
@@ -232,8 +229,8 @@ mod imp {
         let i = table
             .slots
             .iter()
-            .position(|s| s.0.load(Ordering::Relaxed) == 0)?;
-        let slot = &table.slots[i].0;
+            .position(|s| s.load(Ordering::Relaxed) == 0)?;
+        let slot = &table.slots[i];
         // A `SeqCst` store is the publication and the fence in one
         // instruction (`xchg` on x86), as crossbeam-epoch's `pin` uses a
         // read-modify-write for its fence. Loom treats `SeqCst` accesses
@@ -256,7 +253,7 @@ mod imp {
     pub(crate) fn release(i: SlotIndex, writer_wait: &AtomicU32) {
         let table = my_table();
         // `% SLOTS`, a mask: no bounds check.
-        let slot = &table.slots[usize::from(i.0) % SLOTS].0;
+        let slot = &table.slots[usize::from(i.0) % SLOTS];
         // Release: the reader's accesses happen before those of the
         // writer that sees the slot empty.
         if slot.swap(0, Ordering::Release) & WAITER != 0 {
@@ -295,32 +292,22 @@ mod imp {
 
     /// Waits while `slot` holds `lock`: spins, then sets [`WAITER`] and
     /// sleeps on `writer_wait` (the futex protocol of `sync::wait`).
-    fn wait_for_slot(slot: &Slot, lock: usize, writer_wait: &AtomicU32) {
-        let mut backoff = Backoff::new();
-        loop {
-            // Read before the slot: a release after this load changes it.
-            let seen = writer_wait.load(Ordering::Acquire);
+    fn wait_for_slot(slot: &AtomicUsize, lock: usize, writer_wait: &AtomicU32) {
+        wait_until_armed(
+            writer_wait,
             // SeqCst: the scan half of the store-buffering pair. Acquire
             // (implied): the reader's accesses happen before ours.
-            let v = slot.0.load(Ordering::SeqCst);
-            if v & !WAITER != lock {
-                return;
-            }
-            if !backoff.is_completed() {
-                backoff.spin();
-                continue;
-            }
-            if v & WAITER == 0
-                && slot
-                    .0
+            || slot.load(Ordering::SeqCst) & !WAITER != lock,
+            // Only a slot that still holds `lock` gets the bit: an empty
+            // one marked would look taken to its owner for good.
+            || match slot.load(Ordering::Relaxed) {
+                v if v == lock | WAITER => true,
+                v if v == lock => slot
                     .compare_exchange(v, v | WAITER, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_err()
-            {
-                // Released (or re-filled) meanwhile: look again.
-                continue;
-            }
-            wait(writer_wait, seen);
-        }
+                    .is_ok(),
+                _ => false,
+            },
+        );
     }
 
     /// A monotonic clock for the inhibition window, in nanoseconds since

@@ -197,7 +197,7 @@ pub(crate) struct MmVmaLock {
     /// `Mm`, not per VMA, keeps `Vma<()>` at one cache line; it is read
     /// only by count readers and written only by revoking writers.
     /// Bookkeeping that orders nothing, so a plain atomic under loom too.
-    #[cfg(feature = "std")]
+    /// (Never written in `no_std` builds, which have no bias.)
     bias_inhibit_until: core::sync::atomic::AtomicU64,
 }
 
@@ -205,7 +205,6 @@ impl MmVmaLock {
     pub(crate) fn new() -> Self {
         MmVmaLock {
             writer_wait: AtomicU32::new(0),
-            #[cfg(feature = "std")]
             bias_inhibit_until: core::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -500,10 +499,7 @@ impl RawVmaLock {
         }
         if old & VMA_READ_BIAS != 0 {
             let until = read_bias::revoke(self.addr(), &mm.writer_wait);
-            #[cfg(feature = "std")]
             mm.bias_inhibit_until.store(until, Ordering::Relaxed);
-            #[cfg(not(feature = "std"))]
-            let _ = until;
         }
         // Acquire: the readers' accesses happen before ours.
         wait_until(&mm.writer_wait, || {

@@ -171,7 +171,20 @@ impl Backoff {
 /// `done` is re-evaluated after every wake-up. The waker must change `word`
 /// (after making `done()` true) and call [`wake_all`].
 #[inline]
-pub(crate) fn wait_until(word: &AtomicU32, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(word: &AtomicU32, done: impl FnMut() -> bool) {
+    wait_until_armed(word, done, || true);
+}
+
+/// [`wait_until`] for wakers that only wake a sleeper they know of:
+/// before each sleep, `arm()` tells them (sets a waiter bit where they
+/// will see it), or returns `false` if what it would mark changed, and
+/// the caller looks again instead of sleeping.
+#[inline]
+pub(crate) fn wait_until_armed(
+    word: &AtomicU32,
+    mut done: impl FnMut() -> bool,
+    mut arm: impl FnMut() -> bool,
+) {
     let mut backoff = Backoff::new();
     loop {
         // Read the word before checking the condition: a wake-up that
@@ -181,10 +194,10 @@ pub(crate) fn wait_until(word: &AtomicU32, mut done: impl FnMut() -> bool) {
         if done() {
             return;
         }
-        if backoff.is_completed() {
-            wait(word, seen);
-        } else {
+        if !backoff.is_completed() {
             backoff.spin();
+        } else if arm() {
+            wait(word, seen);
         }
     }
 }
