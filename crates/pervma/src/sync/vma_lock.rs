@@ -319,12 +319,13 @@ impl RawVmaLock {
     #[cfg(feature = "std")]
     #[inline]
     fn maybe_bias(&self, mut count: u32, mm: &MmVmaLock) {
+        if count & (VMA_READ_BIAS | VMA_LOCK_OFFSET) != 0
+            || read_bias::inhibited(&mm.bias_inhibit_until)
+        {
+            return;
+        }
         loop {
             if count & (VMA_READ_BIAS | VMA_LOCK_OFFSET) != 0 {
-                return;
-            }
-            let until = mm.bias_inhibit_until.load(Ordering::Relaxed);
-            if until != 0 && read_bias::now_ns() < until {
                 return;
             }
             // Release: a slot reader that sees the bias (Acquire) sees

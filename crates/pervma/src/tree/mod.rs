@@ -485,7 +485,8 @@ impl<V: Copy> TreeWriter<'_, V> {
     /// Publishing is one store: of the new root, or, when the pending
     /// version differs from the published one in a single leaf, of that
     /// leaf's pointer in its published parent ([`patch`]).
-    // Tree API: pervma's `mm` commits inside its own read section.
+    // Tree API (the tree's own tests): pervma's `mm` uses `commit_into`,
+    // retiring the nodes with the rest of its operation's garbage.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn commit(self) {
         let mut batch = RetireBatch::new();
